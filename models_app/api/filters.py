@@ -1,0 +1,90 @@
+"""Filters for every metadata field of the list endpoints."""
+
+import django_filters as filters
+
+from ..models import Artifact, ModelVersion, RegisteredModel
+
+
+def filter_tag(queryset, name, value, prefix=""):
+    """``tag=key`` (has the key) or ``tag=key:value`` (exact value); repeat to AND several."""
+    for item in value if isinstance(value, list) else [value]:
+        key, sep, val = item.partition(":")
+        field = f"{prefix}tags__{key}"
+        queryset = queryset.filter(**{field: val}) if sep else queryset.filter(**{f"{prefix}tags__has_key": key})
+    return queryset
+
+
+class RegisteredModelFilterSet(filters.FilterSet):
+    name = filters.CharFilter(lookup_expr="icontains")
+    tag = filters.CharFilter(method="by_tag", help_text="key or key:value")
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["name"]
+
+    def by_tag(self, queryset, name, value):
+        return filter_tag(queryset, name, value)
+
+
+def version_filters(prefix):
+    """Version-level metadata filters; artifacts reach them through ``version__``.
+
+    Used as ``locals().update(version_filters(...))`` in a FilterSet body so both FilterSets
+    declare the same filters under the same names.
+    """
+    return {
+        "registered_model": filters.CharFilter(field_name=f"{prefix}registered_model__name", lookup_expr="iexact"),
+        "architecture": filters.CharFilter(field_name=f"{prefix}architecture", lookup_expr="icontains"),
+        "category": filters.CharFilter(field_name=f"{prefix}category", lookup_expr="iexact"),
+        "origin": filters.CharFilter(field_name=f"{prefix}origin", lookup_expr="iexact"),
+        "project_id": filters.CharFilter(field_name=f"{prefix}project_id"),
+        "project_name": filters.CharFilter(field_name=f"{prefix}project_name", lookup_expr="icontains"),
+        "label": filters.CharFilter(field_name=f"{prefix}labels", lookup_expr="icontains"),
+        "status": filters.CharFilter(field_name=f"{prefix}status", lookup_expr="iexact"),
+    }
+
+
+class ModelVersionFilterSet(filters.FilterSet):
+    locals().update(version_filters(""))
+    version = filters.CharFilter(field_name="version")
+    tag = filters.CharFilter(method="by_tag", help_text="key or key:value")
+    created_by = filters.CharFilter(field_name="created_by__username")
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    derived_from = filters.UUIDFilter(field_name="derived_from")
+
+    class Meta:
+        model = ModelVersion
+        fields = []
+
+    def by_tag(self, queryset, name, value):
+        return filter_tag(queryset, name, value)
+
+
+class ArtifactFilterSet(filters.FilterSet):
+    locals().update(version_filters("version__"))
+    version = filters.CharFilter(field_name="version__version")
+    version_id = filters.UUIDFilter(field_name="version_id")
+    precision = filters.CharFilter(lookup_expr="iexact")
+    target_device = filters.CharFilter(lookup_expr="iexact")
+    target_device_type = filters.CharFilter(lookup_expr="iexact")
+    format = filters.CharFilter(lookup_expr="iexact")
+    score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
+    score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
+    size_min = filters.NumberFilter(field_name="size", lookup_expr="gte")
+    size_max = filters.NumberFilter(field_name="size", lookup_expr="lte")
+    sha256 = filters.CharFilter(lookup_expr="iexact")
+    external_id = filters.CharFilter()
+    tag = filters.CharFilter(method="by_tag", help_text="version tag: key or key:value")
+    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    derived_from = filters.UUIDFilter(field_name="derived_from")
+
+    class Meta:
+        model = Artifact
+        fields = []
+
+    def by_tag(self, queryset, name, value):
+        return filter_tag(queryset, name, value, prefix="version__")

@@ -1,0 +1,121 @@
+"""API representations. Validation rules live on the models (``clean``) and in services."""
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from ..models import Artifact, ModelVersion, RegisteredModel
+
+
+class ValidatedModelSerializer(serializers.ModelSerializer):
+    """Runs the model's own ``full_clean`` so the API and the admin enforce the same rules
+    (NetBox's ValidatedModelSerializer). Uniqueness is left to the database constraints."""
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        instance = self.instance or self.Meta.model()
+        for key, value in attrs.items():
+            setattr(instance, key, value)
+        exclude = [f.name for f in self.Meta.model._meta.fields if f.name not in attrs and not self.instance]
+        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+        # clean() may normalise values (upper-case precision, ...): keep what it produced.
+        return {key: getattr(instance, key) for key in attrs}
+
+
+class RegisteredModelSerializer(ValidatedModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api:registeredmodel-detail", lookup_field="name")
+    version_count = serializers.IntegerField(read_only=True)
+    latest_version_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = RegisteredModel
+        fields = ["id", "url", "name", "description", "tags", "version_count", "latest_version_at",
+                  "created_at", "updated_at"]
+        # Uniqueness is checked by the database constraint (409), not by a racy pre-check.
+        extra_kwargs = {"name": {"validators": []}}
+
+
+class ModelVersionSerializer(ValidatedModelSerializer):
+    registered_model = serializers.SlugRelatedField(slug_field="name", queryset=RegisteredModel.objects.all())
+    created_by = serializers.StringRelatedField()
+    artifact_count = serializers.IntegerField(read_only=True)
+    total_size = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = ["id", "registered_model", "version", "status", "description", "architecture", "category",
+                  "labels", "overview", "project_id", "project_name", "origin", "tags", "derived_from",
+                  "provenance", "artifact_count", "total_size", "created_by", "created_at", "updated_at"]
+        validators = []  # the (registered_model, version) constraint answers 409 in the database
+
+    def validate_registered_model(self, value):
+        if self.instance is not None and value != self.instance.registered_model:
+            raise serializers.ValidationError("A version cannot move to another registered model.")
+        return value
+
+
+class ArtifactSerializer(ValidatedModelSerializer):
+    registered_model = serializers.CharField(source="version.registered_model.name", read_only=True)
+    version = serializers.CharField(source="version.version", read_only=True)
+    version_id = serializers.UUIDField(read_only=True)
+    # Plain text here: the model normalises case ("int8" -> "INT8") and explains a bad value.
+    precision = serializers.CharField(max_length=8, required=False)
+    download_url = serializers.SerializerMethodField()
+    created_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = Artifact
+        fields = ["id", "external_id", "registered_model", "version", "version_id", "precision",
+                  "target_device", "target_device_type", "format", "score", "optimization_capabilities",
+                  "size", "sha256", "original_filename", "content_type", "derived_from", "download_url",
+                  "created_by", "created_at", "updated_at"]
+        read_only_fields = ["external_id", "size", "sha256", "original_filename", "content_type"]
+        validators = []
+
+    def get_download_url(self, obj) -> str:
+        url = reverse("api:artifact-download", kwargs={"pk": obj.pk})
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+
+class ArtifactUploadSerializer(serializers.Serializer):
+    """Multipart registration of one model file with its metadata.
+
+    The registered model and version are created when they do not exist yet; version-level
+    fields only apply to a version created by this request.
+    """
+
+    file = serializers.FileField(allow_empty_file=True, use_url=False)
+    registered_model = serializers.CharField(max_length=200)
+    version = serializers.CharField(max_length=100)
+    # artifact (variant) fields
+    precision = serializers.CharField(max_length=8, default="FP32")
+    target_device = serializers.CharField(max_length=64, default="CPU")
+    target_device_type = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    format = serializers.CharField(max_length=32, default="openvino")
+    score = serializers.FloatField(required=False, allow_null=True)
+    optimization_capabilities = serializers.JSONField(required=False)
+    derived_from = serializers.PrimaryKeyRelatedField(queryset=Artifact.objects.all(), required=False,
+                                                      allow_null=True)
+    # version fields
+    description = serializers.CharField(required=False, allow_blank=True)
+    architecture = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    category = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    labels = serializers.JSONField(required=False)
+    overview = serializers.JSONField(required=False)
+    project_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    project_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    origin = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    tags = serializers.JSONField(required=False)
+    provenance = serializers.JSONField(required=False)
+
+    ARTIFACT_FIELDS = ("precision", "target_device", "target_device_type", "format", "score",
+                       "optimization_capabilities", "derived_from")
+    VERSION_FIELDS = ("description", "architecture", "category", "labels", "overview", "project_id",
+                      "project_name", "origin", "tags", "provenance")
+
+    def split(self):
+        data = self.validated_data
+        return (
+            {k: data[k] for k in self.VERSION_FIELDS if k in data},
+            {k: data[k] for k in self.ARTIFACT_FIELDS if k in data},
+        )

@@ -1,0 +1,45 @@
+"""Domain errors. The API's exception handler maps each one to a status code and error code."""
+
+from rest_framework import status
+from rest_framework.exceptions import APIException
+
+
+class RegistryError(APIException):
+    """Base class: an error the client should see, with a stable machine-readable code."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "bad_request"
+    default_detail = "The request could not be completed."
+
+
+class Conflict(RegistryError):
+    """The write would duplicate an existing row or break a rule about existing rows."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+    default_detail = "The request conflicts with an existing object."
+
+
+class FileTooLarge(RegistryError):
+    """The uploaded file is bigger than REGISTRY_MAX_UPLOAD_BYTES."""
+
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "file_too_large"
+
+    def __init__(self, limit):
+        super().__init__(f"The file is larger than the maximum of {limit} bytes.")
+        self.limit = limit
+
+
+class ArtifactStorageError(RegistryError):
+    """The object storage could not be reached or refused the operation."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "storage_unavailable"
+    default_detail = "The artifact storage is unavailable."
+
+
+class RangeNotSatisfiable(RegistryError):
+    status_code = status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE
+    default_code = "range_not_satisfiable"
+    default_detail = "The requested range is outside the file."

@@ -1,0 +1,246 @@
+"""The registry's domain: a registered model has versions; a version has artifacts.
+
+An artifact is one *variant* of a version: the model file for one precision, target device and
+format (for example the INT8 OpenVINO build for NPU). Metadata that all variants share (labels,
+architecture, provenance) lives on the version.
+"""
+
+import re
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Count, Max, Q, Sum
+from django.urls import reverse
+
+from .storage import get_artifact_storage
+
+# Names appear in URLs (/registered-models/<name>/): anything printable but a slash.
+NAME_VALIDATOR = RegexValidator(
+    r"^[^/\\\x00-\x1f]+$", "Names may not contain slashes or control characters."
+)
+# The id pattern Intel's Model Registry accepted in paths; client-chosen ids must match it.
+EXTERNAL_ID_VALIDATOR = RegexValidator(
+    r"^[a-zA-Z0-9_-]{16,128}$",
+    "An id must be 16 to 128 letters, digits, '_' or '-'.",
+)
+
+
+def validate_tags(value):
+    """Tags are a flat object of string keys to string values (``{"team": "vision"}``)."""
+    if not isinstance(value, dict):
+        raise ValidationError("Tags must be an object of key/value strings.")
+    for key, val in value.items():
+        if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", key):
+            raise ValidationError(f"Tag key {key!r} must be 1-64 letters, digits, '_', '.', ':' or '-'.")
+        if not isinstance(val, str) or len(val) > 256:
+            raise ValidationError(f"Tag {key!r} must have a string value of at most 256 characters.")
+
+
+def validate_json_object(value):
+    if not isinstance(value, dict):
+        raise ValidationError("Must be a JSON object.")
+
+
+def validate_labels(value):
+    """Labels are a list of names, or of objects as Geti sends them (``{"name": ..., ...}``)."""
+    if not isinstance(value, list) or not all(isinstance(x, (str, dict)) for x in value):
+        raise ValidationError("Labels must be a list of strings or objects.")
+
+
+class Timestamped(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class RegisteredModelQuerySet(models.QuerySet):
+    def with_stats(self):
+        """Counts and latest-version time in the same query, for lists that show them."""
+        return self.annotate(
+            version_count=Count("versions", distinct=True),
+            latest_version_at=Max("versions__created_at"),
+        )
+
+
+class RegisteredModel(Timestamped):
+    """A named model (for example ``person-detection``) whose versions the registry tracks."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, unique=True, validators=[NAME_VALIDATOR])
+    description = models.TextField(blank=True)
+    tags = models.JSONField(default=dict, blank=True, validators=[validate_tags])
+
+    objects = RegisteredModelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("models_app:registeredmodel-detail", kwargs={"name": self.name})
+
+    def artifact_files(self):
+        return Artifact.objects.filter(version__registered_model=self).values_list("file", flat=True)
+
+
+class ModelVersion(Timestamped):
+    """One version of a registered model, with the metadata every variant of it shares."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        DEPRECATED = "deprecated"
+        ARCHIVED = "archived"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    registered_model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
+    version = models.CharField(max_length=100, validators=[NAME_VALIDATOR])
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    description = models.TextField(blank=True)
+    architecture = models.CharField(max_length=200, blank=True, db_index=True)
+    category = models.CharField(max_length=100, blank=True, db_index=True)
+    labels = models.JSONField(default=list, blank=True, validators=[validate_labels])
+    overview = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    project_id = models.CharField(max_length=128, blank=True, db_index=True)
+    project_name = models.CharField(max_length=200, blank=True, db_index=True)
+    origin = models.CharField(max_length=64, blank=True, default="upload", db_index=True)
+    tags = models.JSONField(default=dict, blank=True, validators=[validate_tags])
+    # Lineage: what this version was derived from (a fine-tune of an earlier version, say), and
+    # free provenance such as the training dataset, source repository and commit.
+    derived_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derivatives"
+    )
+    provenance = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["registered_model__name", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["registered_model", "version"], name="unique_version_per_model"),
+        ]
+
+    def __str__(self):
+        return f"{self.registered_model.name}:{self.version}"
+
+    def get_absolute_url(self):
+        return reverse(
+            "models_app:version-detail",
+            kwargs={"name": self.registered_model.name, "version": self.version},
+        )
+
+    def clean(self):
+        if self.derived_from_id and self.derived_from_id == self.id:
+            raise ValidationError({"derived_from": "A version cannot be derived from itself."})
+
+    def totals(self):
+        return self.artifacts.aggregate(count=Count("id"), size=Sum("size"))
+
+
+class ArtifactQuerySet(models.QuerySet):
+    def with_version(self):
+        """Everything a list of artifacts shows, in one query."""
+        return self.select_related("version", "version__registered_model", "created_by")
+
+
+class Artifact(Timestamped):
+    """One variant of a version: a model file for a precision, target device and format.
+
+    ``size`` and ``sha256`` are computed by the server while the bytes stream through, so pages
+    and API answers never ask the storage for them.
+    """
+
+    class Precision(models.TextChoices):
+        FP32 = "FP32"
+        FP16 = "FP16"
+        BF16 = "BF16"
+        FP8 = "FP8"
+        INT8 = "INT8"
+        INT4 = "INT4"
+        MIXED = "MIXED"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # An id chosen by a client of the Intel-compatible API or taken from Geti (its optimized-model
+    # id), so such clients keep finding the entry under the id they know.
+    external_id = models.CharField(
+        max_length=128, unique=True, null=True, blank=True, validators=[EXTERNAL_ID_VALIDATOR]
+    )
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="artifacts")
+    file = models.FileField(storage=get_artifact_storage, max_length=500)
+    precision = models.CharField(max_length=8, choices=Precision.choices, default=Precision.FP32, db_index=True)
+    target_device = models.CharField(max_length=64, default="CPU", db_index=True)
+    target_device_type = models.CharField(max_length=64, blank=True, db_index=True)
+    format = models.CharField(max_length=32, default="openvino", db_index=True)
+    score = models.FloatField(null=True, blank=True, db_index=True)
+    optimization_capabilities = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
+    size = models.BigIntegerField(editable=False, db_index=True)
+    sha256 = models.CharField(max_length=64, editable=False, db_index=True)
+    original_filename = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=100, blank=True)
+    derived_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derivatives"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ArtifactQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "precision", "target_device", "format"], name="unique_variant_per_version"
+            ),
+            models.CheckConstraint(condition=Q(size__gte=0), name="artifact_size_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.version} {self.precision}/{self.target_device}/{self.format}"
+
+    def clean_fields(self, exclude=None):
+        """Normalise the variant key first, so "fp16"/"FP16" or "cpu"/"CPU" cannot make two
+        variants, then check a precision outside the list with a message that names the list."""
+        self.precision = (self.precision or "").strip().upper()
+        self.target_device = (self.target_device or "").strip().upper()
+        self.format = (self.format or "").strip().lower()
+        if self.precision not in self.Precision.values:
+            raise ValidationError({"precision": (
+                f"{self.precision or 'An empty value'} is not a supported precision "
+                f"({', '.join(self.Precision.values)})."
+            )})
+        super().clean_fields(exclude=exclude)
+
+    def clean(self):
+        errors = {}
+        if not self.target_device:
+            errors["target_device"] = "This field may not be blank."
+        if not re.fullmatch(r"[a-z0-9][a-z0-9._+-]{0,31}", self.format):
+            errors["format"] = "A format is a short lower-case name such as openvino or onnx."
+        if self.derived_from_id and self.derived_from_id == self.id:
+            errors["derived_from"] = "An artifact cannot be derived from itself."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def registered_model(self):
+        return self.version.registered_model
+
+    @property
+    def public_id(self):
+        """The id clients of the Intel-compatible API see."""
+        return self.external_id or str(self.id)
+
+    @property
+    def download_filename(self):
+        return self.original_filename or f"{self.version.registered_model.name}-{self.version.version}.bin"
+
+    def get_download_url(self):
+        return reverse("api:artifact-download", kwargs={"pk": self.pk})

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "models_app"
+
+urlpatterns = [
+    path("", views.catalogue, name="catalogue"),
+    path("models/<str:name>/", views.registered_model_detail, name="registeredmodel-detail"),
+    path("models/<str:name>/versions/<str:version>/", views.version_detail, name="version-detail"),
+]

@@ -1,0 +1,42 @@
+"""URL layout: pages at the root, the REST API under /api/v1/, its schema and docs under /api/."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from models_app import views as model_views
+from models_app.api.errors import json_error_view
+
+admin.site.site_header = "Model Registry administration"
+admin.site.site_title = "Model Registry"
+
+urlpatterns = [
+    path("healthz", model_views.healthz, name="healthz"),
+    path("readyz", model_views.readyz, name="readyz"),
+    path("api/v1/", include("models_app.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("admin/", admin.site.urls),
+    path("", include("models_app.urls")),
+]
+
+handler404 = "registry_project.urls.not_found"
+handler500 = "registry_project.urls.server_error"
+
+
+def not_found(request, exception=None):
+    """JSON for API paths, the usual page elsewhere."""
+    if request.path.startswith("/api/"):
+        return json_error_view(404, "not_found", "Not found.")(request)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return json_error_view(500, "server_error", "Internal server error; it has been logged.")(request)
+    from django.views.defaults import server_error as default
+
+    return default(request)

@@ -1,0 +1,169 @@
+"""Shared fixtures: a real S3 endpoint over HTTP, users with permissions, API clients.
+
+Storage tests talk to moto's standalone S3 server, started once per session on a free loopback
+port, unless ``S3_ENDPOINT_URL`` names another endpoint (a MinIO, say). Nothing here mocks the
+ORM or the storage.
+"""
+
+import io
+import os
+import socket
+import uuid
+
+import boto3
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from registry_project.settings import s3_storage_options
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def s3_storages(endpoint_url, bucket):
+    """A STORAGES setting whose "artifacts" alias is an S3 bucket at ``endpoint_url``."""
+    from django.conf import settings
+
+    options = s3_storage_options(
+        bucket, endpoint_url, os.environ.get("S3_REGION", "us-east-1"),
+        os.environ.get("S3_ACCESS_KEY_ID", os.environ["AWS_ACCESS_KEY_ID"]),
+        os.environ.get("S3_SECRET_ACCESS_KEY", os.environ["AWS_SECRET_ACCESS_KEY"]),
+    )
+    return {**settings.STORAGES, "artifacts": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """URL of a live S3 endpoint: $S3_ENDPOINT_URL, or a moto server started for this session."""
+    if os.environ.get("S3_ENDPOINT_URL"):
+        yield os.environ["S3_ENDPOINT_URL"]
+        return
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_bucket_name(s3_endpoint):
+    name = os.environ.get("S3_TEST_BUCKET", f"registry-test-{uuid.uuid4().hex[:8]}")
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    try:
+        client.create_bucket(Bucket=name)
+    except client.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    return name
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _artifacts_on_s3(s3_endpoint, s3_bucket_name):
+    """Every test stores artifacts in the S3 bucket unless it asks for local files."""
+    with override_settings(STORAGES=s3_storages(s3_endpoint, s3_bucket_name)):
+        yield
+
+
+@pytest.fixture
+def bucket(s3_endpoint, s3_bucket_name):
+    """The test bucket (boto3 resource), emptied after the test so each test sees only its objects."""
+    resource = boto3.resource("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    bucket = resource.Bucket(s3_bucket_name)
+    bucket.objects.all().delete()
+    yield bucket
+    bucket.objects.all().delete()
+
+
+def bucket_keys(bucket):
+    return sorted(obj.key for obj in bucket.objects.all())
+
+
+@pytest.fixture
+def local_storage(tmp_path, settings):
+    """Switch artifacts to local files under a temporary directory (the zero-set-up default)."""
+    settings.STORAGES = {**settings.STORAGES, "artifacts": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(tmp_path / "media")}}}
+    return tmp_path / "media"
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def grant(user, *codenames):
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+ALL_MODEL_PERMS = [f"{action}_{model}" for action in ("add", "change", "delete", "view")
+                   for model in ("registeredmodel", "modelversion", "artifact")]
+
+
+@pytest.fixture
+def user(django_user_model):
+    """A user allowed to add, change and delete registry objects (not a superuser)."""
+    return grant(django_user_model.objects.create_user("alice", password="pw-alice"), *ALL_MODEL_PERMS)
+
+
+@pytest.fixture
+def api_client(user):
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()
+
+
+def model_file(content=b"model-bytes", name="model.zip"):
+    handle = io.BytesIO(content)
+    handle.name = name
+    return handle
+
+
+@pytest.fixture
+def upload(api_client, bucket):
+    """Register an artifact through the API; returns the response."""
+
+    def _upload(content=b"model-bytes", client=None, name="model.zip", **fields):
+        data = {"registered_model": "person-detection", "version": "1", "precision": "FP32",
+                "target_device": "CPU", "format": "openvino", **fields}
+        data["file"] = model_file(content, name)
+        return (client or api_client).post("/api/v1/artifacts/", data, format="multipart")
+
+    return _upload
+
+
+@pytest.fixture
+def artifact(upload):
+    response = upload(b"x" * 1000)
+    assert response.status_code == 201, response.content
+    from models_app.models import Artifact
+
+    return Artifact.objects.with_version().get(pk=response.json()["id"])
+
+
+@pytest.fixture
+def registered_model(db):
+    from models_app.models import RegisteredModel
+
+    return RegisteredModel.objects.create(name="person-detection", description="Finds people.")
+
+
+@pytest.fixture
+def model_version(registered_model):
+    return registered_model.versions.create(version="1", category="Detection", architecture="YOLOX")
