@@ -1,0 +1,38 @@
+# Two commands do everything: `make run` serves the registry, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run serve test smoke bench clean
+
+$(BIN)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## run: install, migrate, make sure an admin exists, and serve on http://$(HOST):$(PORT)
+run: $(BIN)/.installed
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/python manage.py ensure_bucket
+	$(BIN)/python manage.py ensure_admin --url http://$(HOST):$(PORT)
+	$(BIN)/gunicorn registry_project.wsgi --bind $(HOST):$(PORT) --worker-class gthread --workers 2 \
+		--threads 8 --timeout 120 --access-logfile -
+
+## test: the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise; S3 via moto)
+test: $(BIN)/.installed-dev
+	$(BIN)/python -m pytest
+
+## smoke: start the default setup (SQLite + local files) and drive it with curl
+smoke: $(BIN)/.installed
+	bash scripts/smoke.sh
+
+clean:
+	rm -rf $(VENV) var
