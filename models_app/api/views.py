@@ -3,6 +3,7 @@
 import base64
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, Sum
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
@@ -26,7 +27,23 @@ from .serializers import (
 FORCE_PARAM = OpenApiParameter("force", OpenApiTypes.BOOL, description="Also delete every version and file.")
 
 
-class RegisteredModelViewSet(viewsets.ModelViewSet):
+class AtomicSaveMixin:
+    """Saves in a savepoint, so a unique-constraint race becomes a clean 409 (via the exception
+    handler) without leaving the connection in a broken transaction."""
+
+    def perform_create(self, serializer):
+        with transaction.atomic():
+            serializer.save(**self.save_kwargs())
+
+    def perform_update(self, serializer):
+        with transaction.atomic():
+            serializer.save()
+
+    def save_kwargs(self):
+        return {}
+
+
+class RegisteredModelViewSet(AtomicSaveMixin, viewsets.ModelViewSet):
     """Registered models, looked up by name."""
 
     serializer_class = RegisteredModelSerializer
@@ -47,7 +64,7 @@ class RegisteredModelViewSet(viewsets.ModelViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ModelVersionViewSet(viewsets.ModelViewSet):
+class ModelVersionViewSet(AtomicSaveMixin, viewsets.ModelViewSet):
     """Versions of registered models. Deleting a version deletes its artifacts and their files."""
 
     serializer_class = ModelVersionSerializer
@@ -63,8 +80,8 @@ class ModelVersionViewSet(viewsets.ModelViewSet):
             .annotate(artifact_count=Count("artifacts"), total_size=Sum("artifacts__size"))
         )
 
-    def perform_create(self, serializer):
-        serializer.save(created_by=self.request.user)
+    def save_kwargs(self):
+        return {"created_by": self.request.user}
 
     def perform_destroy(self, instance):
         services.delete_version(instance)
