@@ -284,3 +284,61 @@ def _guarded(chunks, close):
         yield from chunks
     finally:
         close()
+
+
+# Writes for clients that see one variant together with its version's shared fields as a single
+# "entry" (the Intel-compatible API in ``models_app.intel``).
+
+
+def artifact_uri(artifact):
+    """Where the artifact's object lives, as ``s3://<bucket>/<key>``; None for local files."""
+    storage = current_storage()
+    if not is_s3(storage):
+        return None
+    return f"s3://{storage.bucket_name}/{storage._normalize_name(artifact.file.name)}"
+
+
+def update_version(version, *, fields):
+    """Change a version's shared metadata; every variant of the version shows the change."""
+    with transaction.atomic():
+        for key, value in fields.items():
+            setattr(version, key, value)
+        _validated(version, exclude=["registered_model"])
+        version.save(update_fields=[*fields, "updated_at"])
+    return version
+
+
+def change_artifact(artifact, *, model_name=None, version=None, version_fields=None, artifact_fields=None,
+                    user=None):
+    """Update an artifact and, when ``model_name``/``version`` name another version, move it there first.
+
+    All in one transaction: a move that conflicts leaves nothing changed. A version created by the
+    move starts with a copy of the old version's shared metadata, so the variant keeps showing the
+    same fields. The file stays where it is (storage keys do not depend on the model or version).
+    ``version_fields`` then apply to the version the artifact ends up in, shared by its variants.
+    Raises ValidationError (400) or Conflict (409).
+    """
+    current = artifact.version
+    model_name = model_name or current.registered_model.name
+    version = version or current.version
+    with transaction.atomic():
+        if (model_name, version) != (current.registered_model.name, current.version):
+            _validated(RegisteredModel(name=model_name))
+            shared = {key: getattr(current, key) for key in VERSION_FIELDS}
+            registered, _ = _get_or_create(RegisteredModel, name=model_name)
+            _validated(ModelVersion(registered_model=registered, version=version, **shared),
+                       exclude=["registered_model"])
+            target, _ = _get_or_create(
+                ModelVersion, registered_model=registered, version=version,
+                defaults={**shared, "created_by": user if user and user.is_authenticated else None},
+            )
+            if target.status == ModelVersion.Status.ARCHIVED:
+                raise Conflict(f"Version {version} of {model_name} is archived; it takes no new artifacts.")
+            artifact.version = target
+            try:
+                with transaction.atomic():
+                    artifact.save(update_fields=["version", "updated_at"])
+            except IntegrityError as exc:
+                raise _variant_conflict(target, artifact) from exc
+        update_artifact(artifact, version_fields=version_fields, artifact_fields=artifact_fields)
+    return artifact

@@ -182,6 +182,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Reads are open unless REGISTRY_REQUIRE_LOGIN is true; writes always need a user with the
 # matching Django model permission.
 REGISTRY_REQUIRE_LOGIN = env_bool("REGISTRY_REQUIRE_LOGIN", False)
+# The Intel-compatible API (/models, ...) authenticates writes like /api/v1/. Intel's service had
+# no authentication at all; a trusted deployment whose Intel clients cannot send a token may set
+# this to accept their writes anonymously.
+REGISTRY_INTEL_COMPAT_ANONYMOUS_WRITES = env_bool("REGISTRY_INTEL_COMPAT_ANONYMOUS_WRITES", False)
 REGISTRY_DOWNLOAD_CHUNK_BYTES = env_int("REGISTRY_DOWNLOAD_CHUNK_BYTES", 1024 * 1024)
 
 AUTH_PASSWORD_VALIDATORS = [

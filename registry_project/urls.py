@@ -1,4 +1,5 @@
-"""URL layout: pages at the root, the REST API under /api/v1/, its schema and docs under /api/."""
+"""URL layout: pages at the root, the REST API under /api/v1/, its schema and docs under /api/, and
+Intel's Model Registry API at its own root paths (models_app.intel)."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -18,6 +19,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
+    # Intel's Model Registry API at its root paths (/health, /models, /models/{id}, ...).
+    path("", include("models_app.intel.urls")),
     path("", include("models_app.urls")),
 ]
 
@@ -25,9 +28,14 @@ handler404 = "registry_project.urls.not_found"
 handler500 = "registry_project.urls.server_error"
 
 
+def is_intel_path(path):
+    """Intel's paths: /health, /models and below, never with the trailing slash of our pages."""
+    return path == "/health" or ((path == "/models" or path.startswith("/models/")) and not path.endswith("/"))
+
+
 def not_found(request, exception=None):
-    """JSON for API paths, the usual page elsewhere."""
-    if request.path.startswith("/api/"):
+    """JSON for API paths (ours and Intel's), the usual page elsewhere."""
+    if request.path.startswith("/api/") or is_intel_path(request.path):
         return json_error_view(404, "not_found", "Not found.")(request)
     from django.views.defaults import page_not_found
 
@@ -35,7 +43,7 @@ def not_found(request, exception=None):
 
 
 def server_error(request):
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") or is_intel_path(request.path):
         return json_error_view(500, "server_error", "Internal server error; it has been logged.")(request)
     from django.views.defaults import server_error as default
 

@@ -1,0 +1,15 @@
+"""Intel's root paths. They carry no trailing slash, so they never meet the /models/<name>/ pages,
+and every /models/<segment> resolves here, so APPEND_SLASH never redirects an Intel client."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "intel"
+
+urlpatterns = [
+    path("health", views.health, name="health"),
+    path("models", views.ModelListView.as_view(), name="model-list"),
+    path("models/<str:entry_id>", views.ModelDetailView.as_view(), name="model-detail"),
+    path("models/<str:entry_id>/files", views.ModelFilesView.as_view(), name="model-files"),
+]

@@ -1,0 +1,236 @@
+"""Intel's Model Registry REST API over our data: parse, call a service, respond.
+
+Errors use our JSON shape with Intel's status code and Intel's message text (Intel answered with
+plain text and no Content-Type). Successes keep Intel's bodies exactly, including the bare id
+that ``POST /models`` returns as ``text/plain``.
+"""
+
+import json
+import uuid
+
+from django.conf import settings
+from django.db.models import Q
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.permissions import SAFE_METHODS
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import services
+from ..api.permissions import ModelPermissions
+from ..api.views import artifact_file_response
+from ..errors import Conflict
+from ..models import Artifact, ModelVersion
+from .serializers import IntelError, check_id, entry, not_found, parse_entry
+
+# Intel's list filters and how each one matches: a case-insensitive substring, `version` exactly.
+FILTERS = {
+    "name": "version__registered_model__name__icontains",
+    "project_name": "version__project_name__icontains",
+    "category": "version__category__icontains",
+    "version": "version__version",
+    "architecture": "version__architecture__icontains",
+    "precision": "precision__icontains",
+}
+LIST_CHUNK = 500
+NOTHING_TO_UPDATE = ("Invalid request. Check the request body and ensure at least 1 supported field "
+                     "is provided.")
+
+
+@never_cache
+def health(request):
+    """Intel's liveness probe; like /healthz it checks nothing else (/readyz does)."""
+    return JsonResponse({"status": "ok"})
+
+
+class IntelPermissions(ModelPermissions):
+    """Our permissions (reads open unless REGISTRY_REQUIRE_LOGIN, writes need model permissions),
+    except that a trusted deployment may accept anonymous writes, as Intel's service did, with
+    REGISTRY_INTEL_COMPAT_ANONYMOUS_WRITES."""
+
+    def has_permission(self, request, view):
+        if request.method not in SAFE_METHODS and settings.REGISTRY_INTEL_COMPAT_ANONYMOUS_WRITES:
+            return True
+        return super().has_permission(request, view)
+
+
+@extend_schema(exclude=True)  # Intel's API is described in docs/intel-compatibility.md
+class IntelView(APIView):
+    permission_classes = [IntelPermissions]
+    renderer_classes = [JSONRenderer]
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    queryset = Artifact.objects.all()  # tells DjangoModelPermissions which permissions apply
+
+    def files_url(self):
+        """Builds the absolute download URL of an entry id, without a reverse() per entry."""
+        prefix = self.request.build_absolute_uri(reverse("intel:model-list"))
+        return lambda entry_id: f"{prefix}/{entry_id}/files"
+
+
+def find_entry(entry_id):
+    """The artifact behind an Intel id: its client-chosen external_id, or its UUID."""
+    check_id(entry_id)
+    lookup = Q(external_id=entry_id)
+    if _is_uuid(entry_id):
+        lookup |= Q(pk=entry_id)
+    artifact = Artifact.objects.with_version().filter(lookup).first()
+    if artifact is None:
+        raise not_found()
+    return artifact
+
+
+def _is_uuid(value):
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def conflict(existing, detail=""):
+    message = f"The requested action could not be completed due to a conflict with model '{existing.public_id}'."
+    return IntelError(status.HTTP_409_CONFLICT, "conflict", f"{message} {detail}".strip())
+
+
+def _same_variant(artifact_fields, **where):
+    """The artifact holding the variant key these fields would get (defaults and case as the model
+    normalises them), found after the database refused a duplicate."""
+    return Artifact.objects.filter(
+        precision=artifact_fields.get("precision", Artifact.Precision.FP32),
+        target_device=(artifact_fields.get("target_device") or "CPU").strip().upper(),
+        format=(artifact_fields.get("format") or "openvino").strip().lower(),
+        **where,
+    ).first()
+
+
+def _json_array(first, rest, files_url):
+    """The list as a JSON array, streamed in batches, so every entry can be returned without
+    holding them all in memory."""
+    batch = ["[", json.dumps(entry(first, files_url))]
+    for artifact in rest:
+        batch += [",", json.dumps(entry(artifact, files_url))]
+        if len(batch) >= 2 * LIST_CHUNK:
+            yield "".join(batch).encode()
+            batch = []
+    batch.append("]")
+    yield "".join(batch).encode()
+
+
+class ModelListView(IntelView):
+    def get(self, request):
+        """Every matching entry, newest first: Intel capped the list at 100; we do not."""
+        unknown = [key for key in request.query_params if key not in FILTERS]
+        if unknown:
+            raise IntelError(status.HTTP_422_UNPROCESSABLE_ENTITY, "invalid_query",
+                             f"Invalid query parameter(s): {', '.join(unknown)}")
+        lookups = {FILTERS[key]: value for key, value in request.query_params.items() if value}
+        rows = (
+            Artifact.objects.select_related("version__registered_model")
+            .filter(**lookups).order_by("-created_at", "-pk").iterator(chunk_size=LIST_CHUNK)
+        )
+        first = next(rows, None)
+        if first is None:
+            if lookups:
+                raise IntelError(status.HTTP_404_NOT_FOUND, "not_found", "Model(s) not found.")
+            return Response([])
+        return StreamingHttpResponse(_json_array(first, rows, self.files_url()), content_type="application/json")
+
+    def post(self, request):
+        """Register one entry: a variant of (a new or existing) version of a registered model."""
+        parsed = parse_entry(request.data, request.FILES, creating=True)
+        name, version, external_id = parsed["name"], parsed["version"], parsed["id"]
+        version_fields, artifact_fields = parsed["version_fields"], parsed["artifact_fields"]
+        if external_id and _is_uuid(external_id):
+            clash = Artifact.objects.filter(pk=external_id).first()
+            if clash:
+                raise conflict(clash)
+        existing = ModelVersion.objects.filter(registered_model__name=name, version=version).first()
+        sibling = existing.artifacts.order_by("created_at").first() if existing else None
+        if sibling:
+            # Shared fields live once on the version: a new variant must agree with its siblings.
+            differing = [key for key, value in version_fields.items() if getattr(existing, key) != value]
+            if differing:
+                raise conflict(sibling, (
+                    f"Version '{version}' of '{name}' has other values for {', '.join(differing)}, which all "
+                    f"its variants share. Send the same values, or change them with PUT /models/{{id}}."))
+        if parsed["created_date"] and not existing:
+            version_fields["provenance"] = {"created_date": parsed["created_date"]}
+        upload = parsed["file"]
+        sha256 = getattr(upload, "sha256", None)
+        try:
+            artifact = services.register_artifact(
+                model_name=name, version=version, fileobj=upload, user=request.user,
+                version_fields=version_fields,
+                artifact_fields={**artifact_fields, "external_id": external_id},
+                size=upload.size if sha256 else None, sha256=sha256,
+                filename=upload.name, content_type=upload.content_type or "",
+            )
+        except Conflict as exc:
+            clash = (Artifact.objects.filter(external_id=external_id).first() if external_id else None) or \
+                _same_variant(artifact_fields, version__registered_model__name=name, version__version=version)
+            if clash:
+                raise conflict(clash) from exc
+            raise
+        if existing and not sibling:
+            # An empty version (its entries were deleted, or it was made through /api/v1/) takes
+            # the shared fields of its first entry, so DELETE and re-POST works as with Intel.
+            # register_artifact has validated these values already.
+            if parsed["created_date"]:
+                version_fields["provenance"] = {**existing.provenance, "created_date": parsed["created_date"]}
+            if version_fields:
+                services.update_version(artifact.version, fields=version_fields)
+        return HttpResponse(artifact.public_id, status=status.HTTP_201_CREATED,
+                            content_type="text/plain; charset=utf-8",
+                            headers={"Location": reverse("intel:model-detail", args=[artifact.public_id])})
+
+
+class ModelDetailView(IntelView):
+    def get(self, request, entry_id):
+        return Response(entry(find_entry(entry_id), self.files_url()))
+
+    def put(self, request, entry_id):
+        """Partial update. Shared fields change the entry's version, so its sibling variants show
+        them too; a new name or version moves the entry to that version."""
+        artifact = find_entry(entry_id)
+        parsed = parse_entry(request.data, request.FILES, creating=False)
+        version_fields, artifact_fields = parsed["version_fields"], parsed["artifact_fields"]
+        if parsed["created_date"]:
+            target = ModelVersion.objects.filter(
+                registered_model__name=parsed["name"] or artifact.registered_model.name,
+                version=parsed["version"] or artifact.version.version,
+            ).first() or artifact.version
+            version_fields["provenance"] = {**target.provenance, "created_date": parsed["created_date"]}
+        if not (parsed["name"] or parsed["version"] or version_fields or artifact_fields):
+            raise IntelError(status.HTTP_400_BAD_REQUEST, "nothing_to_update", NOTHING_TO_UPDATE)
+        try:
+            services.change_artifact(artifact, model_name=parsed["name"], version=parsed["version"],
+                                     version_fields=version_fields, artifact_fields=artifact_fields,
+                                     user=request.user)
+        except Conflict as exc:
+            clash = _same_variant(
+                {"precision": artifact.precision, "target_device": artifact.target_device,
+                 "format": artifact.format},
+                version__registered_model__name=parsed["name"] or artifact.registered_model.name,
+                version__version=parsed["version"] or artifact.version.version,
+            ) if artifact.pk else None
+            if clash and clash.pk != artifact.pk:
+                raise conflict(clash) from exc
+            raise
+        return Response({"status": "completed"})
+
+    def delete(self, request, entry_id):
+        """Deletes the entry and its file; a storage outage is a 503 and deletes nothing (Intel
+        deleted the row anyway and logged the failure). The version stays, even when empty."""
+        services.delete_artifact(find_entry(entry_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ModelFilesView(IntelView):
+    def get(self, request, entry_id):
+        """The file, streamed, as ``application/zip`` exactly (the DL Streamer model updater
+        checks it), with Content-Disposition, checksums and Range support."""
+        return artifact_file_response(request, find_entry(entry_id), content_type="application/zip")
