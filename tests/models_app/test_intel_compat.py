@@ -441,6 +441,15 @@ def test_put_can_set_values_intel_could_not(intel):
     assert (entry["score"], entry["labels"]) == (0.0, [])
 
 
+def test_put_sets_created_date_and_moves_last_updated_date(intel):
+    entry_id = intel.register().text
+    before = intel.get(f"/models/{entry_id}").json()
+    assert intel.put(f"/models/{entry_id}", data={"created_date": "2024-12-24 08:00:00 UTC"}).status_code == 200
+    after = intel.get(f"/models/{entry_id}").json()
+    assert after["created_date"] == "2024-12-24 08:00:00 UTC"
+    assert after["last_updated_date"] > before["last_updated_date"]
+
+
 def test_put_without_a_supported_field_is_a_400(intel):
     entry_id = intel.register().text
     for body in ({}, {"colour": "red"}, {"category": ""}):
