@@ -34,10 +34,8 @@ ARTIFACT_FIELDS = ("precision", "target_device", "target_device_type", "format",
                    "optimization_capabilities")
 OPTIONAL_FIELDS = (*VERSION_FIELDS, *ARTIFACT_FIELDS, "created_date", "size")
 POST_FIELDS = {"file", "name", "version", "id", *OPTIONAL_FIELDS}
-PUT_FIELDS = {"name", "version", *OPTIONAL_FIELDS}
 
-INTEL_PRECISIONS = ("fp32", "fp16", "int8", "int4")
-# Ours is a superset of Intel's list: bf16, fp8 and mixed are accepted too.
+# A superset of Intel's fp32, fp16, int8 and int4: our bf16, fp8 and mixed are accepted too.
 PRECISIONS = {value.lower(): value for value in Artifact.Precision.values}
 
 

@@ -211,12 +211,13 @@ class ModelDetailView(IntelView):
                                      version_fields=version_fields, artifact_fields=artifact_fields,
                                      user=request.user)
         except Conflict as exc:
+            # ``artifact`` holds the values the database refused: find the entry they clash with.
             clash = _same_variant(
                 {"precision": artifact.precision, "target_device": artifact.target_device,
                  "format": artifact.format},
                 version__registered_model__name=parsed["name"] or artifact.registered_model.name,
                 version__version=parsed["version"] or artifact.version.version,
-            ) if artifact.pk else None
+            )
             if clash and clash.pk != artifact.pk:
                 raise conflict(clash) from exc
             raise
