@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "django_tasks",
+    "django_tasks_db",
     "models_app",
     "geti_integration",
 ]
@@ -187,6 +189,31 @@ REGISTRY_REQUIRE_LOGIN = env_bool("REGISTRY_REQUIRE_LOGIN", False)
 # this to accept their writes anonymously.
 REGISTRY_INTEL_COMPAT_ANONYMOUS_WRITES = env_bool("REGISTRY_INTEL_COMPAT_ANONYMOUS_WRITES", False)
 REGISTRY_DOWNLOAD_CHUNK_BYTES = env_int("REGISTRY_DOWNLOAD_CHUNK_BYTES", 1024 * 1024)
+
+# Background jobs (Geti imports): django-tasks with its database backend, so jobs are rows in the
+# registry's own database and no message broker is needed. `manage.py db_worker` runs them;
+# `make run` and docker-compose start one.
+TASKS = {
+    "default": {
+        "BACKEND": os.environ.get("TASKS_BACKEND", "django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+
+# Intel Geti integration. GETI_HOST, GETI_TOKEN, GETI_SERVER_API_VERSION, GETI_ORGANIZATION_ID,
+# GETI_WORKSPACE_ID and GETI_SERVER_SSL_VERIFY are read when used (geti_integration.importer),
+# not here, so the integration can be switched on without touching settings. docs/geti.md.
+# How an import fetches the model: "export" (the optimized model's own zip, falling back to a
+# code deployment when the server has no export route) or "deployment" (always a deployment).
+GETI_DOWNLOAD_ROUTE = os.environ.get("GETI_DOWNLOAD_ROUTE", "export")
+# Longest wait for Geti to prepare a code deployment before the import fails.
+GETI_DEPLOYMENT_DEADLINE_SECONDS = env_int("GETI_DEPLOYMENT_DEADLINE_SECONDS", 900)
+# A running import whose worker has not reported for this long is marked failed by
+# `manage.py fail_stale_geti_imports` (the worker died).
+GETI_IMPORT_STALE_SECONDS = env_int("GETI_IMPORT_STALE_SECONDS", 900)
+# Intel's POST /projects/{id}/geti-models/download answered when the import was over; we wait
+# for the import jobs this long (below gunicorn's 120 s timeout), then answer 202.
+GETI_INTEL_DOWNLOAD_WAIT_SECONDS = env_int("GETI_INTEL_DOWNLOAD_WAIT_SECONDS", 60)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -14,13 +14,17 @@ admin.site.site_title = "Model Registry"
 urlpatterns = [
     path("healthz", model_views.healthz, name="healthz"),
     path("readyz", model_views.readyz, name="readyz"),
+    path("api/v1/geti/", include("geti_integration.api_urls")),
     path("api/v1/", include("models_app.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
-    # Intel's Model Registry API at its root paths (/health, /models, /models/{id}, ...).
+    path("geti/", include("geti_integration.urls")),
+    # Intel's Model Registry API at its root paths (/health, /models, /models/{id}, ...), and
+    # its Geti routes (/projects, /projects/{id}, /projects/{id}/geti-models/download).
     path("", include("models_app.intel.urls")),
+    path("", include("geti_integration.intel_urls")),
     path("", include("models_app.urls")),
 ]
 

@@ -14,6 +14,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from geti_integration import errors as geti_errors
+from geti_integration.client import GetiError
+
 logger = logging.getLogger(__name__)
 
 
@@ -55,6 +58,11 @@ def exception_handler(exc, context):
         logger.info("Conflict: %s", exc)
         return Response(error_body("conflict", "The request conflicts with existing data."),
                         status=status.HTTP_409_CONFLICT)
+    elif isinstance(exc, GetiError):
+        # Geti failed, not the client: 503 (502 for a refused token, 404 for a missing project).
+        code_status, code = geti_errors.api_status(exc)
+        return Response(error_body(code, geti_errors.describe(exc)), status=code_status,
+                        headers={"Retry-After": "30"} if code_status == 503 else {})
     elif isinstance(exc, (OperationalError, InterfaceError, DatabaseError)):
         logger.exception("Database unavailable")
         return Response(error_body("database_unavailable", "The database is unavailable; try again later."),

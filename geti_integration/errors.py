@@ -1,0 +1,62 @@
+"""Errors of the Geti integration as the registry's clients see them.
+
+``GetiError`` (client.py) says what went wrong talking to Geti; ``describe`` turns it into a
+sentence a user can act on, and ``api_status`` picks the HTTP status our API answers with.
+"""
+
+from rest_framework import status
+
+from models_app.errors import RegistryError
+
+from .client import GetiError
+
+DISABLED_MESSAGE = "The Geti integration is off: set GETI_HOST and GETI_TOKEN."
+
+# Geti's "this thing does not exist" codes: a 404 we pass on as a 404, not as an outage.
+NOT_FOUND_CODES = frozenset({
+    "project_not_found", "model_storage_not_found", "model_not_found", "organization_not_found",
+    "workspace_not_found", "code_deployment_not_found",
+})
+
+
+class GetiDisabled(RegistryError):
+    """GETI_HOST is not set: pages and endpoints of the integration say so instead of failing."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "geti_disabled"
+    default_detail = DISABLED_MESSAGE
+
+
+class GetiMisconfigured(RegistryError):
+    """The GETI_* variables are set but unusable (no token, a CA bundle path that does not exist)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "geti_misconfigured"
+    default_detail = "The Geti integration is misconfigured."
+
+
+class ImportFailed(Exception):
+    """An import cannot go on for a reason the user should read (unsafe archive, missing model)."""
+
+
+def describe(exc: GetiError) -> str:
+    """One sentence for a job's error or an API message; a refused token is named as such
+    (Intel's service showed an empty project list instead)."""
+    if exc.status == 401:
+        return f"Geti refused the token (HTTP 401: {exc.message}); check GETI_TOKEN."
+    if exc.status == 403:
+        return f"Geti denied access (HTTP 403: {exc.message}); the token's user lacks a permission."
+    return f"Geti: {exc}"
+
+
+def api_status(exc: GetiError) -> tuple[int, str]:
+    """(HTTP status, error code) for a GetiError answered by our API.
+
+    A refused token is a bad gateway configuration (502), not an outage worth retrying; a missing
+    project or model is a 404; everything else (Geti down, slow, answering nonsense) is a 503.
+    """
+    if exc.status in (401, 403):
+        return status.HTTP_502_BAD_GATEWAY, "geti_token_refused" if exc.status == 401 else "geti_forbidden"
+    if exc.status == 404 and exc.code in NOT_FOUND_CODES:
+        return status.HTTP_404_NOT_FOUND, exc.code
+    return status.HTTP_503_SERVICE_UNAVAILABLE, "geti_unavailable"

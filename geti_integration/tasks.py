@@ -1,0 +1,12 @@
+"""Background tasks (django-tasks). The database backend stores each enqueued task as a row;
+``manage.py db_worker`` picks it up, so an import outlives the request that started it."""
+
+from django_tasks import task
+
+from . import importer
+
+
+@task()
+def import_geti_model(job_id: str) -> str:
+    """Run one import job; returns its final state ("done" or "failed")."""
+    return importer.run_import(job_id).state
