@@ -328,6 +328,7 @@ class FakeGeti:
         self.model_groups: dict[str, list] = {}   # project id -> groups (models under "_models")
         self.deployments: dict[str, dict] = {}
         self._canned: list[_Reply] = []
+        self._overrides: list[tuple[str, _Reply]] = []
         self._digests: dict[tuple, Digest] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -396,6 +397,22 @@ class FakeGeti:
         headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
         body = json.dumps({"http_status": status, "message": message, "error_code": code})
         self.queue_response(status, body, headers=headers, times=times)
+
+    def override(self, path_suffix: str, status: int = 200, body: bytes | str = b"",
+                 content_type: str = "application/zip", times: int = 1) -> None:
+        """Answer the next ``times`` authenticated requests whose path ends with ``path_suffix``
+        with this instead of routing them (an unsafe zip for ``/export``, a missing route...)."""
+        body = body.encode() if isinstance(body, str) else body
+        with self._lock:
+            self._overrides.extend((path_suffix, _Reply(status, body, content_type)) for _ in range(times))
+
+    def _take_override(self, path: str) -> _Reply | None:
+        with self._lock:
+            for index, (suffix, reply) in enumerate(self._overrides):
+                if path.endswith(suffix):
+                    del self._overrides[index]
+                    return reply
+        return None
 
     def set_size(self, entity_id: str, size: int) -> None:
         """Set a base or optimized model's ``size`` and so its download's binary member size."""
@@ -832,7 +849,8 @@ class _Handler(BaseHTTPRequestHandler):
             # Envoy's immediate response: plain text, not Geti's JSON.
             reply = _Reply(401, b"Invalid authorization token", "text/plain")
         else:
-            reply = fake.handle(method, path, parse_qs(url.query, keep_blank_values=True), body)
+            reply = fake._take_override(path) or fake.handle(
+                method, path, parse_qs(url.query, keep_blank_values=True), body)
         try:
             if isinstance(reply, _ZipReply):
                 self._send_zip(fake, reply)
