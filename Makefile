@@ -18,13 +18,13 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	touch $@
 
 ## run: install, migrate, make sure an admin exists, and serve on http://$(HOST):$(PORT)
+##      with the background-job worker (Geti imports) beside the server
 run: $(BIN)/.installed
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_bucket
 	$(BIN)/python manage.py ensure_admin --url http://$(HOST):$(PORT)
-	$(BIN)/gunicorn registry_project.wsgi --bind $(HOST):$(PORT) --worker-class gthread --workers 2 \
-		--threads 8 --timeout 120 --access-logfile -
+	BIN=$(BIN) bash scripts/run.sh $(HOST):$(PORT)
 
 ## test: the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise; S3 via moto)
 test: $(BIN)/.installed-dev

@@ -361,7 +361,7 @@ def _download(client, job, project, group, model, optimized, writer, progress) -
     try:
         client.wait_for_deployment(project.id, deployment.id,
                                    deadline_seconds=settings.GETI_DEPLOYMENT_DEADLINE_SECONDS,
-                                   poll_interval=getattr(settings, "GETI_DEPLOYMENT_POLL_SECONDS", 1.0))
+                                   poll_interval=settings.GETI_DEPLOYMENT_POLL_SECONDS)
     except GetiError as exc:
         if exc.code == "deployment_failed":
             raise ImportFailed(f"Geti could not prepare a deployment of {optimized.name}: the deployment "

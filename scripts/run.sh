@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Serve the registry: gunicorn and the background-job worker (Geti imports) side by side.
+# Stopping the server (Ctrl+C, SIGTERM) stops the worker too, and the other way round.
+# Usage: scripts/run.sh HOST:PORT   (BIN names the venv's bin directory, default .venv/bin)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-.venv/bin}
+BIND=${1:-127.0.0.1:8000}
+
+pids=()
+stop_all() {
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# This is the only worker: an import still "running" from before was cut off by the last stop.
+"$BIN/python" manage.py fail_stale_geti_imports --all
+"$BIN/python" manage.py db_worker --no-reload &
+pids+=($!)
+"$BIN/gunicorn" registry_project.wsgi --bind "$BIND" --worker-class gthread --workers 2 \
+    --threads 8 --timeout 120 --access-logfile - &
+pids+=($!)
+
+# Return when either stops; the EXIT trap then stops the other.
+wait -n || true
