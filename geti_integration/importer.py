@@ -343,7 +343,7 @@ def _export_route_missing(exc: GetiError) -> bool:
     return exc.status == 405 or (exc.status == 404 and not exc.code)
 
 
-def _download(client, job, project, group, model, optimized, writer, progress) -> str:
+def _download(client, project, group, model, optimized, writer, progress) -> str:
     """Stream the model into ``writer``; return which package was fetched."""
     if settings.GETI_DOWNLOAD_ROUTE != "deployment":
         try:
@@ -395,7 +395,7 @@ def _import(job: ImportJob, progress: ProgressReporter) -> Artifact:
 
         with tempfile.NamedTemporaryFile(prefix="geti-", suffix=".zip", dir=settings.FILE_UPLOAD_TEMP_DIR) as tmp:
             writer = HashingWriter(tmp, limit=settings.REGISTRY_MAX_UPLOAD_BYTES)
-            package = _download(client, job, project, group, model, optimized, writer, progress)
+            package = _download(client, project, group, model, optimized, writer, progress)
             tmp.flush()
             progress.save(writer.size, writer.size)
             check_archive(tmp)

@@ -65,6 +65,14 @@ def test_the_project_list_pages_past_geti_s_limit_of_100(api_client, geti_off, m
     assert last["results"][-1]["name"] == "Filler 0130"
 
 
+def test_the_project_list_costs_one_query_however_many_models(geti, api_client, django_assert_num_queries):
+    # 1 query: the artifacts already imported for the optimized models on the page.
+    with django_assert_num_queries(1):
+        response = api_client.get("/api/v1/geti/projects/?page_size=100")
+
+    assert response.status_code == 200
+
+
 def test_only_the_projects_on_the_page_cost_model_calls(geti, api_client):
     api_client.get("/api/v1/geti/projects/?page_size=1")
 
