@@ -1,13 +1,13 @@
-"""Intel Model Registry's Geti routes at the root, without trailing slashes, as Intel served them."""
+"""Intel Model Registry's Geti routes at the root, without trailing slashes, as Intel served them
+(and as models_app.intel serves /models)."""
 
-from django.urls import re_path
+from django.urls import path
 
 from . import intel_views
 
 urlpatterns = [
-    re_path(r"^projects/?$", intel_views.IntelProjectList.as_view(), name="intel-geti-projects"),
-    re_path(r"^projects/(?P<project_id>[^/]+)/?$", intel_views.IntelProjectDetail.as_view(),
-            name="intel-geti-project"),
-    re_path(r"^projects/(?P<project_id>[^/]+)/geti-models/download/?$", intel_views.IntelGetiDownload.as_view(),
-            name="intel-geti-download"),
+    path("projects", intel_views.IntelProjectList.as_view(), name="intel-geti-projects"),
+    path("projects/<str:project_id>", intel_views.IntelProjectDetail.as_view(), name="intel-geti-project"),
+    path("projects/<str:project_id>/geti-models/download", intel_views.IntelGetiDownload.as_view(),
+         name="intel-geti-download"),
 ]

@@ -1,7 +1,8 @@
 """Intel Model Registry's Geti routes, for clients written against Intel's service.
 
 ``GET /projects``, ``GET /projects/{id}`` and ``POST /projects/{id}/geti-models/download`` keep
-Intel's paths, JSON shapes, plain-text answers and status codes. What Intel got wrong is fixed
+Intel's paths, JSON shapes, success bodies and status codes; errors carry Intel's message in our
+JSON error shape, as in the rest of the Intel layer (models_app.intel). What Intel got wrong is fixed
 (docs/geti.md): a refused token is an error, not an empty list; every project is listed, not the
 first 100; waiting for Geti has a deadline; every task type is accepted. The download runs as
 import jobs (the same as /api/v1/geti/imports/) and this view waits for them up to
@@ -9,32 +10,34 @@ GETI_INTEL_DOWNLOAD_WAIT_SECONDS: finished in time, it answers Intel's 201; othe
 where to follow the jobs.
 """
 
-import re
 import time
 
 from django.conf import settings
 from django.http import HttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
+
+from models_app.intel.serializers import ID_PATTERN, IntelError, Unprocessable
+from models_app.intel.views import IntelView
 
 from . import importer
-from .api import CanImport
 from .client import GetiError
 from .models import ImportJob
 
-INTEL_ID = re.compile(r"^[a-zA-Z0-9_-]{16,}$")
 NOTE = "Note: Only OpenVINO optimized active models are supported at this time.\n"
+NOT_FOUND = "Project or model id not found. No model(s) registered."
 POLL_SECONDS = 0.5
 
 
-def text(body, status):
-    return HttpResponse(body, status=status, content_type="text/plain; charset=utf-8")
+def text(body, status_code):
+    return HttpResponse(body, status=status_code, content_type="text/plain; charset=utf-8")
 
 
-def bad_project_id():
-    return Response({"detail": "Invalid format for project ID."}, status=400)
+def check_project_id(value):
+    if not ID_PATTERN.match(value or ""):
+        raise IntelError(status.HTTP_400_BAD_REQUEST, "invalid_id",
+                         "Invalid format for project ID. An id is 16 to 128 letters, digits, '_' or '-'.")
 
 
 def intel_project(project):
@@ -51,89 +54,76 @@ def intel_project(project):
     }
 
 
-class IntelProjectList(APIView):
+def fetch_project(client, project_id, message):
+    """The project's tree, or Intel's 404 with ``message`` when Geti does not know it."""
+    try:
+        project = client.get_project(project_id)
+    except GetiError as exc:
+        if exc.status in (400, 404):
+            raise IntelError(status.HTTP_404_NOT_FOUND, "not_found", message) from exc
+        raise
+    return importer.fill_tree(client, project)
+
+
+@extend_schema(exclude=True)  # Intel's API is described in docs/geti.md
+class IntelProjectList(IntelView):
     """GET /projects: every Geti project with its OpenVINO optimized models."""
 
-    permission_classes = [CanImport]
-
-    @extend_schema(operation_id="intel_projects_list", tags=["intel-compat"], responses=OpenApiTypes.OBJECT)
     def get(self, request):
         with importer.get_client() as client:
             projects = [importer.fill_tree(client, p) for p in client.list_projects()]
         return Response([intel_project(p) for p in projects])
 
 
-class IntelProjectDetail(APIView):
+@extend_schema(exclude=True)
+class IntelProjectDetail(IntelView):
     """GET /projects/{id}: one project; 404 ``Project not found.`` when Geti does not know it."""
 
-    permission_classes = [CanImport]
-
-    @extend_schema(operation_id="intel_project_retrieve", tags=["intel-compat"], responses=OpenApiTypes.OBJECT)
     def get(self, request, project_id):
-        if not INTEL_ID.match(project_id):
-            return bad_project_id()
+        check_project_id(project_id)
         with importer.get_client() as client:
-            try:
-                project = client.get_project(project_id)
-            except GetiError as exc:
-                if exc.status in (400, 404):
-                    return text("Project not found.\n", 404)
-                raise
-            importer.fill_tree(client, project)
+            project = fetch_project(client, project_id, "Project not found.")
         return Response(intel_project(project))
 
 
-def _missing(field, value):
-    return {"type": "missing", "loc": ["body", *field], "msg": "Field required", "input": value}
-
-
-def _validate(body):
-    """Intel's request model ``{"models": [{"id", "group_id"}]}``; FastAPI-style 422 details."""
+def parse_models(body):
+    """Intel's request model ``{"models": [{"id", "group_id"}]}``; a 422 names what is missing."""
     if not isinstance(body, dict) or not isinstance(body.get("models"), list):
-        return None, [_missing(["models"], body)]
-    errors = []
+        raise Unprocessable({"models": ["This field is required and must be a list."]})
+    errors = {}
     for index, entry in enumerate(body["models"]):
         for key in ("id", "group_id"):
             if not isinstance(entry, dict) or not isinstance(entry.get(key), str) or not entry.get(key):
-                errors.append(_missing(["models", index, key], entry))
-    return body["models"], errors
+                errors[f"models.{index}.{key}"] = ["This field is required."]
+    if errors:
+        raise Unprocessable(errors)
+    return body["models"]
 
 
-class IntelGetiDownload(APIView):
+@extend_schema(exclude=True)
+class IntelGetiDownload(IntelView):
     """POST /projects/{id}/geti-models/download: import Geti OpenVINO optimized models."""
 
-    permission_classes = [CanImport]
-
-    @extend_schema(operation_id="intel_geti_models_download", tags=["intel-compat"], request=OpenApiTypes.OBJECT,
-                   responses={(201, "text/plain"): OpenApiTypes.STR, (202, "text/plain"): OpenApiTypes.STR})
     def post(self, request, project_id):
-        if not INTEL_ID.match(project_id):
-            return bad_project_id()
-        requested, errors = _validate(request.data)
-        if errors:
-            return Response({"detail": errors}, status=422)
+        check_project_id(project_id)
+        requested = parse_models(request.data)
         ids = list(dict.fromkeys(m["id"] for m in requested))
         if not ids:
-            return text(f"Model(s):  can not be registered.\n{NOTE}", 403)
-
+            raise IntelError(status.HTTP_403_FORBIDDEN, "not_registered",
+                             f"Model(s):  can not be registered.\n{NOTE}")
         with importer.get_client() as client:
-            try:
-                project = importer.fill_tree(client, client.get_project(project_id))
-            except GetiError as exc:
-                if exc.status in (400, 404):
-                    return text("Project or model id not found. No model(s) registered.\n", 404)
-                raise
+            project = fetch_project(client, project_id, NOT_FOUND)
         openvino = {(g.id, o.id): m.id for g in project.model_groups for m in g.models
                     for o in m.optimized_models if o.is_openvino}
         if any((m["group_id"], m["id"]) not in openvino for m in requested):
-            return text("Project or model id not found. No model(s) registered.\n", 404)
-
+            raise IntelError(status.HTTP_404_NOT_FOUND, "not_found", NOT_FOUND)
         registered = sorted(importer.imported_artifacts(ids))
         if registered:
             verb = "is" if len(registered) == 1 else "are"
-            return text(f"Model(s): {', '.join(registered)} {verb} already registered. No model(s) registered.\n"
-                        "Tip: Delete the previously mentioned model(s) or remove the id(s) from the request "
-                        "body then try again.\n", 409)
+            raise IntelError(status.HTTP_409_CONFLICT, "conflict",
+                             f"Model(s): {', '.join(registered)} {verb} already registered. No model(s) "
+                             "registered.\nTip: Delete the previously mentioned model(s) or remove the id(s) "
+                             "from the request body then try again.")
 
         jobs = importer.start_imports(project_id=project_id, user=request.user, models=[
             {"group_id": m["group_id"], "model_id": openvino[m["group_id"], m["id"]], "optimized_model_id": m["id"]}
@@ -147,7 +137,8 @@ class IntelGetiDownload(APIView):
                         f"Follow them at /api/v1/geti/imports/?id={','.join(str(j.id) for j in active)}\n", 202)
         reasons = "".join(f"{j.optimized_model_id}: {j.error}\n" for j in failed)
         if not done:
-            return text(f"Model(s): {', '.join(ids)} can not be registered.\n{NOTE}{reasons}", 403)
+            raise IntelError(status.HTTP_403_FORBIDDEN, "not_registered",
+                             f"Model(s): {', '.join(ids)} can not be registered.\n{NOTE}{reasons}".rstrip("\n"))
         body = f"Model(s): {', '.join(done)} registered.\n{NOTE}"
         if failed:
             body += f"Model(s): {', '.join(j.optimized_model_id for j in failed)} can not be registered.\n{reasons}"

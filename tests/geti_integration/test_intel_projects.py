@@ -44,19 +44,31 @@ def test_one_project_in_intel_s_shape(geti, anon_client):
     assert response.json()["model_groups"][0]["model_versions"][0]["openvino_models"][0]["id"] == fx.SCRATCHES_FP32
 
 
-def test_an_unknown_project_is_intel_s_plain_text_404(geti, anon_client):
+def intel_error(response):
+    """Intel's message, which we send in our JSON error shape."""
+    assert response["Content-Type"] == "application/json"
+    return response.json()["error"]["message"]
+
+
+def test_an_unknown_project_is_intel_s_404(geti, anon_client):
     response = anon_client.get(f"/projects/{fx.oid(0xdead)}")
 
     assert response.status_code == 404
-    assert response["Content-Type"] == "text/plain; charset=utf-8"
-    assert response.content == b"Project not found.\n"
+    assert response.json() == {"error": {"code": "not_found", "message": "Project not found."}}
 
 
 def test_a_malformed_project_id_is_intel_s_400(geti, anon_client):
     response = anon_client.get("/projects/short")
 
     assert response.status_code == 400
-    assert response.json() == {"detail": "Invalid format for project ID."}
+    assert intel_error(response).startswith("Invalid format for project ID.")
+
+
+def test_an_unknown_path_under_projects_is_a_json_404(geti, anon_client):
+    response = anon_client.get(f"/projects/{fx.WIDGETS}/elsewhere")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
 
 
 def test_a_refused_token_is_an_error_where_intel_answered_an_empty_list(geti, anon_client, monkeypatch):
@@ -92,9 +104,9 @@ def test_download_of_a_registered_model_is_intel_s_409(geti, api_client, bucket,
     response = api_client.post(DOWNLOAD, fp16_and_int8(), format="json")
 
     assert response.status_code == 409
-    assert response.content.decode() == (
+    assert intel_error(response) == (
         f"Model(s): {fx.WIDGETS_FP16} is already registered. No model(s) registered.\n"
-        "Tip: Delete the previously mentioned model(s) or remove the id(s) from the request body then try again.\n")
+        "Tip: Delete the previously mentioned model(s) or remove the id(s) from the request body then try again.")
     assert Artifact.objects.count() == 1
 
 
@@ -107,7 +119,7 @@ def test_download_of_an_unknown_model_is_intel_s_404(geti, api_client, entry):
     response = api_client.post(DOWNLOAD, {"models": [entry]}, format="json")
 
     assert response.status_code == 404
-    assert response.content == b"Project or model id not found. No model(s) registered.\n"
+    assert intel_error(response) == "Project or model id not found. No model(s) registered."
     assert ImportJob.objects.count() == 0
 
 
@@ -115,21 +127,21 @@ def test_download_from_an_unknown_project_is_intel_s_404(geti, api_client):
     response = api_client.post(f"/projects/{fx.oid(0xdead)}/geti-models/download", fp16_and_int8(), format="json")
 
     assert response.status_code == 404
-    assert response.content == b"Project or model id not found. No model(s) registered.\n"
+    assert intel_error(response) == "Project or model id not found. No model(s) registered."
 
 
 def test_download_without_models_is_a_422_like_intel_s(geti, api_client):
     response = api_client.post(DOWNLOAD, {"models": [{"id": fx.WIDGETS_FP16}]}, format="json")
 
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["body", "models", 0, "group_id"]
+    assert response.json()["error"]["fields"] == {"models.0.group_id": ["This field is required."]}
 
 
 def test_download_of_an_empty_list_is_intel_s_403(geti, api_client):
     response = api_client.post(DOWNLOAD, {"models": []}, format="json")
 
     assert response.status_code == 403
-    assert response.content.decode().endswith(f"can not be registered.\n{NOTE}")
+    assert intel_error(response) == f"Model(s):  can not be registered.\n{NOTE}"
 
 
 def test_a_model_that_cannot_be_imported_is_intel_s_403_with_the_reason(geti, api_client, bucket, immediate_tasks):
@@ -137,9 +149,9 @@ def test_a_model_that_cannot_be_imported_is_intel_s_403_with_the_reason(geti, ap
                                {"models": [{"id": fx.PURGED_FP16, "group_id": fx.PURGED_GROUP}]}, format="json")
 
     assert response.status_code == 403
-    body = response.content.decode()
-    assert body.startswith(f"Model(s): {fx.PURGED_FP16} can not be registered.\n{NOTE}")
-    assert "purged" in body
+    message = intel_error(response)
+    assert message.startswith(f"Model(s): {fx.PURGED_FP16} can not be registered.\n{NOTE}")
+    assert "purged" in message
     assert Artifact.objects.count() == 0
 
 
@@ -160,3 +172,13 @@ def test_download_needs_a_user_allowed_to_add_artifacts(geti, anon_client):
 
     assert response.status_code in (401, 403)
     assert ImportJob.objects.count() == 0
+
+
+def test_a_trusted_deployment_may_accept_anonymous_downloads_like_intel(geti, anon_client, bucket, settings,
+                                                                       immediate_tasks):
+    settings.REGISTRY_INTEL_COMPAT_ANONYMOUS_WRITES = True
+
+    response = anon_client.post(DOWNLOAD, fp16_and_int8(), format="json")
+
+    assert response.status_code == 201
+    assert ImportJob.objects.filter(created_by=None, state="done").count() == 2
