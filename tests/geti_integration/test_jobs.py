@@ -69,3 +69,32 @@ def test_the_stale_jobs_command_fails_every_running_job_with_all(capsys):
     assert ImportJob.objects.get(pk=running.pk).state == ImportJob.State.FAILED
     assert ImportJob.objects.get(pk=queued.pk).state == ImportJob.State.QUEUED
     assert "Marked 1 stale Geti import(s) as failed." in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_the_import_command_imports_a_project_s_openvino_models(geti, bucket, capsys):
+    call_command("import_geti_models", fx.SCRATCHES, "--format", "openvino", "--run")
+
+    output = capsys.readouterr().out
+    assert f"{fx.SCRATCHES_FP32} PADIM OpenVINO FP32: done" in output
+    assert sorted(ImportJob.objects.values_list("optimized_model_id", "state")) == [
+        (fx.SCRATCHES_FP32, "done"), (fx.SCRATCHES_FP16, "done")]
+
+
+@pytest.mark.django_db
+def test_the_import_command_queues_chosen_models_for_the_worker(geti, bucket):
+    call_command("import_geti_models", fx.WIDGETS, fx.WIDGETS_INT8)
+
+    assert list(ImportJob.objects.values_list("optimized_model_id", "state")) == [(fx.WIDGETS_INT8, "queued")]
+
+
+@pytest.mark.django_db
+def test_the_import_command_refuses_unknown_models_and_an_integration_that_is_off(geti, monkeypatch):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="that can be imported"):
+        call_command("import_geti_models", fx.WIDGETS, fx.PURGED_FP16)
+    monkeypatch.delenv("GETI_HOST")
+    with pytest.raises(CommandError, match="The Geti integration is off"):
+        call_command("import_geti_models", fx.WIDGETS)
+    assert ImportJob.objects.count() == 0
