@@ -431,7 +431,7 @@ def _error_text(exc: BaseException) -> str:
     return str(exc)
 
 
-def run_import(job_id) -> ImportJob:
+def run_import(job_id) -> ImportJob | None:
     """Run one queued import job to the end; the worker's task calls this.
 
     The queued -> running step is one conditional UPDATE, so a job is run once even if its task
@@ -441,8 +441,8 @@ def run_import(job_id) -> ImportJob:
     now = timezone.now()
     if not ImportJob.objects.filter(pk=job_id, state=ImportJob.State.QUEUED).update(
             state=ImportJob.State.RUNNING, started_at=now, heartbeat_at=now):
-        logger.info("Import job %s is not queued; nothing to do", job_id)
-        return ImportJob.objects.get(pk=job_id)
+        logger.info("Import job %s is not queued (run already, or deleted); nothing to do", job_id)
+        return ImportJob.objects.filter(pk=job_id).first()
     job = ImportJob.objects.select_related("created_by").get(pk=job_id)
     progress = ProgressReporter(job)
     try:

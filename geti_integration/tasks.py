@@ -8,5 +8,6 @@ from . import importer
 
 @task()
 def import_geti_model(job_id: str) -> str:
-    """Run one import job; returns its final state ("done" or "failed")."""
-    return importer.run_import(job_id).state
+    """Run one import job; returns its final state ("done" or "failed"), or "deleted"."""
+    job = importer.run_import(job_id)
+    return job.state if job is not None else "deleted"

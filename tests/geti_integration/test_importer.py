@@ -186,6 +186,14 @@ def test_the_database_refuses_two_active_jobs_for_one_optimized_model(db):
         ImportJob.objects.create(**fields, state=ImportJob.State.QUEUED)
 
 
+def test_a_job_deleted_before_the_worker_got_to_it_is_skipped(geti, db):
+    [job] = start_imports(project_id=fx.WIDGETS, models=[WIDGETS_FP16])
+    job.delete()
+
+    assert run_import(job.pk) is None
+    assert not geti.requests_to("/export")
+
+
 def test_a_job_is_run_only_once(geti, bucket):
     job = import_widgets()
 
