@@ -315,6 +315,26 @@ def test_an_unsafe_archive_is_refused_and_nothing_is_stored(geti, bucket, member
     assert_nothing_stored(bucket)
 
 
+class DroppedHalfway(fx.Generated):
+    """Model bytes whose sender hangs up half-way, as a Geti restarting mid-download would."""
+
+    def chunks(self):
+        yield b"\0" * (self.size // 2)
+        raise ConnectionResetError("Geti went away")
+
+
+def test_a_download_cut_off_midway_fails_the_job_and_stores_nothing(geti, bucket, monkeypatch):
+    reply = fx._ZipReply("OpenVINO_model.zip", ("dropped",), [("openvino.bin", DroppedHalfway("x", 4 << 20))])
+    geti._digests[("dropped",)] = fx.Digest(size=(4 << 20) + 200, sha256="")  # what Content-Length says
+    monkeypatch.setattr(geti, "_optimized_export_zip", lambda *args, **kwargs: reply)
+
+    job = import_widgets()
+
+    assert job.state == ImportJob.State.FAILED
+    assert "Download interrupted after" in job.error
+    assert_nothing_stored(bucket)
+
+
 def test_a_download_that_is_not_a_zip_is_refused(geti, bucket):
     geti.override(f"/optimized_models/{fx.WIDGETS_FP16}/export", body=b"not a zip at all")
 
