@@ -3,11 +3,13 @@
 Deletes from the admin go through the same services as the API, so files leave with their rows.
 """
 
+from django import forms
 from django.contrib import admin
-from django.utils.html import format_html
+from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
 
 from . import services
-from .models import Artifact, ModelVersion, RegisteredModel
+from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
 
 
 def download_link(artifact):
@@ -16,17 +18,30 @@ def download_link(artifact):
     return format_html('<a href="{}">Download</a>', artifact.get_download_url())
 
 
-class ServiceDeleteMixin:
+class AuditedSaveMixin:
+    """Admin edits are writes like any other: each save adds an audit entry with the changed
+    fields (the admin's change view already runs in a transaction, so both land together)."""
+
+    def save_model(self, request, obj, form, change):
+        before = services.snapshot(type(obj).objects.get(pk=obj.pk)) if change else {}
+        super().save_model(request, obj, form, change)
+        changes = services.diff(before, services.snapshot(obj))
+        if changes or not change:
+            services.record_audit(action=AuditEntry.Action.UPDATE if change else AuditEntry.Action.CREATE,
+                                  instance=obj, user=request.user, changes=changes)
+
+
+class ServiceDeleteMixin(AuditedSaveMixin):
     """Route single and bulk deletes through services so stored files are removed too."""
 
     delete_service = None
 
     def delete_model(self, request, obj):
-        type(self).delete_service(obj)
+        type(self).delete_service(obj, user=request.user)
 
     def delete_queryset(self, request, queryset):
         for obj in queryset:
-            type(self).delete_service(obj)
+            type(self).delete_service(obj, user=request.user)
 
 
 class ModelVersionInline(admin.TabularInline):
@@ -55,7 +70,7 @@ class ArtifactInline(admin.TabularInline):
 
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(ServiceDeleteMixin, admin.ModelAdmin):
-    delete_service = staticmethod(lambda obj: services.delete_registered_model(obj, force=True))
+    delete_service = staticmethod(lambda obj, user: services.delete_registered_model(obj, force=True, user=user))
     list_display = ["name", "version_count", "latest_version_at", "created_at"]
     search_fields = ["name", "description"]
     list_filter = ["created_at"]
@@ -115,3 +130,97 @@ class ArtifactAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     @admin.display(description="File")
     def download(self, obj):
         return download_link(obj)
+
+
+# --- Lifecycle: aliases and the audit log ----------------------------------------------------
+
+class AliasAdminForm(forms.ModelForm):
+    """Checks the protected-alias permission in the form, so a refusal is a form error."""
+
+    user = None  # set per request by AliasAdmin.get_form
+    reason = forms.CharField(required=False, max_length=2000, help_text="Kept in the alias's history.")
+
+    class Meta:
+        model = Alias
+        fields = ["registered_model", "name", "version"]
+
+    def clean(self):
+        data = super().clean()
+        name = self.instance.name if self.instance.pk else (data.get("name") or "").strip().lower()
+        if name and not self.user.has_perm(Alias.permission_for(name)):
+            raise ValidationError(f"Moving the protected alias {name} needs the promote_alias permission.")
+        return data
+
+
+@admin.register(Alias)
+class AliasAdmin(admin.ModelAdmin):
+    """Aliases, moved through the same service as the API so the history and audit are kept.
+
+    The history (every set, move, rollback and delete, newest first) is shown read-only.
+    """
+
+    form = AliasAdminForm
+    list_display = ["__str__", "registered_model", "name", "version", "updated_by", "updated_at"]
+    list_select_related = ["registered_model", "version", "updated_by"]
+    search_fields = ["name", "registered_model__name"]
+    list_filter = ["name"]
+    autocomplete_fields = ["registered_model", "version"]
+    fields = ["registered_model", "name", "version", "reason", "updated_by", "updated_at", "history"]
+    readonly_fields = ["updated_by", "updated_at", "history"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        return type("AliasAdminForm", (super().get_form(request, obj, **kwargs),), {"user": request.user})
+
+    def get_readonly_fields(self, request, obj=None):
+        # An alias's model and name are fixed once it exists; only its target moves.
+        return [*self.readonly_fields, "registered_model", "name"] if obj else self.readonly_fields
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None:
+            return request.user.has_perm(Alias.permission_for(obj.name))
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        alias, _ = services.set_alias(registered_model=obj.registered_model, name=obj.name, version=obj.version,
+                                      user=request.user, reason=form.cleaned_data.get("reason", ""))
+        obj.pk = alias.pk
+
+    def delete_model(self, request, obj):
+        services.delete_alias(registered_model=obj.registered_model, name=obj.name, user=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset.select_related("registered_model"):
+            if request.user.has_perm(Alias.permission_for(obj.name)):
+                services.delete_alias(registered_model=obj.registered_model, name=obj.name, user=request.user)
+
+    @admin.display(description="History")
+    def history(self, obj):
+        if not obj.pk:
+            return "—"
+        events = (AliasEvent.objects.filter(registered_model=obj.registered_model, alias=obj.name)
+                  .select_related("user").order_by("-at", "-id")[:100])
+        return format_html_join(
+            "", "<div>{} · {} · {} → {} · {} {}</div>",
+            ((e.at.strftime("%Y-%m-%d %H:%M:%S"), e.action, e.from_version_label or "—",
+              e.to_version_label or "—", e.user or "—", f"({e.reason})" if e.reason else "") for e in events),
+        ) or "—"
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """The audit log, read-only: nobody adds, changes or deletes an entry here."""
+
+    list_display = ["at", "actor_name", "action", "object_type", "object_repr", "registered_model"]
+    list_filter = ["action", "object_type", "at"]
+    search_fields = ["object_repr", "object_id", "actor_name", "registered_model"]
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -43,3 +43,18 @@ class RangeNotSatisfiable(RegistryError):
     status_code = status.HTTP_416_REQUESTED_RANGE_NOT_SATISFIABLE
     default_code = "range_not_satisfiable"
     default_detail = "The requested range is outside the file."
+
+
+class NoMatchingVariant(RegistryError):
+    """No artifact of the chosen version meets the caller's constraints.
+
+    ``constraint`` names the constraint that ruled out the last candidates and ``available`` the
+    values the version does have for it, so a client can tell what to ask for instead.
+    """
+
+    status_code = status.HTTP_404_NOT_FOUND
+    default_code = "no_matching_variant"
+
+    def __init__(self, message, *, constraint=None, available=None):
+        super().__init__(message)
+        self.extra = {"constraint": constraint, "available": available or []}

@@ -9,6 +9,7 @@ import re
 import uuid
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
@@ -244,3 +245,157 @@ class Artifact(Timestamped):
 
     def get_download_url(self):
         return reverse("api:artifact-download", kwargs={"pk": self.pk})
+
+
+# --- Lifecycle: aliases, their history, and the audit log -------------------------------------
+
+ALIAS_NAME_VALIDATOR = RegexValidator(
+    r"^[a-z0-9][a-z0-9_-]{0,63}$",
+    "An alias is a slug: 1-64 lower-case letters, digits, '-' or '_', starting with a letter or digit.",
+)
+
+
+def protected_alias_names():
+    """Alias names whose moves need the ``promote_alias`` permission (REGISTRY_PROTECTED_ALIASES)."""
+    return {name.strip().lower() for name in settings.REGISTRY_PROTECTED_ALIASES if name.strip()}
+
+
+class Alias(models.Model):
+    """A named pointer (``production``, ``staging``, ``edge-npu``) from a registered model to one of
+    its versions, so deployments pull "production" instead of a version number.
+
+    The version is RESTRICTed: a version an alias points at cannot be deleted on its own (move the
+    alias first), yet deleting the whole registered model takes its aliases with it.
+    """
+
+    registered_model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
+    name = models.CharField(max_length=64, validators=[ALIAS_NAME_VALIDATOR])
+    version = models.ForeignKey(ModelVersion, on_delete=models.RESTRICT, related_name="aliases")
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["registered_model__name", "name"]
+        verbose_name_plural = "aliases"
+        constraints = [
+            models.UniqueConstraint(fields=["registered_model", "name"], name="unique_alias_per_model"),
+        ]
+        permissions = [("promote_alias", "Can move protected aliases")]
+
+    def __str__(self):
+        return f"{self.registered_model.name}@{self.name}"
+
+    @property
+    def is_protected(self):
+        return self.name in protected_alias_names()
+
+    @staticmethod
+    def permission_for(name):
+        """The permission needed to set, move, roll back or delete the alias called ``name``."""
+        if name in protected_alias_names():
+            return "models_app.promote_alias"
+        return "models_app.change_alias"
+
+    def clean(self):
+        if self.version_id and self.version.registered_model_id != self.registered_model_id:
+            raise ValidationError({"version": "An alias can only point to a version of its own model."})
+        if self.version_id and self.version.status == ModelVersion.Status.ARCHIVED:
+            raise ValidationError({"version": f"Version {self.version.version} is archived; "
+                                              "an alias cannot point to it."})
+
+
+class AliasEvent(models.Model):
+    """One change of an alias: kept when the alias moves again, is deleted, or its versions go.
+
+    The version labels are copied so the history still reads right after a version is deleted.
+    """
+
+    class Action(models.TextChoices):
+        SET = "set"
+        MOVE = "move"
+        ROLLBACK = "rollback"
+        DELETE = "delete"
+
+    registered_model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="alias_events")
+    alias = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    from_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    from_version_label = models.CharField(max_length=100, blank=True)
+    to_version_label = models.CharField(max_length=100, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        # id breaks ties between events written in the same clock tick.
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["registered_model", "alias", "-at"], name="alias_event_history")]
+
+    def __str__(self):
+        return f"{self.registered_model_id}@{self.alias} {self.action} {self.from_version_label}->{self.to_version_label}"
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Audit entries are append-only.")
+
+    def delete(self):
+        raise TypeError("Audit entries are append-only.")
+
+
+class AuditEntry(models.Model):
+    """One write to the registry: who, when, what, and the changed fields before and after.
+
+    Append-only: a saved entry refuses to be saved again or deleted, and the API and admin
+    offer no way to change one. Objects are named by type, id and text rather than a foreign
+    key, so the entry outlives the object it describes.
+    """
+
+    class Action(models.TextChoices):
+        CREATE = "create"
+        UPDATE = "update"
+        DELETE = "delete"
+        UPLOAD = "upload"
+        IMPORT = "import"
+        ALIAS_SET = "alias_set"
+        ALIAS_MOVE = "alias_move"
+        ALIAS_ROLLBACK = "alias_rollback"
+        ALIAS_DELETE = "alias_delete"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, blank=True, db_index=True)
+    action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
+    object_type = models.CharField(max_length=32, db_index=True)
+    object_id = models.CharField(max_length=64, db_index=True)
+    object_repr = models.CharField(max_length=300)
+    registered_model = models.CharField(max_length=200, blank=True, db_index=True)
+    changes = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_name or '-'} {self.action} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Audit entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Audit entries are append-only.")

@@ -110,6 +110,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # Writers wait for each other instead of failing at once with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Transactions take the write lock when they start: a deferred transaction that reads and
+    # then writes (moving an alias under a row lock does) gets "database is locked" at once when
+    # another writer is in progress, instead of waiting its turn.
+    DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 
@@ -189,6 +193,8 @@ REGISTRY_REQUIRE_LOGIN = env_bool("REGISTRY_REQUIRE_LOGIN", False)
 # this to accept their writes anonymously.
 REGISTRY_INTEL_COMPAT_ANONYMOUS_WRITES = env_bool("REGISTRY_INTEL_COMPAT_ANONYMOUS_WRITES", False)
 REGISTRY_DOWNLOAD_CHUNK_BYTES = env_int("REGISTRY_DOWNLOAD_CHUNK_BYTES", 1024 * 1024)
+# Aliases whose moves need the "promote_alias" permission; other aliases need "change_alias".
+REGISTRY_PROTECTED_ALIASES = env_list("REGISTRY_PROTECTED_ALIASES", "production")
 
 # Background jobs (Geti imports): django-tasks with its database backend, so jobs are rows in the
 # registry's own database and no message broker is needed. `manage.py db_worker` runs them;

@@ -29,6 +29,10 @@ count=$(curl -fsS "$base/api/v1/artifacts/?registered_model=smoke&precision=int8
 curl -fsS -o "$work/back.zip" "$base/api/v1/artifacts/$id/download/"
 cmp "$work/model.zip" "$work/back.zip"
 [ "$(find "$work/var/media" -type f | wc -l)" = 1 ] || { echo "smoke: expected one stored file"; exit 1; }
+curl -fsS -X PUT -H "Authorization: Token $token" -H "Content-Type: application/json" -d '{"version": "1"}' \
+    "$base/api/v1/registered-models/smoke/aliases/production/" >/dev/null
+curl -fsS -o "$work/aliased.zip" "$base/api/v1/registered-models/smoke/aliases/production/download/?precision=INT8"
+cmp "$work/model.zip" "$work/aliased.zip"
 curl -fsS -X DELETE -H "Authorization: Token $token" "$base/api/v1/registered-models/smoke/?force=true"
 [ "$(find "$work/var/media" -type f | wc -l)" = 0 ] || { echo "smoke: file left after delete"; exit 1; }
-echo "smoke: upload, list, download (byte-identical) and delete work on SQLite + local files"
+echo "smoke: upload, list, download (byte-identical, also through an alias) and delete work on SQLite + local files"

@@ -42,6 +42,18 @@ def s3_storages(endpoint_url, bucket):
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """On SQLite the test database is a file, not shared-cache memory: in memory, two connections
+    fail at once with "table is locked" instead of waiting for each other as they do on the file
+    the registry really uses, and the concurrency tests need that real behaviour."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("sqlite") / "test.sqlite3")
+
+
+@pytest.fixture(scope="session")
 def s3_endpoint():
     """URL of a live S3 endpoint: $S3_ENDPOINT_URL, or a moto server started for this session."""
     if os.environ.get("S3_ENDPOINT_URL"):
@@ -108,7 +120,7 @@ def grant(user, *codenames):
 
 
 ALL_MODEL_PERMS = [f"{action}_{model}" for action in ("add", "change", "delete", "view")
-                   for model in ("registeredmodel", "modelversion", "artifact")]
+                   for model in ("registeredmodel", "modelversion", "artifact", "alias")]
 
 
 @pytest.fixture

@@ -83,6 +83,8 @@ def exception_handler(exc, context):
     else:
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         body = error_body(code, _flatten_message(exc.detail))
+    # Some errors carry more than a message (NoMatchingVariant names the constraint that failed).
+    body["error"].update(getattr(exc, "extra", None) or {})
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)
 

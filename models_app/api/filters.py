@@ -2,16 +2,37 @@
 
 import django_filters as filters
 
-from ..models import Artifact, ModelVersion, RegisteredModel
+from ..models import Artifact, AuditEntry, ModelVersion, RegisteredModel
 
 
-def filter_tag(queryset, name, value, prefix=""):
-    """``tag=key`` (has the key) or ``tag=key:value`` (exact value); repeat to AND several."""
+def filter_tag(queryset, name, value, prefix="", field="tags"):
+    """``tag=key`` (has the key) or ``tag=key:value`` (exact value); repeat to AND several.
+
+    Also used for provenance (``provenance=dataset:coco-2017``) with ``field="provenance"``.
+    """
     for item in value if isinstance(value, list) else [value]:
         key, sep, val = item.partition(":")
-        field = f"{prefix}tags__{key}"
-        queryset = queryset.filter(**{field: val}) if sep else queryset.filter(**{f"{prefix}tags__has_key": key})
+        lookup = f"{prefix}{field}__{key}"
+        queryset = queryset.filter(**{lookup: val}) if sep else queryset.filter(**{f"{prefix}{field}__has_key": key})
     return queryset
+
+
+class HidesArchivedFilterSet(filters.FilterSet):
+    """Lists leave archived versions (and their artifacts) out unless the client asks for them
+    with ``status=archived`` or ``include_archived=true``; archiving deletes nothing."""
+
+    status_field = "status"
+    include_archived = filters.BooleanFilter(method="keep_all", help_text="Also list archived versions.")
+
+    def keep_all(self, queryset, name, value):
+        return queryset
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        data = self.form.cleaned_data
+        if not data.get("status") and not data.get("include_archived"):
+            queryset = queryset.exclude(**{self.status_field: ModelVersion.Status.ARCHIVED})
+        return queryset
 
 
 class RegisteredModelFilterSet(filters.FilterSet):
@@ -46,7 +67,7 @@ def version_filters(prefix):
     }
 
 
-class ModelVersionFilterSet(filters.FilterSet):
+class ModelVersionFilterSet(HidesArchivedFilterSet):
     locals().update(version_filters(""))
     version = filters.CharFilter(field_name="version")
     tag = filters.CharFilter(method="by_tag", help_text="key or key:value")
@@ -54,6 +75,7 @@ class ModelVersionFilterSet(filters.FilterSet):
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     derived_from = filters.UUIDFilter(field_name="derived_from")
+    provenance = filters.CharFilter(method="by_provenance", help_text="key or key:value")
 
     class Meta:
         model = ModelVersion
@@ -62,8 +84,12 @@ class ModelVersionFilterSet(filters.FilterSet):
     def by_tag(self, queryset, name, value):
         return filter_tag(queryset, name, value)
 
+    def by_provenance(self, queryset, name, value):
+        return filter_tag(queryset, name, value, field="provenance")
 
-class ArtifactFilterSet(filters.FilterSet):
+
+class ArtifactFilterSet(HidesArchivedFilterSet):
+    status_field = "version__status"
     locals().update(version_filters("version__"))
     version = filters.CharFilter(field_name="version__version")
     version_id = filters.UUIDFilter(field_name="version_id")
@@ -81,6 +107,7 @@ class ArtifactFilterSet(filters.FilterSet):
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     derived_from = filters.UUIDFilter(field_name="derived_from")
+    provenance = filters.CharFilter(method="by_provenance", help_text="version provenance: key or key:value")
 
     class Meta:
         model = Artifact
@@ -88,3 +115,20 @@ class ArtifactFilterSet(filters.FilterSet):
 
     def by_tag(self, queryset, name, value):
         return filter_tag(queryset, name, value, prefix="version__")
+
+    def by_provenance(self, queryset, name, value):
+        return filter_tag(queryset, name, value, prefix="version__", field="provenance")
+
+
+class AuditEntryFilterSet(filters.FilterSet):
+    object_type = filters.CharFilter(lookup_expr="iexact")
+    object_id = filters.CharFilter()
+    registered_model = filters.CharFilter(lookup_expr="iexact")
+    actor = filters.CharFilter(field_name="actor_name")
+    action = filters.CharFilter()
+    since = filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditEntry
+        fields = []

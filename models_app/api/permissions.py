@@ -1,5 +1,7 @@
 from django.conf import settings
-from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.permissions import SAFE_METHODS, BasePermission, DjangoModelPermissions
+
+from ..models import Alias
 
 
 class ModelPermissions(DjangoModelPermissions):
@@ -18,3 +20,33 @@ class ModelPermissions(DjangoModelPermissions):
         if not (request.user and request.user.is_authenticated):
             return False
         return super().has_permission(request, view)
+
+
+def can_read(request):
+    return bool(not settings.REGISTRY_REQUIRE_LOGIN or (request.user and request.user.is_authenticated))
+
+
+class ChangePermissions(ModelPermissions):
+    """For POST actions that change an existing object (archive, restore): the change permission."""
+
+    perms_map = {**ModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
+
+
+class AliasPermissions(ModelPermissions):
+    """Reads as everywhere else; any write to an alias named in REGISTRY_PROTECTED_ALIASES needs
+    ``promote_alias``, a write to any other alias needs ``change_alias``."""
+
+    def has_permission(self, request, view):
+        if request.method in SAFE_METHODS:
+            return can_read(request)
+        if not (request.user and request.user.is_authenticated):
+            return False
+        name = view.kwargs.get("alias") or (request.data.get("name") if hasattr(request.data, "get") else "")
+        return request.user.has_perm(Alias.permission_for(str(name or "").strip().lower()))
+
+
+class ReadOnly(BasePermission):
+    """Read-only endpoints (compare): the registry's read policy, and no writes at all."""
+
+    def has_permission(self, request, view):
+        return request.method in SAFE_METHODS and can_read(request)

@@ -1,9 +1,11 @@
 """API representations. Validation rules live on the models (``clean``) and in services."""
 
+import copy
+
 from django.urls import reverse
 from rest_framework import serializers
 
-from ..models import Artifact, ModelVersion, RegisteredModel
+from ..models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
 
 
 class ValidatedModelSerializer(serializers.ModelSerializer):
@@ -12,7 +14,9 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
-        instance = self.instance or self.Meta.model()
+        # A copy: the instance keeps its stored values until a service saves the change (and
+        # audits the difference).
+        instance = copy.copy(self.instance) if self.instance else self.Meta.model()
         for key, value in attrs.items():
             setattr(instance, key, value)
         exclude = [f.name for f in self.Meta.model._meta.fields if f.name not in attrs and not self.instance]
@@ -119,3 +123,94 @@ class ArtifactUploadSerializer(serializers.Serializer):
             {k: data[k] for k in self.VERSION_FIELDS if k in data},
             {k: data[k] for k in self.ARTIFACT_FIELDS if k in data},
         )
+
+
+class AliasSerializer(serializers.ModelSerializer):
+    registered_model = serializers.CharField(source="registered_model.name", read_only=True)
+    version = serializers.CharField(source="version.version", read_only=True)
+    version_id = serializers.UUIDField(read_only=True)
+    version_status = serializers.CharField(source="version.status", read_only=True)
+    protected = serializers.BooleanField(source="is_protected", read_only=True)
+    updated_by = serializers.StringRelatedField()
+
+    class Meta:
+        model = Alias
+        fields = ["name", "registered_model", "version", "version_id", "version_status", "protected",
+                  "updated_by", "updated_at"]
+
+
+class AliasWriteSerializer(serializers.Serializer):
+    """Where an alias should point: a version label (``"3"``) or a version id, and why."""
+
+    name = serializers.CharField(max_length=64, required=False,
+                                 help_text="Alias name; only when POSTing to the alias collection.")
+    version = serializers.CharField(max_length=100, required=False, help_text="Version label, e.g. 3")
+    version_id = serializers.UUIDField(required=False)
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+    def validate(self, attrs):
+        if ("version" in attrs) == ("version_id" in attrs):
+            raise serializers.ValidationError("Give exactly one of version or version_id.")
+        return attrs
+
+    def target(self, registered_model):
+        data = self.validated_data
+        lookup = {"version": data["version"]} if "version" in data else {"pk": data["version_id"]}
+        version = registered_model.versions.filter(**lookup).first()
+        if version is None:
+            raise serializers.ValidationError(
+                {"version": [f"{registered_model.name} has no version {data.get('version') or data.get('version_id')}."]})
+        return version
+
+
+class AliasReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class AliasEventSerializer(serializers.ModelSerializer):
+    from_version = serializers.CharField(source="from_version_label")
+    to_version = serializers.CharField(source="to_version_label")
+    user = serializers.StringRelatedField()
+
+    class Meta:
+        model = AliasEvent
+        fields = ["id", "alias", "action", "from_version", "from_version_id", "to_version", "to_version_id",
+                  "user", "at", "reason"]
+
+
+class AuditEntrySerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_name")
+
+    class Meta:
+        model = AuditEntry
+        fields = ["id", "at", "actor", "action", "object_type", "object_id", "object_repr", "registered_model",
+                  "changes"]
+        read_only_fields = fields
+
+
+class ResolveQuerySerializer(serializers.Serializer):
+    """Constraints for picking a variant; precision is a comma-separated preference order."""
+
+    alias = serializers.CharField(required=False, max_length=64)
+    version = serializers.CharField(required=False, max_length=100)
+    target_device = serializers.CharField(required=False, max_length=64)
+    precision = serializers.CharField(required=False, max_length=200,
+                                      help_text="Acceptable precisions, best first: INT8,FP16,FP32")
+    format = serializers.CharField(required=False, max_length=32)
+    max_size = serializers.IntegerField(required=False, min_value=0, help_text="Bytes")
+
+    def constraints(self):
+        data = dict(self.validated_data)
+        precision = data.pop("precision", "")
+        data["precisions"] = [p for p in precision.split(",") if p.strip()]
+        return data
+
+
+class ResolveSerializer(serializers.Serializer):
+    registered_model = serializers.CharField()
+    alias = serializers.CharField(allow_null=True)
+    version = serializers.CharField()
+    version_id = serializers.UUIDField()
+    version_status = serializers.CharField()
+    artifact = ArtifactSerializer()
+    download_url = serializers.CharField()

@@ -1,6 +1,14 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from .views import ArtifactViewSet, ModelVersionViewSet, RegisteredModelViewSet
+from .views import (
+    AliasViewSet,
+    ArtifactViewSet,
+    AuditEntryViewSet,
+    CompareView,
+    ModelVersionViewSet,
+    RegisteredModelViewSet,
+)
 
 app_name = "api"
 
@@ -8,5 +16,16 @@ router = DefaultRouter()
 router.register("registered-models", RegisteredModelViewSet, basename="registeredmodel")
 router.register("versions", ModelVersionViewSet, basename="version")
 router.register("artifacts", ArtifactViewSet, basename="artifact")
+router.register("audit", AuditEntryViewSet, basename="auditentry")
 
-urlpatterns = router.urls
+ALIASES = "registered-models/<str:name>/aliases/"
+urlpatterns = [
+    path(ALIASES, AliasViewSet.as_view({"get": "list", "post": "create"}), name="alias-list"),
+    path(ALIASES + "<str:alias>/", AliasViewSet.as_view(
+        {"get": "retrieve", "put": "update", "delete": "destroy"}), name="alias-detail"),
+    path(ALIASES + "<str:alias>/rollback/", AliasViewSet.as_view({"post": "rollback"}), name="alias-rollback"),
+    path(ALIASES + "<str:alias>/history/", AliasViewSet.as_view({"get": "history"}), name="alias-history"),
+    path(ALIASES + "<str:alias>/download/", AliasViewSet.as_view({"get": "download"}), name="alias-download"),
+    path("compare/", CompareView.as_view(), name="compare"),
+    *router.urls,
+]

@@ -3,47 +3,41 @@
 import base64
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Count, Sum
 from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from .. import services
-from ..models import Artifact, ModelVersion, RegisteredModel
-from .filters import ArtifactFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
+from ..models import AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
+from .filters import ArtifactFilterSet, AuditEntryFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
+from .permissions import AliasPermissions, ChangePermissions, ReadOnly
 from .serializers import (
+    AliasEventSerializer,
+    AliasReasonSerializer,
+    AliasSerializer,
+    AliasWriteSerializer,
     ArtifactSerializer,
     ArtifactUploadSerializer,
+    AuditEntrySerializer,
     ModelVersionSerializer,
     RegisteredModelSerializer,
+    ResolveQuerySerializer,
+    ResolveSerializer,
 )
 
 FORCE_PARAM = OpenApiParameter("force", OpenApiTypes.BOOL, description="Also delete every version and file.")
 
 
-class AtomicSaveMixin:
-    """Saves in a savepoint, so a unique-constraint race becomes a clean 409 (via the exception
-    handler) without leaving the connection in a broken transaction."""
-
-    def perform_create(self, serializer):
-        with transaction.atomic():
-            serializer.save(**self.save_kwargs())
-
-    def perform_update(self, serializer):
-        with transaction.atomic():
-            serializer.save()
-
-    def save_kwargs(self):
-        return {}
-
-
-class RegisteredModelViewSet(AtomicSaveMixin, viewsets.ModelViewSet):
+class RegisteredModelViewSet(viewsets.ModelViewSet):
     """Registered models, looked up by name."""
 
     serializer_class = RegisteredModelSerializer
@@ -57,14 +51,54 @@ class RegisteredModelViewSet(AtomicSaveMixin, viewsets.ModelViewSet):
     def get_queryset(self):
         return RegisteredModel.objects.with_stats()
 
+    # Creates and updates go through services: each runs in a savepoint (a unique-constraint race
+    # becomes a clean 409) and writes its audit entry in the same transaction.
+    def perform_create(self, serializer):
+        serializer.instance = services.create_registered_model(user=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        services.update_registered_model(serializer.instance, fields=serializer.validated_data,
+                                         user=self.request.user)
+
     @extend_schema(parameters=[FORCE_PARAM])
     def destroy(self, request, *args, **kwargs):
         force = request.query_params.get("force", "").lower() in {"1", "true", "yes"}
-        services.delete_registered_model(self.get_object(), force=force)
+        services.delete_registered_model(self.get_object(), force=force, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    @extend_schema(parameters=[ResolveQuerySerializer], responses={200: ResolveSerializer})
+    @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def resolve(self, request, name=None):
+        """The best variant of a version (by alias or version label) for a device and its
+        constraints, with its download URL; a 404 names the constraint that ruled all out.
+        See docs/lifecycle.md for the ranking rule."""
+        artifact, version, alias = resolve_from_query(request, self.get_object())
+        artifact_data = ArtifactSerializer(artifact, context={"request": request}).data
+        return Response({
+            "registered_model": version.registered_model.name, "alias": alias.name if alias else None,
+            "version": version.version, "version_id": version.id, "version_status": version.status,
+            "artifact": artifact_data, "download_url": artifact_data["download_url"],
+        })
 
-class ModelVersionViewSet(AtomicSaveMixin, viewsets.ModelViewSet):
+
+def resolve_from_query(request, registered_model, alias=None):
+    query = ResolveQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    constraints = query.constraints()
+    if alias is not None:
+        constraints["alias"] = alias
+    return services.resolve_artifact(registered_model=registered_model, **constraints)
+
+
+class FilterListsOnlyMixin:
+    """Query filters narrow lists; an object asked for by id is found whatever its status, so an
+    archived version (hidden from default lists) stays readable, editable and restorable."""
+
+    def filter_queryset(self, queryset):
+        return super().filter_queryset(queryset) if not self.detail else queryset
+
+
+class ModelVersionViewSet(FilterListsOnlyMixin, viewsets.ModelViewSet):
     """Versions of registered models. Deleting a version deletes its artifacts and their files."""
 
     serializer_class = ModelVersionSerializer
@@ -80,14 +114,35 @@ class ModelVersionViewSet(AtomicSaveMixin, viewsets.ModelViewSet):
             .annotate(artifact_count=Count("artifacts"), total_size=Sum("artifacts__size"))
         )
 
-    def save_kwargs(self):
-        return {"created_by": self.request.user}
+    def perform_create(self, serializer):
+        serializer.instance = services.create_version(user=self.request.user, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        fields = {k: v for k, v in serializer.validated_data.items() if k != "registered_model"}
+        services.update_version(serializer.instance, fields=fields, user=self.request.user)
 
     def perform_destroy(self, instance):
-        services.delete_version(instance)
+        services.delete_version(instance, user=self.request.user)
+
+    def _set_status(self, request, new_status):
+        version = self.get_object()
+        services.update_version(version, fields={"status": new_status}, user=request.user)
+        return Response(self.get_serializer(self.get_queryset().get(pk=version.pk)).data)
+
+    @extend_schema(request=None, responses={200: ModelVersionSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermissions])
+    def archive(self, request, pk=None):
+        """Archive the version: it leaves default lists and cannot be an alias target; nothing is deleted."""
+        return self._set_status(request, ModelVersion.Status.ARCHIVED)
+
+    @extend_schema(request=None, responses={200: ModelVersionSerializer})
+    @action(detail=True, methods=["post"], permission_classes=[ChangePermissions])
+    def restore(self, request, pk=None):
+        """Make an archived or deprecated version active again."""
+        return self._set_status(request, ModelVersion.Status.ACTIVE)
 
 
-class ArtifactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
+class ArtifactViewSet(FilterListsOnlyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
                       viewsets.GenericViewSet):
     """Artifacts: one model file per precision, target device and format of a version.
 
@@ -134,10 +189,11 @@ class ArtifactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.U
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["download_url"]})
 
     def perform_update(self, serializer):
-        services.update_artifact(serializer.instance, artifact_fields=serializer.validated_data)
+        services.update_artifact(serializer.instance, artifact_fields=serializer.validated_data,
+                                 user=self.request.user)
 
     def destroy(self, request, *args, **kwargs):
-        services.delete_artifact(self.get_object())
+        services.delete_artifact(self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -177,3 +233,122 @@ def artifact_file_response(request, artifact, content_type="application/octet-st
         response.status_code = status.HTTP_206_PARTIAL_CONTENT
         response["Content-Range"] = f"bytes {start}-{end}/{artifact.size}"
     return response
+
+
+class AliasViewSet(viewsets.GenericViewSet):
+    """Named pointers of a registered model to its versions (``production``, ``staging``, ...).
+
+    Writes to aliases in REGISTRY_PROTECTED_ALIASES need the ``promote_alias`` permission, others
+    ``change_alias``. Every set, move, rollback and delete is kept in the alias's history.
+    """
+
+    serializer_class = AliasSerializer
+    permission_classes = [AliasPermissions]
+    queryset = None
+    filter_backends = []
+
+    def registered_model(self):
+        return get_object_or_404(RegisteredModel, name=self.kwargs["name"])
+
+    def get_queryset(self):
+        return (self.registered_model().aliases.select_related("registered_model", "version", "updated_by")
+                .order_by("name"))
+
+    def get_object(self):
+        return get_object_or_404(self.get_queryset(), name=self.kwargs["alias"].lower())
+
+    def list(self, request, name=None):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request, name=None, alias=None):
+        return Response(self.get_serializer(self.get_object()).data)
+
+    def _set(self, request, alias_name, created_status):
+        registered = self.registered_model()
+        body = AliasWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        alias, event = services.set_alias(registered_model=registered, name=alias_name,
+                                          version=body.target(registered), user=request.user,
+                                          reason=body.validated_data.get("reason", ""))
+        alias.refresh_from_db()
+        code = created_status if event is not None and event.action == AliasEvent.Action.SET else status.HTTP_200_OK
+        return Response(self.get_serializer(alias).data, status=code)
+
+    @extend_schema(request=AliasWriteSerializer, responses={200: AliasSerializer, 201: AliasSerializer})
+    def create(self, request, name=None):
+        """Set an alias named in the body (``{"name": "staging", "version": "3"}``)."""
+        if not request.data.get("name"):
+            raise ValidationError({"name": ["This field is required."]})
+        return self._set(request, request.data["name"], status.HTTP_201_CREATED)
+
+    @extend_schema(request=AliasWriteSerializer, responses={200: AliasSerializer, 201: AliasSerializer})
+    def update(self, request, name=None, alias=None):
+        """Set or move this alias to a version (``{"version": "3", "reason": "..."}``)."""
+        return self._set(request, alias, status.HTTP_201_CREATED)
+
+    @extend_schema(request=AliasReasonSerializer)
+    def destroy(self, request, name=None, alias=None):
+        body = AliasReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.delete_alias(registered_model=self.registered_model(), name=alias, user=request.user,
+                              reason=body.validated_data.get("reason", ""))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=AliasReasonSerializer, responses={200: AliasSerializer})
+    def rollback(self, request, name=None, alias=None):
+        """Move the alias back to the version it pointed at before its latest move."""
+        body = AliasReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        moved, _ = services.rollback_alias(registered_model=self.registered_model(), name=alias,
+                                           user=request.user, reason=body.validated_data.get("reason", ""))
+        moved.refresh_from_db()
+        return Response(self.get_serializer(moved).data)
+
+    @extend_schema(responses={200: AliasEventSerializer(many=True)})
+    def history(self, request, name=None, alias=None):
+        """Every set, move, rollback and delete of this alias, newest first (kept after a delete)."""
+        events = (AliasEvent.objects.filter(registered_model=self.registered_model(), alias=alias.lower())
+                  .select_related("user").order_by("-at", "-id"))
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(AliasEventSerializer(page, many=True).data)
+
+    @extend_schema(parameters=[ResolveQuerySerializer],
+                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def download(self, request, name=None, alias=None):
+        """The file of the best variant of the version the alias points at (same constraints and
+        ranking as ``resolve``); X-Registry-Version and X-Registry-Artifact tell what was sent."""
+        artifact, version, _ = resolve_from_query(request, self.registered_model(), alias=alias)
+        response = artifact_file_response(request, artifact)
+        response["X-Registry-Version"] = version.version
+        response["X-Registry-Artifact"] = str(artifact.id)
+        return response
+
+
+class AuditEntryViewSet(viewsets.ReadOnlyModelViewSet):
+    """The append-only log of every write: read and filter only; nothing here changes an entry."""
+
+    serializer_class = AuditEntrySerializer
+    filterset_class = AuditEntryFilterSet
+    queryset = AuditEntry.objects.all()
+    search_fields = ["object_repr", "actor_name"]
+    ordering_fields = ["at"]
+    ordering = ["-at", "-id"]
+
+
+class CompareView(APIView):
+    """Compare 2 to 20 versions (``?versions=id,id``) or artifacts (``?artifacts=id,id``) field by
+    field; the first is the baseline for deltas."""
+
+    permission_classes = [ReadOnly]
+
+    @extend_schema(parameters=[
+        OpenApiParameter("versions", OpenApiTypes.STR, description="Comma-separated version ids"),
+        OpenApiParameter("artifacts", OpenApiTypes.STR, description="Comma-separated artifact ids"),
+    ], responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        def ids(key):
+            raw = request.query_params.get(key)
+            return None if raw is None else [i.strip() for i in raw.split(",") if i.strip()]
+
+        return Response(services.compare(versions=ids("versions"), artifacts=ids("artifacts")))

@@ -182,7 +182,7 @@ class ModelListView(IntelView):
             if parsed["created_date"]:
                 version_fields["provenance"] = {**existing.provenance, "created_date": parsed["created_date"]}
             if version_fields:
-                services.update_version(artifact.version, fields=version_fields)
+                services.update_version(artifact.version, fields=version_fields, user=request.user)
         return HttpResponse(artifact.public_id, status=status.HTTP_201_CREATED,
                             content_type="text/plain; charset=utf-8",
                             headers={"Location": reverse("intel:model-detail", args=[artifact.public_id])})
@@ -226,7 +226,7 @@ class ModelDetailView(IntelView):
     def delete(self, request, entry_id):
         """Deletes the entry and its file; a storage outage is a 503 and deletes nothing (Intel
         deleted the row anyway and logged the failure). The version stays, even when empty."""
-        services.delete_artifact(find_entry(entry_id))
+        services.delete_artifact(find_entry(entry_id), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
