@@ -211,3 +211,31 @@ def test_the_audit_list_query_count_does_not_grow(api_client, upload, django_ass
     with django_assert_num_queries(2):
         assert api_client.get("/api/v1/audit/").json()["count"] == 13
     assert count() == few
+
+
+@pytest.fixture
+def intel_client(live_server, user, bucket):
+    from rest_framework.authtoken.models import Token
+
+    from tests.models_app.test_intel_compat import IntelClient
+
+    with IntelClient(live_server.url, Token.objects.create(user=user).key) as client:
+        yield client
+
+
+def test_writes_through_the_intel_compatible_api_are_recorded(intel_client):
+    response = intel_client.register(category="Detection")
+    assert response.status_code == 201, response.text
+    entry_id = response.text
+    assert intel_client.put(f"/models/{entry_id}", data={"category": "Classification", "version": "2"}
+                            ).status_code == 200
+    assert intel_client.delete(f"/models/{entry_id}").status_code == 204
+    assert entries() == [
+        ("create", "registeredmodel", "alice"), ("create", "modelversion", "alice"), ("upload", "artifact", "alice"),
+        ("create", "modelversion", "alice"), ("update", "artifact", "alice"), ("update", "modelversion", "alice"),
+        ("delete", "artifact", "alice"),
+    ]
+    moved = AuditEntry.objects.filter(action="update", object_type="artifact").get()
+    assert list(moved.changes) == ["version"]
+    assert AuditEntry.objects.filter(action="update", object_type="modelversion").get().changes == {
+        "category": ["Detection", "Classification"]}
