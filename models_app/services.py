@@ -692,7 +692,8 @@ def resolve_artifact(*, registered_model, alias=None, version=None, target_devic
         if model_version is None:
             raise Http404(f"{registered_model.name} has no version {version}.")
 
-    candidates = list(model_version.artifacts.all())
+    model_version.registered_model = registered_model
+    candidates = list(model_version.artifacts.select_related("created_by"))
     if not candidates:
         raise NoMatchingVariant(f"Version {model_version.version} of {registered_model.name} has no artifacts.",
                                 constraint="version", available=[])
