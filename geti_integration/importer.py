@@ -30,7 +30,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from models_app.errors import ArtifactStorageError, Conflict, FileTooLarge, RegistryError
-from models_app.models import Artifact
+from models_app.models import Artifact, AuditEntry
 from models_app.services import register_artifact
 
 from .client import (
@@ -411,6 +411,7 @@ def _import(job: ImportJob, progress: ProgressReporter) -> Artifact:
                     sha256=writer.sha256.hexdigest(),
                     filename=f"{optimized.name or optimized.id}.zip",
                     content_type="application/zip",
+                    audit_action=AuditEntry.Action.IMPORT,
                 )
             except Conflict:
                 existing = Artifact.objects.filter(external_id=job.optimized_model_id).first()

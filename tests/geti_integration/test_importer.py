@@ -14,7 +14,7 @@ from geti_integration import importer
 from geti_integration.client import GetiError
 from geti_integration.importer import run_import, start_imports
 from geti_integration.models import ImportJob
-from models_app.models import Artifact, ModelVersion, RegisteredModel
+from models_app.models import Artifact, AuditEntry, ModelVersion, RegisteredModel
 from tests import geti_fake as fx
 from tests.conftest import bucket_keys, s3_storages
 
@@ -63,6 +63,9 @@ def test_it_imports_an_openvino_model_into_storage_with_the_right_sha256(geti, b
     stored = bucket.Object(key).get()["Body"].read()
     assert hashlib.sha256(stored).hexdigest() == expected.sha256
     assert artifact.created_by == user
+    # The audit log says it was imported, by whom.
+    imported = AuditEntry.objects.get(action="import")
+    assert (imported.object_id, imported.actor_name) == (str(artifact.id), user.username)
     # The export route with model_only=true was used, once.
     [export] = geti.requests_to(f"/optimized_models/{fx.WIDGETS_FP16}/export")
     assert export.query["model_only"] == ["true"]
