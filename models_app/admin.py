@@ -4,11 +4,16 @@ Deletes from the admin go through the same services as the API, so files leave w
 """
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.actions import delete_selected
 from django.core.exceptions import ValidationError
+from django.db.models import Count, Sum
+from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
 from . import services
+from .errors import ArtifactStorageError, RegistryError
 from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
 
 
@@ -31,10 +36,29 @@ class AuditedSaveMixin:
                                   instance=obj, user=request.user, changes=changes)
 
 
+@admin.action(permissions=["delete"], description="Delete selected %(verbose_name_plural)s and their files")
+def delete_selected_with_files(modeladmin, request, queryset):
+    """Django's bulk delete, with the confirmation page saying how many files and bytes go, and
+    nothing deleted when the storage is down (rather than rows gone and files stranded)."""
+    if request.POST.get("post"):
+        try:
+            services.check_storage()
+        except ArtifactStorageError as exc:
+            modeladmin.message_user(request, f"Nothing was deleted: {exc.detail}", messages.ERROR)
+            return None
+    response = delete_selected(modeladmin, request, queryset)
+    if isinstance(response, TemplateResponse):
+        response.context_data["file_totals"] = modeladmin.file_totals(queryset)
+    return response
+
+
 class ServiceDeleteMixin(AuditedSaveMixin):
-    """Route single and bulk deletes through services so stored files are removed too."""
+    """Route single and bulk deletes through services so stored files are removed too, and say
+    on the confirmation pages how many files and bytes will be deleted."""
 
     delete_service = None
+    # Lookup from an Artifact to the rows this admin lists ("" for artifacts themselves).
+    artifact_path = ""
 
     def delete_model(self, request, obj):
         type(self).delete_service(obj, user=request.user)
@@ -42,6 +66,25 @@ class ServiceDeleteMixin(AuditedSaveMixin):
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             type(self).delete_service(obj, user=request.user)
+
+    def file_totals(self, queryset):
+        """Files and bytes stored for these rows (one aggregate query)."""
+        lookup = f"{self.artifact_path}__in" if self.artifact_path else "pk__in"
+        totals = Artifact.objects.filter(**{lookup: queryset.values("pk")}).aggregate(
+            count=Count("pk"), size=Sum("size"))
+        return {"count": totals["count"], "size": totals["size"] or 0}
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            actions["delete_selected"] = (delete_selected_with_files, "delete_selected",
+                                          delete_selected_with_files.short_description)
+        return actions
+
+    def delete_view(self, request, object_id, extra_context=None):
+        queryset = self.get_queryset(request).filter(pk=object_id)
+        extra_context = {**(extra_context or {}), "file_totals": self.file_totals(queryset)}
+        return super().delete_view(request, object_id, extra_context)
 
 
 class ModelVersionInline(admin.TabularInline):
@@ -71,6 +114,7 @@ class ArtifactInline(admin.TabularInline):
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     delete_service = staticmethod(lambda obj, user: services.delete_registered_model(obj, force=True, user=user))
+    artifact_path = "version__registered_model"
     list_display = ["name", "version_count", "latest_version_at", "created_at"]
     search_fields = ["name", "description"]
     list_filter = ["created_at"]
@@ -92,21 +136,68 @@ class RegisteredModelAdmin(ServiceDeleteMixin, admin.ModelAdmin):
 @admin.register(ModelVersion)
 class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_version)
-    list_display = ["__str__", "registered_model", "version", "status", "category", "architecture",
-                    "origin", "created_by", "created_at"]
-    list_select_related = ["registered_model", "created_by"]
+    artifact_path = "version"
+    list_display = ["registered_model", "version", "status", "category", "variant_count", "total_size",
+                    "best_score", "created_at"]
+    list_display_links = ["registered_model", "version"]
+    list_select_related = ["registered_model"]
     list_filter = ["status", "origin", "category", "created_at"]
     search_fields = ["version", "registered_model__name", "description", "architecture", "project_name"]
     autocomplete_fields = ["registered_model", "derived_from"]
     readonly_fields = ["created_by", "created_at", "updated_at"]
+    date_hierarchy = "created_at"
     inlines = [ArtifactInline]
+    actions = ["mark_active", "mark_deprecated", "mark_archived"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_totals()
+
+    @admin.display(ordering="artifact_count", description="Variants")
+    def variant_count(self, obj):
+        return obj.artifact_count
+
+    @admin.display(ordering="total_size", description="Size")
+    def total_size(self, obj):
+        return filesizeformat(obj.total_size) if obj.total_size is not None else "—"
+
+    @admin.display(ordering="best_score", description="Best score")
+    def best_score(self, obj):
+        return obj.best_score
+
+    def _set_status(self, request, queryset, status):
+        # One service call per version, so each change is validated and audited like an API one.
+        changed = 0
+        for version in queryset.select_related("registered_model"):
+            if version.status == status:
+                continue
+            try:
+                services.update_version(version, fields={"status": status}, user=request.user)
+            except RegistryError as exc:  # e.g. archiving a version an alias points to
+                self.message_user(request, str(exc.detail), messages.ERROR)
+            else:
+                changed += 1
+        self.message_user(request, f"{changed} version(s) marked {status}.", messages.SUCCESS)
+
+    @admin.action(permissions=["change"], description="Mark selected versions active")
+    def mark_active(self, request, queryset):
+        self._set_status(request, queryset, ModelVersion.Status.ACTIVE)
+
+    @admin.action(permissions=["change"], description="Mark selected versions deprecated")
+    def mark_deprecated(self, request, queryset):
+        self._set_status(request, queryset, ModelVersion.Status.DEPRECATED)
+
+    @admin.action(permissions=["change"], description="Archive selected versions (they take no new files)")
+    def mark_archived(self, request, queryset):
+        self._set_status(request, queryset, ModelVersion.Status.ARCHIVED)
 
 
 @admin.register(Artifact)
 class ArtifactAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_artifact)
-    list_display = ["__str__", "model_name", "version_name", "precision", "target_device", "format",
-                    "score", "size", "created_at", "download"]
+    list_display = ["model_name", "version_name", "precision", "target_device", "format", "score",
+                    "file_size", "created_at", "download"]
+    list_display_links = ["model_name", "version_name"]
+    date_hierarchy = "created_at"
     list_select_related = ["version", "version__registered_model"]
     list_filter = ["precision", "target_device", "format", "version__origin", "created_at"]
     search_fields = ["version__registered_model__name", "version__version", "sha256", "external_id"]
@@ -126,6 +217,10 @@ class ArtifactAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     @admin.display(ordering="version__version", description="Version")
     def version_name(self, obj):
         return obj.version.version
+
+    @admin.display(ordering="size", description="Size")
+    def file_size(self, obj):
+        return filesizeformat(obj.size)
 
     @admin.display(description="File")
     def download(self, obj):

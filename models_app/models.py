@@ -13,7 +13,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from .storage import get_artifact_storage
@@ -67,6 +68,33 @@ class RegisteredModelQuerySet(models.QuerySet):
             latest_version_at=Max("versions__created_at"),
         )
 
+    def for_catalogue(self):
+        """What a catalogue row shows, at a fixed number of queries whatever the page size:
+        the stats, the newest version (a sliced prefetch: one query for the whole page), that
+        version's variants (one more) and the model's aliases (one more).
+
+        The stats are correlated subqueries rather than ``with_stats()``'s join and GROUP BY:
+        sorted by name, the database then computes them for the page's rows only, not for every
+        model, and counting the matches needs no join at all.
+        """
+        of_model = ModelVersion.objects.filter(registered_model=OuterRef("pk")).order_by()
+        newest = (
+            ModelVersion.objects.order_by("-created_at", "-pk")
+            .only("id", "registered_model_id", "version", "status", "category", "created_at")
+            .prefetch_related(Prefetch(
+                "artifacts",
+                queryset=Artifact.objects.only("id", "version_id", "precision", "target_device", "format"),
+            ))
+        )
+        return self.annotate(
+            version_count=Coalesce(
+                Subquery(of_model.values("registered_model").annotate(n=Count("pk")).values("n")), 0),
+            latest_version_at=Subquery(of_model.order_by("-created_at").values("created_at")[:1]),
+        ).prefetch_related(
+            Prefetch("versions", queryset=newest[:1], to_attr="newest"),
+            Prefetch("aliases", queryset=Alias.objects.select_related("version__registered_model").order_by("name")),
+        )
+
 
 class RegisteredModel(Timestamped):
     """A named model (for example ``person-detection``) whose versions the registry tracks."""
@@ -89,6 +117,23 @@ class RegisteredModel(Timestamped):
 
     def artifact_files(self):
         return Artifact.objects.filter(version__registered_model=self).values_list("file", flat=True)
+
+    @property
+    def newest_version(self):
+        """The newest version, from ``for_catalogue()``'s prefetch when present."""
+        if hasattr(self, "newest"):
+            return self.newest[0] if self.newest else None
+        return self.versions.order_by("-created_at", "-pk").first()
+
+
+class ModelVersionQuerySet(models.QuerySet):
+    def with_totals(self):
+        """Variant count, total size and best score in the same query, for version lists."""
+        return self.annotate(
+            artifact_count=Count("artifacts"),
+            total_size=Sum("artifacts__size"),
+            best_score=Max("artifacts__score"),
+        )
 
 
 class ModelVersion(Timestamped):
@@ -122,6 +167,8 @@ class ModelVersion(Timestamped):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
+    objects = ModelVersionQuerySet.as_manager()
+
     class Meta:
         ordering = ["registered_model__name", "-created_at"]
         constraints = [
@@ -143,6 +190,27 @@ class ModelVersion(Timestamped):
 
     def totals(self):
         return self.artifacts.aggregate(count=Count("id"), size=Sum("size"))
+
+    @property
+    def variants(self):
+        """Artifacts widest precision first; sorted here so a prefetch of ``artifacts`` serves it."""
+        return sorted(self.artifacts.all(), key=lambda a: (a.precision_rank, a.target_device, a.format))
+
+    def variant_matrix(self):
+        """The variants as a precision x target device grid (one query).
+
+        Returns ``(devices, rows)``: the device columns, and per precision (widest first) one
+        cell per device holding the artifacts of that pair (several when formats differ).
+        """
+        artifacts = list(self.artifacts.all())
+        devices = sorted({a.target_device for a in artifacts})
+        precisions = sorted({a.precision for a in artifacts}, key=Artifact.precision_order)
+        rows = [
+            (precision, [[a for a in artifacts if a.precision == precision and a.target_device == device]
+                         for device in devices])
+            for precision in precisions
+        ]
+        return devices, rows
 
 
 class ArtifactQuerySet(models.QuerySet):
@@ -233,6 +301,16 @@ class Artifact(Timestamped):
     @property
     def registered_model(self):
         return self.version.registered_model
+
+    @classmethod
+    def precision_order(cls, precision):
+        """Position in the precision list (FP32 first), so variants sort from widest to narrowest."""
+        values = cls.Precision.values
+        return values.index(precision) if precision in values else len(values)
+
+    @property
+    def precision_rank(self):
+        return self.precision_order(self.precision)
 
     @property
     def public_id(self):

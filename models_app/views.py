@@ -1,19 +1,36 @@
-"""Server-rendered pages and health probes."""
+"""Server-rendered pages and health probes.
 
+Pages read; writes go through the REST API (the upload page posts to it), the admin, or the
+alias forms below, all of which call the same services.
+"""
+
+from functools import wraps
+
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db import connection
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from . import services
+from . import comparison, services
 from .api.errors import error_body
-from .api.filters import filter_tag
+from .catalogue import SORTS, CatalogueQuery
 from .errors import ArtifactStorageError, RegistryError
 from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
+
+CATALOGUE_PAGE_SIZE = 25
+VERSIONS_PAGE_SIZE = 50
+# Suggestions for the upload form; any other value is accepted too.
+DEVICE_SUGGESTIONS = ["CPU", "GPU", "NPU", "AUTO", "HETERO"]
+FORMAT_SUGGESTIONS = ["openvino", "onnx", "pytorch", "tensorflow", "tflite", "paddle"]
+AUDIT_ON_PAGE = 20
 
 
 @never_cache
@@ -46,43 +63,106 @@ def readyz(request):
     return JsonResponse({"status": "ok", "checks": checks})
 
 
+def read_access(view):
+    """Pages are open to read unless ``REGISTRY_REQUIRE_LOGIN`` is on, like the API's reads."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if settings.REGISTRY_REQUIRE_LOGIN and not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@read_access
 def catalogue(request):
-    models = RegisteredModel.objects.with_stats().order_by("name")
-    tags = [t for t in request.GET.getlist("tag") if t]
-    if tags:
-        models = filter_tag(models, "tag", tags)
-    return render(request, "models_app/registeredmodel_list.html", {"models": models[:200], "tags": tags})
+    query = CatalogueQuery.from_params(request.GET)
+    page = Paginator(query.models(), CATALOGUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "models_app/registeredmodel_list.html", {
+        "page": page,
+        "query": query,
+        "facets": query.facet_counts(),
+        "sorts": [(key, label) for key, (label, _) in SORTS.items()],
+    })
 
 
-AUDIT_ON_PAGE = 20
-
-
+@read_access
 def registered_model_detail(request, name):
     registered = get_object_or_404(RegisteredModel, name=name)
     include_archived = request.GET.get("include_archived") in ("1", "true", "yes")
-    versions = registered.versions.select_related("derived_from").order_by("-created_at")
+    versions = registered.versions.order_by("-created_at", "-pk")
     if not include_archived:
         versions = versions.exclude(status=ModelVersion.Status.ARCHIVED)
+    newest = versions.first()
+    page = Paginator(versions.with_totals().select_related("derived_from"), VERSIONS_PAGE_SIZE).get_page(
+        request.GET.get("page"))
     return render(request, "models_app/registeredmodel_detail.html", {
-        "model": registered, "versions": versions, "include_archived": include_archived,
+        "model": registered,
+        "page": page,
+        "include_archived": include_archived,
+        "newest": newest,
+        "matrix": newest.variant_matrix() if newest else None,
         **alias_context(request, registered),
         "audit_entries": AuditEntry.objects.filter(registered_model=registered.name)[:AUDIT_ON_PAGE],
     })
 
 
+@read_access
 def version_detail(request, name, version):
     model_version = get_object_or_404(
-        ModelVersion.objects.select_related("registered_model", "derived_from__registered_model"),
+        ModelVersion.objects.select_related("registered_model", "created_by", "derived_from__registered_model"),
         registered_model__name=name, version=version)
-    artifacts = (Artifact.objects.with_version().select_related("derived_from__version__registered_model")
-                 .filter(version=model_version).order_by("precision", "target_device"))
+    artifacts = sorted(
+        Artifact.objects.filter(version=model_version).select_related("derived_from__version__registered_model"),
+        key=lambda a: (a.precision_rank, a.target_device, a.format))
+    for artifact in artifacts:
+        artifact.absolute_download_url = request.build_absolute_uri(artifact.get_download_url())
     return render(request, "models_app/version_detail.html", {
-        "version": model_version, "artifacts": artifacts,
+        "version": model_version,
+        "model": model_version.registered_model,
+        "artifacts": artifacts,
+        "token_required": settings.REGISTRY_REQUIRE_LOGIN,
         "derivatives": model_version.derivatives.select_related("registered_model").order_by("-created_at"),
         "version_aliases": model_version.aliases.order_by("name"),
         "audit_entries": AuditEntry.objects.filter(
             registered_model=name, object_type__in=["modelversion", "artifact"],
             object_id__in=[str(model_version.pk), *(str(a.pk) for a in artifacts)])[:AUDIT_ON_PAGE],
+    })
+
+
+@read_access
+def compare(request):
+    """``?versions=<id>,<id>`` or ``?artifacts=...``: 2 to 4 items side by side with a chart."""
+    kind = "artifacts" if "artifacts" in request.GET else "versions" if "versions" in request.GET else None
+    context = {"kind": kind}
+    if kind is None:
+        return render(request, "models_app/compare.html", context)
+    try:
+        result = comparison.compare(kind, request.GET.getlist(kind))
+    except comparison.ComparisonError as exc:
+        context["error"] = str(exc)
+        return render(request, "models_app/compare.html", context, status=400)
+    context.update(comparison=result, legend=comparison.chart_legend(result.points))
+    return render(request, "models_app/compare.html", context)
+
+
+@login_required
+@permission_required("models_app.add_artifact", raise_exception=True)
+def upload(request):
+    """The upload form. The browser posts the file to the artifacts API, which validates and
+    stores it, so this view only renders the form."""
+    return render(request, "models_app/upload.html", {
+        "initial_model": request.GET.get("model", ""),
+        "initial_version": request.GET.get("version", ""),
+        "precisions": Artifact.Precision.values,
+        "devices": DEVICE_SUGGESTIONS,
+        "formats": FORMAT_SUGGESTIONS,
+        "max_upload_bytes": settings.REGISTRY_MAX_UPLOAD_BYTES,
+        "api_url": reverse("api:artifact-list"),
+        # Filled in by the script with the registered model and version the API answered with.
+        "version_url_template": reverse("models_app:version-detail",
+                                        kwargs={"name": "__model__", "version": "__version__"}),
     })
 
 

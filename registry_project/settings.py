@@ -195,6 +195,8 @@ REGISTRY_INTEL_COMPAT_ANONYMOUS_WRITES = env_bool("REGISTRY_INTEL_COMPAT_ANONYMO
 REGISTRY_DOWNLOAD_CHUNK_BYTES = env_int("REGISTRY_DOWNLOAD_CHUNK_BYTES", 1024 * 1024)
 # Aliases whose moves need the "promote_alias" permission; other aliases need "change_alias".
 REGISTRY_PROTECTED_ALIASES = env_list("REGISTRY_PROTECTED_ALIASES", "production")
+# The catalogue's facet counts are cached this long (0: never); the list itself is always live.
+REGISTRY_FACET_CACHE_SECONDS = env_int("REGISTRY_FACET_CACHE_SECONDS", 60)
 
 # Background jobs (Geti imports): django-tasks with its database backend, so jobs are rows in the
 # registry's own database and no message broker is needed. `manage.py db_worker` runs them;
@@ -234,7 +236,9 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "models_app:catalogue"
+LOGOUT_REDIRECT_URL = "models_app:catalogue"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -2,6 +2,7 @@
 Intel's Model Registry API at its own root paths (models_app.intel)."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
@@ -10,6 +11,8 @@ from models_app.api.errors import json_error_view
 
 admin.site.site_header = "Model Registry administration"
 admin.site.site_title = "Model Registry"
+# Change lists need the width more than a second copy of the index does.
+admin.site.enable_nav_sidebar = False
 
 urlpatterns = [
     path("healthz", model_views.healthz, name="healthz"),
@@ -21,6 +24,8 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
     path("geti/", include("geti_integration.urls")),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Intel's Model Registry API at its root paths (/health, /models, /models/{id}, ...), and
     # its Geti routes (/projects, /projects/{id}, /projects/{id}/geti-models/download).
     path("", include("models_app.intel.urls")),

@@ -1,5 +1,5 @@
-"""Intel's root paths. They carry no trailing slash, so they never meet the /models/<name>/ pages,
-and every /models/<segment> resolves here, so APPEND_SLASH never redirects an Intel client."""
+"""Intel's root paths. The pages live under /m/<name>/, so they never meet these, and every
+/models/<segment> resolves here, so APPEND_SLASH never redirects an Intel client."""
 
 from django.urls import path
 

@@ -90,7 +90,7 @@ def test_importing_from_the_page_needs_a_login(geti, client):
                                              "models": [f"{fx.WIDGETS_GROUP}:{fx.WIDGETS_MODEL}:{fx.WIDGETS_FP16}"]})
 
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/")
+    assert response["Location"].startswith("/accounts/login/")
     assert ImportJob.objects.count() == 0
 
 

@@ -543,9 +543,9 @@ def test_other_paths_under_models_answer_json_errors(intel):
 
 
 def test_a_registered_model_named_like_an_id_keeps_its_page(intel):
-    """The pages live at /models/<name>/ (with a slash), Intel's entries at /models/<id>."""
+    """The pages live at /m/<name>/, Intel's entries at /models/<id>."""
     entry_id = intel.register(name="0123456789abcdef0123").text
-    page = intel.get("/models/0123456789abcdef0123/", headers={"Accept": "text/html"})
+    page = intel.get("/m/0123456789abcdef0123/", headers={"Accept": "text/html"})
     assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
     assert intel.get("/models/0123456789abcdef0123").status_code == 404
     assert intel.get(f"/models/{entry_id}").json()["name"] == "0123456789abcdef0123"

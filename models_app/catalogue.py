@@ -1,0 +1,172 @@
+"""The catalogue's search: a free-text query, facets and sorting over registered models.
+
+A model matches the variant facets (precision, target device, format) when *one* of its
+artifacts has all the chosen values, so "INT8 + NPU" finds models that have an INT8 build for
+the NPU, not models with some INT8 file and some other NPU file. Facet counts are disjunctive:
+each facet is counted with every filter but its own applied, so the other values of a chosen
+facet stay visible to switch to. Every facet costs one grouped query, whatever the data size.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Count, Exists, F, OuterRef, Q, TextField
+from django.db.models.functions import Cast
+from django.db.models.fields.json import KeyTextTransform
+
+from .models import Artifact, ModelVersion, RegisteredModel
+
+# Facet name -> field, on the version or on the artifact.
+VERSION_FACETS = {"category": "category", "origin": "origin"}
+ARTIFACT_FACETS = {"precision": "precision", "target_device": "target_device", "format": "format"}
+FACET_LABELS = {"category": "Category", "precision": "Precision", "target_device": "Target device",
+                "format": "Format", "origin": "Origin"}
+FACET_ORDER = ["category", "precision", "target_device", "format", "origin"]
+
+SORTS = {
+    "name": ("Name", [F("name").asc()]),
+    "updated": ("Recently updated", [F("latest_version_at").desc(nulls_last=True), F("name").asc()]),
+    "created": ("Newest", [F("created_at").desc(), F("name").asc()]),
+    "versions": ("Most versions", [F("version_count").desc(), F("name").asc()]),
+}
+DEFAULT_SORT = "name"
+
+
+def _normalise(name, value):
+    """Stored variant keys are normalised (FP16, NPU, onnx); match what the user typed to them."""
+    value = value.strip()
+    if name in ("precision", "target_device"):
+        return value.upper()
+    if name == "format":
+        return value.lower()
+    return value
+
+
+def _tag_text(key):
+    return Cast(KeyTextTransform(key, "tags"), output_field=TextField())
+
+
+@dataclass
+class CatalogueQuery:
+    """The catalogue's filters as read from the query string."""
+
+    q: str = ""
+    tag: str = ""
+    sort: str = DEFAULT_SORT
+    facets: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_params(cls, params):
+        facets = {}
+        for name in FACET_ORDER:
+            value = _normalise(name, params.get(name, ""))
+            if value:
+                facets[name] = value
+        sort = params.get("sort", DEFAULT_SORT)
+        return cls(q=params.get("q", "").strip(), tag=params.get("tag", "").strip(),
+                   sort=sort if sort in SORTS else DEFAULT_SORT, facets=facets)
+
+    @property
+    def is_filtered(self):
+        return bool(self.q or self.tag or self.facets)
+
+    def _base(self):
+        """Registered models matching the free text and the tag (model-level criteria)."""
+        models = RegisteredModel.objects.all()
+        if self.q:
+            in_versions = ModelVersion.objects.filter(
+                Q(architecture__icontains=self.q) | Q(project_name__icontains=self.q)
+                | Q(category__icontains=self.q),
+                registered_model=OuterRef("pk"),
+            )
+            models = models.filter(Q(name__icontains=self.q) | Q(description__icontains=self.q)
+                                   | Exists(in_versions))
+        if self.tag:
+            key, sep, value = self.tag.partition(":")
+            # The key goes in as a value (KeyTextTransform, has_key), never into a lookup path,
+            # so a key such as "a__contains" cannot turn into another lookup. The Cast makes the
+            # comparison a plain text one on every backend.
+            if sep:
+                versions = ModelVersion.objects.alias(tag_value=_tag_text(key)).filter(
+                    tag_value=value, registered_model=OuterRef("pk"))
+                models = models.alias(tag_value=_tag_text(key)).filter(Q(tag_value=value) | Exists(versions))
+            else:
+                versions = ModelVersion.objects.filter(tags__has_key=key, registered_model=OuterRef("pk"))
+                models = models.filter(Q(tags__has_key=key) | Exists(versions))
+        return models
+
+    @staticmethod
+    def _variant_filter(facets):
+        """Lookups on an artifact for the chosen facets (version facets reached through its version)."""
+        lookups = {}
+        for name, value in facets.items():
+            if name in ARTIFACT_FACETS:
+                lookups[ARTIFACT_FACETS[name]] = value
+            else:
+                lookups[f"version__{VERSION_FACETS[name]}__iexact"] = value
+        return lookups
+
+    def _apply(self, models, facets):
+        if not facets:
+            return models
+        if any(name in ARTIFACT_FACETS for name in facets):
+            # One artifact must carry every chosen value (see the module docstring).
+            match = Artifact.objects.filter(version__registered_model=OuterRef("pk"),
+                                            **self._variant_filter(facets))
+        else:
+            match = ModelVersion.objects.filter(registered_model=OuterRef("pk"),
+                                                **{f"{VERSION_FACETS[n]}__iexact": v for n, v in facets.items()})
+        return models.filter(Exists(match))
+
+    def models(self):
+        """The matching registered models, sorted, with what a catalogue row shows."""
+        return self._apply(self._base(), self.facets).for_catalogue().order_by(*SORTS[self.sort][1])
+
+    def facet_counts(self):
+        """``[(facet, label, [(value, count, selected)])]``: models per value, one query per facet.
+
+        Counting distinct models per value reads every matching artifact, the one part of the
+        page whose cost grows with the catalogue, so the counts are cached for
+        ``REGISTRY_FACET_CACHE_SECONDS`` (0 turns that off). They may lag a write by that long;
+        the list of models itself is always live.
+        """
+        seconds = settings.REGISTRY_FACET_CACHE_SECONDS
+        if not seconds:
+            return self._facet_counts()
+        key = "catalogue-facets:" + hashlib.sha256(
+            repr((self.q, self.tag, sorted(self.facets.items()))).encode()).hexdigest()
+        counts = cache.get(key)
+        if counts is None:
+            counts = self._facet_counts()
+            cache.set(key, counts, seconds)
+        return counts
+
+    def _facet_counts(self):
+        base = self._base()
+        # Without free text or tag every model is in the base: skip the pointless semi-join.
+        in_base = {} if not (self.q or self.tag) else None
+        result = []
+        for name in FACET_ORDER:
+            others = {k: v for k, v in self.facets.items() if k != name}
+            has_variant = name in ARTIFACT_FACETS or any(k in ARTIFACT_FACETS for k in others)
+            if has_variant:
+                rows = Artifact.objects.filter(
+                    **({"version__registered_model__in": base.values("pk")} if in_base is None else {}),
+                    **self._variant_filter(others))
+                column = ARTIFACT_FACETS.get(name) or f"version__{VERSION_FACETS[name]}"
+                model_key = "version__registered_model"
+            else:
+                rows = ModelVersion.objects.filter(
+                    **({"registered_model__in": base.values("pk")} if in_base is None else {}),
+                    **{f"{VERSION_FACETS[n]}__iexact": v for n, v in others.items()})
+                column, model_key = VERSION_FACETS[name], "registered_model"
+            counts = (rows.exclude(**{column: ""}).values_list(column)
+                      .annotate(n=Count(model_key, distinct=True)).order_by("-n", column)[:30])
+            chosen = self.facets.get(name, "")
+            values = [(value, n, value.lower() == chosen.lower()) for value, n in counts]
+            if chosen and not any(selected for _, _, selected in values):
+                values.insert(0, (chosen, 0, True))  # keep a chosen value visible so it can be cleared
+            result.append((name, FACET_LABELS[name], values))
+        return result
