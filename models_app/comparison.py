@@ -1,26 +1,41 @@
-"""Side-by-side comparison of 2 to 4 versions or variants, and its score-against-size chart.
+"""The compare page's view of ``services.compare``: display rows and a score-against-size chart.
 
-``compare(kind, ids)`` returns plain rows (a field, one display value per item, whether they
-differ) and chart points, so a page can render it and another front end (the compare API) can
-produce the same structure and replace this module without the template changing.
+``services.compare`` (also behind ``/api/v1/compare/``) does the comparing; this module only
+turns its answer into what the page shows: labelled rows of display values with their
+``differs`` flag, the versions' variants lined up, and the points of the chart.
 """
 
+import json
 import math
 import uuid
 from dataclasses import dataclass, field
 
+from django.core.exceptions import ValidationError
+from django.http import Http404
 from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from .models import Artifact, ModelVersion
+from . import services
 
-MIN_ITEMS, MAX_ITEMS = 2, 4
+MIN_ITEMS, MAX_ITEMS = 2, 4  # what fits side by side on a page (the API takes more)
 SIZE_UNITS = ["bytes", "KB", "MB", "GB", "TB"]
 # One colour per precision, the same on every chart (colour-blind-safe Okabe-Ito palette).
 PRECISION_COLOURS = {
     "FP32": "#0072B2", "FP16": "#E69F00", "BF16": "#CC79A7", "FP8": "#56B4E9",
     "INT8": "#009E73", "INT4": "#D55E00", "MIXED": "#7f7f7f",
+}
+FIELD_LABELS = {
+    "registered_model": "Model", "version": "Version", "status": "Status", "description": "Description",
+    "architecture": "Architecture", "category": "Category", "labels": "Labels", "project_id": "Geti project id",
+    "project_name": "Geti project", "origin": "Origin", "tags": "Tags", "provenance": "Provenance",
+    "derived_from": "Derived from", "overview": "Overview", "created_by": "Created by", "created_at": "Created",
+    "artifact_count": "Variants", "total_size": "Total size", "precision": "Precision",
+    "target_device": "Target device", "target_device_type": "Device type", "format": "Format", "score": "Score",
+    "size": "Size", "sha256": "sha256", "external_id": "External id",
+    "optimization_capabilities": "Optimisations",
 }
 
 
@@ -32,7 +47,6 @@ class ComparisonError(ValueError):
 class Item:
     label: str
     url: str
-    obj: object
 
 
 @dataclass
@@ -55,6 +69,7 @@ class Comparison:
     kind: str
     items: list
     rows: list
+    variants: list = field(default_factory=list)
     points: list = field(default_factory=list)
     unscored: list = field(default_factory=list)
 
@@ -81,108 +96,71 @@ def parse_ids(values):
     return unique
 
 
-def _fetch(queryset, ids):
-    found = {obj.pk: obj for obj in queryset.filter(pk__in=ids)}
-    missing = [str(i) for i in ids if i not in found]
-    if missing:
-        raise ComparisonError(f"Not found: {', '.join(missing)}.")
-    return [found[i] for i in ids]
-
-
-def _rows(items, spec):
-    rows = []
-    for label, get in spec:
-        values = [get(item.obj) for item in items]
-        values = ["—" if v in (None, "", [], {}) else str(v) for v in values]
-        rows.append(Row(label, values, len(set(values)) > 1))
-    return rows
-
-
 def _score(value):
     return "—" if value is None else f"{value:.4g}"
 
 
-def _labels(version):
-    return ", ".join(x if isinstance(x, str) else str(x.get("name", x)) for x in version.labels)
+def _display(name, value):
+    """One value of a compared field as the page shows it."""
+    if value in (None, "", [], {}):
+        return "—"
+    if name in ("size", "total_size"):
+        return filesizeformat(value)
+    if name == "score":
+        return _score(value)
+    if name == "created_at":
+        return parse_datetime(value).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return str(value)
 
 
 def compare(kind, ids):
     """Compare versions (``kind="versions"``) or variants (``kind="artifacts"``) by id, in the
     order given. Raises ComparisonError for a selection that cannot be compared."""
+    if kind not in ("versions", "artifacts"):
+        raise ComparisonError("Choose versions or variants to compare.")
+    try:
+        result = services.compare(**{kind: [str(i) for i in parse_ids(ids)]})
+    except ValidationError as exc:
+        raise ComparisonError(" ".join(exc.messages)) from exc
+    except Http404 as exc:
+        raise ComparisonError(str(exc)) from exc
+    fields = {row["field"]: row for row in result["fields"]}
+    names, versions = fields["registered_model"]["values"], fields["version"]["values"]
+    items = []
+    for item, name, version in zip(result["items"], names, versions):
+        url = reverse("models_app:version-detail", kwargs={"name": name, "version": version})
+        items.append(Item(item["label"], url + (f"#variant-{item['id']}" if kind == "artifacts" else "")))
+    rows = [Row(FIELD_LABELS.get(row["field"], row["field"]), [_display(row["field"], v) for v in row["values"]],
+                row["differs"]) for row in result["fields"]]
+    comparison = Comparison(kind, items, rows)
+    # Points are labelled by version (and model, when the items span several) and device.
+    one_model = len(set(names)) == 1
+    tags = [version if one_model else f"{name}:{version}" for name, version in zip(names, versions)]
     if kind == "versions":
-        return _compare_versions(parse_ids(ids))
-    if kind == "artifacts":
-        return _compare_artifacts(parse_ids(ids))
-    raise ComparisonError("Choose versions or variants to compare.")
-
-
-def _compare_versions(ids):
-    versions = _fetch(
-        ModelVersion.objects.with_totals().select_related("registered_model", "created_by", "derived_from")
-        .prefetch_related("artifacts"),
-        ids,
-    )
-    items = [Item(str(v), v.get_absolute_url(), v) for v in versions]
-    spec = [
-        ("Model", lambda v: v.registered_model.name),
-        ("Version", lambda v: v.version),
-        ("Status", lambda v: v.status),
-        ("Category", lambda v: v.category),
-        ("Architecture", lambda v: v.architecture),
-        ("Origin", lambda v: v.origin),
-        ("Geti project", lambda v: v.project_name or v.project_id),
-        ("Labels", _labels),
-        ("Variants", lambda v: v.artifact_count),
-        ("Precisions", lambda v: ", ".join(sorted({a.precision for a in v.artifacts.all()},
-                                                  key=Artifact.precision_order))),
-        ("Target devices", lambda v: ", ".join(sorted({a.target_device for a in v.artifacts.all()}))),
-        ("Total size", lambda v: filesizeformat(v.total_size) if v.total_size is not None else None),
-        ("Best score", lambda v: _score(v.best_score) if v.best_score is not None else None),
-        ("Derived from", lambda v: v.derived_from),
-        ("Created", lambda v: v.created_at.strftime("%Y-%m-%d %H:%M")),
-        ("Created by", lambda v: v.created_by),
-    ]
-    comparison = Comparison("versions", items, _rows(items, spec))
-    one_model = len({v.registered_model_id for v in versions}) == 1
-    for version in versions:
-        name = version.version if one_model else str(version)
-        for artifact in version.artifacts.all():
-            _add_point(comparison, artifact, f"{name} {artifact.target_device}")
-    return comparison
-
-
-def _compare_artifacts(ids):
-    artifacts = _fetch(Artifact.objects.with_version(), ids)
-    items = [Item(f"{a.version} {a.precision}/{a.target_device}", a.version.get_absolute_url(), a)
-             for a in artifacts]
-    spec = [
-        ("Model", lambda a: a.version.registered_model.name),
-        ("Version", lambda a: a.version.version),
-        ("Precision", lambda a: a.precision),
-        ("Target device", lambda a: a.target_device),
-        ("Device type", lambda a: a.target_device_type),
-        ("Format", lambda a: a.format),
-        ("Score", lambda a: _score(a.score) if a.score is not None else None),
-        ("Size", lambda a: filesizeformat(a.size)),
-        ("sha256", lambda a: a.sha256),
-        ("File name", lambda a: a.original_filename),
-        ("Category", lambda a: a.version.category),
-        ("Architecture", lambda a: a.version.architecture),
-        ("Created", lambda a: a.created_at.strftime("%Y-%m-%d %H:%M")),
-    ]
-    comparison = Comparison("artifacts", items, _rows(items, spec))
-    one_model = len({a.version.registered_model_id for a in artifacts}) == 1
-    for artifact in artifacts:
-        name = artifact.version.version if one_model else str(artifact.version)
-        _add_point(comparison, artifact, f"{name} {artifact.target_device}")
-    return comparison
-
-
-def _add_point(comparison, artifact, label):
-    if artifact.score is None:
-        comparison.unscored.append(f"{artifact.version} {artifact.precision}/{artifact.target_device}")
+        for row in result["variants"]:
+            precision, device, _ = row["variant"].split("/", 2)
+            cells = ["—" if c is None else f"{_score(c['score'])} · {filesizeformat(c['size'])}"
+                     for c in row["values"]]
+            comparison.variants.append(Row(row["variant"], cells, row["differs"]))
+            for tag, cell in zip(tags, row["values"]):
+                if cell is not None:
+                    _add_point(comparison, precision, cell["size"], cell["score"], f"{tag} {device}")
     else:
-        comparison.points.append(Point(artifact.precision, artifact.size, artifact.score, label))
+        for i, tag in enumerate(tags):
+            _add_point(comparison, fields["precision"]["values"][i], fields["size"]["values"][i],
+                       fields["score"]["values"][i], f"{tag} {fields['target_device']['values'][i]}")
+    return comparison
+
+
+def _add_point(comparison, precision, size, score, label):
+    if score is None:
+        comparison.unscored.append(f"{label} {precision}")
+    else:
+        comparison.points.append(Point(precision, size, score, label))
 
 
 def _nice_step(span, count=5):

@@ -106,6 +106,8 @@ def catalogue(bucket):
     RegisteredModel.objects.filter(name="person-detection").update(
         description="Detects **people** in retail scenes.\n\n- trained on COCO\n- fine-tuned in Geti",
         tags={"team": "vision"})
+    person = RegisteredModel.objects.get(name="person-detection")
+    services.set_alias(registered_model=person, name="production", version=person.versions.get(version="1"))
     return payloads
 
 
@@ -113,8 +115,9 @@ def test_a_data_scientist_browses_filters_and_opens_a_model(browser, live_server
     page = open_page(browser, live_server, viewport)
     page.goto("/")
     assert page.locator(".model-row").count() == 3
-    assert page.locator(".model-row", has_text="person-detection").locator(".badge").all_inner_texts() == [
-        "FP32 · CPU", "FP16 · GPU", "INT8 · NPU"]
+    person = page.locator(".model-row", has_text="person-detection")
+    assert person.locator(".badge").all_inner_texts() == ["FP32 · CPU", "FP16 · GPU", "INT8 · NPU"]
+    assert person.locator(".alias").all_inner_texts() == ["production → 1"]
     shot(page, "catalogue", viewport)
     assert fits_width(page)
 
@@ -169,9 +172,9 @@ def test_comparing_two_versions_highlights_differences_and_plots_score_against_s
     expect(button).to_have_text("Compare 2 selected")
     button.click()
     page.wait_for_url("**/compare/?versions=*")
-    header = page.locator("table.compare thead th").all_inner_texts()
+    header = page.locator("table.compare").first.locator("thead th").all_inner_texts()
     assert header[1:] == ["person-detection:2", "person-detection:1"]
-    differing = page.locator("table.compare tr.differs th").all_inner_texts()
+    differing = page.locator("table.compare").first.locator("tr.differs th").all_inner_texts()
     assert "Version" in differing and "Architecture" in differing and "Model" not in differing
     assert page.locator("svg.chart circle").count() == 5
     assert page.locator(".legend-item").all_inner_texts() == ["FP32", "FP16", "INT8"]

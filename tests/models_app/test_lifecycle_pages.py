@@ -10,7 +10,7 @@ from tests.conftest import grant
 
 pytestmark = pytest.mark.django_db
 
-MODEL_PAGE = "/models/person-detection/"
+MODEL_PAGE = "/m/person-detection/"
 
 
 @pytest.fixture
@@ -47,8 +47,8 @@ def test_the_model_page_shows_aliases_their_moves_and_activity(web, api_client, 
 
 def test_the_model_page_hides_archived_versions_unless_asked(web, versions):
     ModelVersion.objects.filter(version="2").update(status="archived")
-    assert 'href="/models/person-detection/versions/2/"' not in web.get(MODEL_PAGE).content.decode()
-    assert 'href="/models/person-detection/versions/2/"' in web.get(MODEL_PAGE + "?include_archived=1").content.decode()
+    assert 'href="/m/person-detection/v/2/"' not in web.get(MODEL_PAGE).content.decode()
+    assert 'href="/m/person-detection/v/2/"' in web.get(MODEL_PAGE + "?include_archived=1").content.decode()
 
 
 def test_the_model_page_query_count_does_not_grow(web, api_client, upload):
@@ -70,26 +70,26 @@ def test_the_version_page_shows_lineage_and_provenance(web, api_client, upload):
                                           "derived_from": str(base.id),
                                           "provenance": {"dataset": "coco-2017", "commit": "4f2a9c1"}},
                     format="json")
-    html = web.get("/models/person-detection/versions/1/").content.decode()
+    html = web.get("/m/person-detection/v/1/").content.decode()
     assert 'id="lineage"' in html
-    assert 'href="/models/person-detection/versions/2/"' in html  # derived versions
+    assert 'href="/m/person-detection/v/2/"' in html  # derived versions
     assert "<td>INT8/CPU/openvino</td>" in html and "FP32/CPU/openvino</td></tr>" in html
-    html = web.get("/models/person-detection/versions/2/").content.decode()
-    assert 'href="/models/person-detection/versions/1/">person-detection:1</a>' in html
+    html = web.get("/m/person-detection/v/2/").content.decode()
+    assert 'href="/m/person-detection/v/1/">person-detection:1</a>' in html
     assert "<dt>dataset</dt><dd>coco-2017</dd>" in html
 
 
 def test_the_version_page_query_count_does_not_grow(web, upload):
     first = upload(b"a", precision="FP32").json()
-    few = page_queries(web, "/models/person-detection/versions/1/")
+    few = page_queries(web, "/m/person-detection/v/1/")
     for precision in ("FP16", "INT8", "INT4"):
         upload(precision.encode(), precision=precision, derived_from=first["id"])
     base = ModelVersion.objects.get()
     for label in ("2", "3", "4"):
         upload(label.encode(), version=label)
         ModelVersion.objects.filter(version=label).update(derived_from=base)
-    assert page_queries(web, "/models/person-detection/versions/1/") == few  # now with derivatives
-    assert page_queries(web, "/models/person-detection/versions/2/") == few  # derived from 1
+    assert page_queries(web, "/m/person-detection/v/1/") == few  # now with derivatives
+    assert page_queries(web, "/m/person-detection/v/2/") == few  # derived from 1
 
 
 def test_a_user_sets_rolls_back_and_deletes_an_alias_from_the_page(web, versions):
@@ -122,7 +122,7 @@ def test_the_page_refuses_a_protected_alias_without_the_permission(web, versions
 
 def test_anonymous_visitors_are_sent_to_log_in(versions):
     response = Client().post(f"{MODEL_PAGE}aliases/", {"name": "staging", "version": versions["1"].pk})
-    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert not Alias.objects.exists()
 
 

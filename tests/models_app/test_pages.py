@@ -54,12 +54,23 @@ def test_the_catalogue_lists_models_with_their_newest_version_and_variant_badges
     assert "team: vision" in html
 
 
+def test_the_catalogue_shows_a_models_aliases(client):
+    from models_app import services
+
+    make_models(1)
+    registered = RegisteredModel.objects.get()
+    services.set_alias(registered_model=registered, name="production", version=registered.versions.get(version="1"))
+    html = content(client.get("/"))
+    assert '<a class="alias" href="/m/model-0000/v/1/"' in html and "production → 1" in html
+
+
 @pytest.mark.parametrize("count", [20, 200])
 def test_the_catalogue_query_count_does_not_grow_with_the_data(client, django_assert_num_queries, count):
     make_models(count)
     # 1 page count, 1 page of models with stats, 1 newest version per model (sliced prefetch),
-    # 1 their artifacts, 5 facet counts (category, precision, target device, format, origin).
-    with django_assert_num_queries(9):
+    # 1 their artifacts, 1 the models' aliases, 5 facet counts (category, precision, target
+    # device, format, origin).
+    with django_assert_num_queries(10):
         response = client.get("/", {"q": "model", "precision": "int8", "sort": "updated"})
     assert response.status_code == 200
     assert content(response).count('class="model-row"') == min(count, 25)
@@ -73,8 +84,8 @@ def test_the_catalogue_caches_facet_counts_when_asked_to(client, settings, djang
     make_models(3)
     first = client.get("/", {"precision": "FP16"}).context["facets"]
     make_models(2, prefix="later")
-    # count, page, newest versions, their artifacts: the five facet queries are answered from the cache
-    with django_assert_num_queries(4):
+    # count, page, newest versions, their artifacts, aliases: the five facet queries come from the cache
+    with django_assert_num_queries(5):
         response = client.get("/", {"precision": "FP16"})
     assert response.context["facets"] == first
     assert response.context["page"].paginator.count == 5  # the list itself is live
@@ -165,8 +176,9 @@ def test_the_model_page_query_count_does_not_grow_with_versions(client, django_a
     registered = RegisteredModel.objects.create(name="many")
     for i in range(60):
         make_artifact(registered.versions.create(version=str(i)), score=i / 100)
-    # model, versions count, versions page with totals, newest version, its artifacts
-    with django_assert_num_queries(5):
+    # model, newest version, versions count, its artifacts (the matrix), the versions page with
+    # totals, aliases, alias moves, activity
+    with django_assert_num_queries(8):
         response = client.get("/m/many/")
     assert response.status_code == 200
 
@@ -197,7 +209,8 @@ def test_the_version_page_query_count_is_fixed(client, django_assert_num_queries
     version = registered.versions.create(version="1")
     for device in ("CPU", "GPU", "NPU", "AUTO"):
         make_artifact(version, "INT8", device)
-    with django_assert_num_queries(2):  # version with model, creator and parent; its artifacts
+    # version with model, creator and parent; its artifacts; its aliases; derived versions; activity
+    with django_assert_num_queries(5):
         assert client.get("/m/det/v/1/").status_code == 200
 
 
@@ -218,9 +231,14 @@ def test_compare_shows_two_versions_side_by_side_with_differences_and_a_chart(cl
     first, second = ModelVersion.objects.filter(version="2").order_by("registered_model__name")
     response = client.get("/compare/", {"versions": f"{first.pk},{second.pk}"})
     assert response.status_code == 200
-    rows = {row.field: row for row in response.context["comparison"].rows}
+    comparison = response.context["comparison"]
+    rows = {row.field: row for row in comparison.rows}
     assert rows["Model"].differs and rows["Model"].values == ["model-0000", "model-0001"]
-    assert not rows["Precisions"].differs and rows["Precisions"].values == ["FP16, INT8", "FP16, INT8"]
+    assert not rows["Version"].differs and rows["Variants"].values == ["2", "2"]
+    assert [row.field for row in comparison.variants] == ["FP16/GPU/openvino", "INT8/CPU/openvino",
+                                                          "INT8/NPU/openvino"]
+    assert comparison.variants[0].values == ["0.8 · 1000\xa0bytes", "0.8 · 1000\xa0bytes"]
+    assert comparison.variants[1].values[1] == "—"  # model-0001 has INT8 for NPU, not CPU
     html = content(response)
     assert '<tr class="differs"><th scope="row">Model</th>' in html
     assert "<svg" in html and html.count("<circle") == 4
@@ -242,7 +260,7 @@ def test_compare_accepts_variants_from_repeated_checkbox_parameters(client):
     (lambda a: str(a), "Choose 2 to 4 items"),
     (lambda a: ",".join([str(a)] + [str(uuid.uuid4()) for _ in range(4)]), "Choose 2 to 4 items"),
     (lambda a: f"{a},not-an-id", "is not a valid id"),
-    (lambda a: f"{a},{uuid.uuid4()}", "Not found"),
+    (lambda a: f"{a},{uuid.uuid4()}", "No version with id"),
 ])
 def test_compare_refuses_a_selection_it_cannot_compare(client, ids, message):
     version = RegisteredModel.objects.create(name="det").versions.create(version="1")
