@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Exists, F, OuterRef, Q, TextField
-from django.db.models.functions import Cast
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models import Count, Exists, F, OuterRef, Q
 
+from .api.filters import json_key_text
 from .models import Artifact, ModelVersion, RegisteredModel
 
 # Facet name -> field, on the version or on the artifact.
@@ -45,7 +44,7 @@ def _normalise(name, value):
 
 
 def _tag_text(key):
-    return Cast(KeyTextTransform(key, "tags"), output_field=TextField())
+    return json_key_text(key, "tags")
 
 
 @dataclass
@@ -85,9 +84,7 @@ class CatalogueQuery:
                                    | Exists(in_versions))
         if self.tag:
             key, sep, value = self.tag.partition(":")
-            # The key goes in as a value (KeyTextTransform, has_key), never into a lookup path,
-            # so a key such as "a__contains" cannot turn into another lookup. The Cast makes the
-            # comparison a plain text one on every backend.
+            # The key goes in as a value (json_key_text, has_key), never into a lookup path.
             if sep:
                 versions = ModelVersion.objects.alias(tag_value=_tag_text(key)).filter(
                     tag_value=value, registered_model=OuterRef("pk"))

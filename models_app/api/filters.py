@@ -1,8 +1,21 @@
 """Filters for every metadata field of the list endpoints."""
 
 import django_filters as filters
+from django.db.models import TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 
 from ..models import Artifact, AuditEntry, ModelVersion, RegisteredModel
+
+
+def json_key_text(key, field):
+    """The text value of one top-level key of a JSON column.
+
+    The key goes in as a value (KeyTextTransform), never into a lookup path, so a key such as
+    ``a__contains`` cannot turn into another lookup; the Cast makes it a plain text comparison on
+    every backend.
+    """
+    return Cast(KeyTextTransform(key, field), output_field=TextField())
 
 
 def filter_tag(queryset, name, value, prefix="", field="tags"):
@@ -10,10 +23,13 @@ def filter_tag(queryset, name, value, prefix="", field="tags"):
 
     Also used for provenance (``provenance=dataset:coco-2017``) with ``field="provenance"``.
     """
-    for item in value if isinstance(value, list) else [value]:
+    for index, item in enumerate(value if isinstance(value, list) else [value]):
         key, sep, val = item.partition(":")
-        lookup = f"{prefix}{field}__{key}"
-        queryset = queryset.filter(**{lookup: val}) if sep else queryset.filter(**{f"{prefix}{field}__has_key": key})
+        if sep:
+            alias = f"_{field}_{index}"
+            queryset = queryset.alias(**{alias: json_key_text(key, f"{prefix}{field}")}).filter(**{alias: val})
+        else:
+            queryset = queryset.filter(**{f"{prefix}{field}__has_key": key})
     return queryset
 
 

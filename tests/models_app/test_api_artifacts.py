@@ -264,3 +264,12 @@ def test_the_list_query_count_does_not_grow(api_client, upload, django_assert_nu
     with django_assert_num_queries(2):
         api_client.get("/api/v1/artifacts/")
     assert list_queries() == few
+
+
+def test_a_tag_key_is_matched_as_text_never_as_a_lookup(api_client, upload):
+    upload(b"1", tags='{"team": "vision"}')
+    for query in ["tag=team__contains:vis", "tag=team__isnull:false"]:
+        response = api_client.get(f"/api/v1/artifacts/?{query}")
+        assert response.status_code == 200, query
+        assert response.json()["count"] == 0, query
+    assert api_client.get("/api/v1/artifacts/?tag=team:vision").json()["count"] == 1
