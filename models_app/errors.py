@@ -58,3 +58,12 @@ class NoMatchingVariant(RegistryError):
     def __init__(self, message, *, constraint=None, available=None):
         super().__init__(message)
         self.extra = {"constraint": constraint, "available": available or []}
+
+
+class DirectUploadUnavailable(RegistryError):
+    """Direct uploads need S3 (presigned URLs); this registry stores files locally."""
+
+    status_code = status.HTTP_501_NOT_IMPLEMENTED
+    default_code = "direct_upload_unavailable"
+    default_detail = ("Direct uploads need S3 storage; this registry stores files locally. "
+                      "Upload the file with POST /api/v1/artifacts/ instead.")

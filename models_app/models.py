@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Upper
 from django.urls import reverse
 
 from .storage import get_artifact_storage
@@ -62,10 +62,15 @@ class Timestamped(models.Model):
 
 class RegisteredModelQuerySet(models.QuerySet):
     def with_stats(self):
-        """Counts and latest-version time in the same query, for lists that show them."""
+        """Counts and latest-version time in the same query, for lists that show them.
+
+        Correlated subqueries rather than a join with GROUP BY: a page computes them for its own
+        rows only, and Django leaves them out of the pagination COUNT.
+        """
+        versions = ModelVersion.objects.filter(registered_model=OuterRef("pk")).order_by().values("registered_model")
         return self.annotate(
-            version_count=Count("versions", distinct=True),
-            latest_version_at=Max("versions__created_at"),
+            version_count=Coalesce(Subquery(versions.annotate(n=Count("pk")).values("n")), 0),
+            latest_version_at=Subquery(versions.annotate(at=Max("created_at")).values("at")),
         )
 
     def for_catalogue(self):
@@ -73,7 +78,7 @@ class RegisteredModelQuerySet(models.QuerySet):
         the stats, the newest version (a sliced prefetch: one query for the whole page), that
         version's variants (one more) and the model's aliases (one more).
 
-        The stats are correlated subqueries rather than ``with_stats()``'s join and GROUP BY:
+        The stats are correlated subqueries (as in ``with_stats()``) rather than a join and GROUP BY:
         sorted by name, the database then computes them for the page's rows only, not for every
         model, and counting the matches needs no join at all.
         """
@@ -108,6 +113,12 @@ class RegisteredModel(Timestamped):
 
     class Meta:
         ordering = ["name"]
+        # Filters compare case-insensitively (UPPER(x) = UPPER(%s)); substring search uses the
+        # trigram indexes of migration 0003 on PostgreSQL.
+        indexes = [
+            models.Index(Upper("name"), name="regmodel_name_upper"),
+            models.Index(fields=["updated_at"], name="regmodel_updated"),
+        ]
 
     def __str__(self):
         return self.name
@@ -173,6 +184,14 @@ class ModelVersion(Timestamped):
         ordering = ["registered_model__name", "-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["registered_model", "version"], name="unique_version_per_model"),
+        ]
+        indexes = [
+            models.Index(Upper("category"), name="version_category_upper"),
+            models.Index(Upper("origin"), name="version_origin_upper"),
+            models.Index(Upper("status"), name="version_status_upper"),
+            models.Index(fields=["version"], name="version_version"),
+            models.Index(fields=["updated_at"], name="version_updated"),
+            models.Index(fields=["registered_model", "-created_at"], name="version_model_created"),
         ]
 
     def __str__(self):
@@ -269,6 +288,15 @@ class Artifact(Timestamped):
                 fields=["version", "precision", "target_device", "format"], name="unique_variant_per_version"
             ),
             models.CheckConstraint(condition=Q(size__gte=0), name="artifact_size_not_negative"),
+        ]
+        indexes = [
+            # precision, target_device and format are stored normalised and filtered exactly:
+            # this index serves their combinations, and counts of them are index-only.
+            models.Index(fields=["format", "precision", "target_device"], name="artifact_variant_key"),
+            models.Index(Upper("target_device_type"), name="artifact_devtype_upper"),
+            models.Index(Upper("sha256"), name="artifact_sha256_upper"),
+            models.Index(fields=["updated_at"], name="artifact_updated"),
+            models.Index(fields=["version", "-created_at"], name="artifact_version_created"),
         ]
 
     def __str__(self):
@@ -477,3 +505,46 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Audit entries are append-only.")
+
+
+class UploadSession(models.Model):
+    """A direct upload: the client sends a big file straight to S3 in parts through presigned
+    URLs, then asks the registry to complete it. The registry verifies size and sha256 of what
+    arrived before the artifact exists; a session left unfinished expires (``prune_uploads``)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        COMPLETING = "completing"
+        COMPLETED = "completed"
+        ABORTED = "aborted"
+        FAILED = "failed"
+
+    # Also the id of the artifact it creates, so its key is artifacts/<artifact id>/<name>.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    metadata = models.JSONField(default=dict, blank=True)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100, blank=True)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64, blank=True, help_text="Expected sha256, when the client gave one.")
+    key = models.CharField(max_length=500)
+    upload_id = models.CharField(max_length=1024, blank=True)
+    part_size = models.BigIntegerField()
+    artifact = models.ForeignKey(Artifact, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["state", "expires_at"], name="uploadsession_state_expiry")]
+
+    def __str__(self):
+        return f"upload {self.id} ({self.state})"
+
+    @property
+    def part_count(self):
+        return max(1, -(-self.size // self.part_size))

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import uuid
+from datetime import timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.exceptions import SuspiciousFileOperation, ValidationError
@@ -19,8 +20,24 @@ from django.db import IntegrityError, models, transaction
 from django.http import Http404
 from django.utils.text import get_valid_filename
 
-from .errors import ArtifactStorageError, Conflict, NoMatchingVariant, RangeNotSatisfiable
-from .models import ALIAS_NAME_VALIDATOR, Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
+from .errors import (
+    ArtifactStorageError,
+    Conflict,
+    DirectUploadUnavailable,
+    FileTooLarge,
+    NoMatchingVariant,
+    RangeNotSatisfiable,
+)
+from .models import (
+    ALIAS_NAME_VALIDATOR,
+    Alias,
+    AliasEvent,
+    Artifact,
+    AuditEntry,
+    ModelVersion,
+    RegisteredModel,
+    UploadSession,
+)
 from .storage import artifact_storage, current_storage, is_s3
 
 logger = logging.getLogger(__name__)
@@ -185,22 +202,14 @@ def _variant_conflict(version, artifact):
     )
 
 
-def register_artifact(*, model_name, version, fileobj, user=None, model_fields=None,
-                      version_fields=None, artifact_fields=None, size=None, sha256=None,
-                      filename=None, content_type="", audit_action=AuditEntry.Action.UPLOAD):
-    """Register one model file, creating the registered model and version when they are new.
-
-    ``size``/``sha256`` come from the hashing upload handler; when absent they are computed here
-    by reading the file once. Returns the new Artifact. Raises ValidationError (400), Conflict
-    (409) or ArtifactStorageError (503); on any failure no row and no object remain.
-    The audit log gets an ``audit_action`` entry ("upload"; importers pass "import") for the
-    artifact and a "create" entry for a registered model or version made on the way.
-    """
+def _checked_artifact(*, model_name, version, user=None, model_fields=None, version_fields=None,
+                      artifact_fields=None, filename="", content_type="", artifact_id=None):
+    """An unsaved Artifact for the given metadata, after every check that can be made before a
+    byte is stored: field validation, an archived version, a taken variant or external id."""
     model_fields, version_fields, artifact_fields = model_fields or {}, version_fields or {}, artifact_fields or {}
-    artifact = Artifact(id=uuid.uuid4(), created_by=user if user and user.is_authenticated else None,
-                        original_filename=(filename or getattr(fileobj, "name", "") or "")[:255],
-                        content_type=content_type[:100], **artifact_fields)
-    # Validate everything before a byte goes to storage.
+    artifact = Artifact(id=artifact_id or uuid.uuid4(), created_by=user if user and user.is_authenticated else None,
+                        original_filename=(filename or "")[:255], content_type=(content_type or "")[:100],
+                        **artifact_fields)
     registered = RegisteredModel.objects.filter(name=model_name).first()
     if registered is None:
         registered = _validated(RegisteredModel(name=model_name, **model_fields))
@@ -219,12 +228,74 @@ def register_artifact(*, model_name, version, fileobj, user=None, model_fields=N
         raise _variant_conflict(existing_version, artifact)
     if artifact.external_id and Artifact.objects.filter(external_id=artifact.external_id).exists():
         raise Conflict(f"An artifact with id {artifact.external_id} already exists.")
+    return artifact
 
+
+def check_artifact_registration(**kwargs):
+    """Raise what ``register_artifact`` would raise for this metadata, without storing anything
+    (direct uploads check before the client sends its file)."""
+    _checked_artifact(**kwargs)
+
+
+def check_upload_precheck(fields):
+    """Refuse (409) a multipart upload whose variant is already taken, from the form fields that
+    arrived before its file, so a duplicate gigabyte file is never streamed. Fields that are
+    missing or invalid here are left to the full validation after the upload."""
+    model_name, version = fields.get("registered_model"), fields.get("version")
+    if not model_name or not version:
+        return
+    variant = Artifact.objects.filter(
+        version__registered_model__name=model_name, version__version=version,
+        precision=(fields.get("precision") or "FP32").strip().upper(),
+        target_device=(fields.get("target_device") or "CPU").strip().upper(),
+        format=(fields.get("format") or "openvino").strip().lower(),
+    ).select_related("version", "version__registered_model").first()
+    if variant is not None:
+        raise _variant_conflict(variant.version, variant)
+
+
+def _store_file(artifact, fileobj):
+    """Put the file in storage and return its name. A file the upload handler (or a direct
+    upload) already stored is taken over as it is: from here on, the row-or-delete rule of
+    ``register_artifact`` owns it."""
+    stored_name = getattr(fileobj, "stored_name", None)
+    if stored_name:
+        fileobj.claimed = True
+        return stored_name
+    fileobj.seek(0)
+    return _save_file(artifact_key(artifact.id, artifact.original_filename), fileobj)
+
+
+def register_artifact(*, model_name, version, fileobj, user=None, model_fields=None,
+                      version_fields=None, artifact_fields=None, size=None, sha256=None,
+                      filename=None, content_type="", audit_action=AuditEntry.Action.UPLOAD):
+    """Register one model file, creating the registered model and version when they are new.
+
+    ``size``/``sha256`` come from the hashing upload handler; when absent they are computed here
+    by reading the file once. A file already in storage (``fileobj.stored_name``, from the
+    streaming upload handler or a direct upload) is registered in place. Returns the new
+    Artifact. Raises ValidationError (400), Conflict (409) or ArtifactStorageError (503); on any
+    failure no row and no object remain.
+    The audit log gets an ``audit_action`` entry ("upload"; importers pass "import") for the
+    artifact and a "create" entry for a registered model or version made on the way.
+    """
+    model_fields, version_fields = model_fields or {}, version_fields or {}
+    # Validate everything before a byte goes to storage.
+    try:
+        artifact = _checked_artifact(
+            model_name=model_name, version=version, user=user, model_fields=model_fields,
+            version_fields=version_fields, artifact_fields=artifact_fields,
+            filename=filename or getattr(fileobj, "name", "") or "", content_type=content_type,
+            artifact_id=getattr(fileobj, "artifact_id", None),
+        )
+    except BaseException:
+        if getattr(fileobj, "stored_name", None):
+            fileobj.close()  # an already stored file that will not be registered is deleted
+        raise
     if size is None or sha256 is None:
         size, sha256 = _hash_file(fileobj)
     artifact.size, artifact.sha256 = size, sha256
-    fileobj.seek(0)
-    stored_name = _save_file(artifact_key(artifact.id, artifact.original_filename), fileobj)
+    stored_name = _store_file(artifact, fileobj)
     try:
         with transaction.atomic():
             registered, created = _get_or_create(RegisteredModel, name=model_name, defaults=model_fields)
@@ -439,7 +510,7 @@ def iter_artifact(artifact, start=0, end=None, chunk_size=1024 * 1024):
         if is_s3(storage):
             body = storage.bucket.Object(storage._normalize_name(artifact.file.name)).get(
                 Range=f"bytes={start}-{end}")["Body"]
-            return _guarded(body.iter_chunks(chunk_size), body.close)
+            return _guarded(_read_ahead(body.iter_chunks(chunk_size)), body.close)
         handle = storage.open(artifact.file.name, "rb")
     except STORAGE_ERRORS as exc:
         raise ArtifactStorageError(f"Could not read the file: {exc}") from exc
@@ -454,6 +525,54 @@ def _read_range(handle, remaining, chunk_size):
             break
         remaining -= len(chunk)
         yield chunk
+
+
+def _read_ahead(chunks, depth=4):
+    """Iterate ``chunks`` in a background thread, up to ``depth`` chunks ahead of the consumer.
+
+    Proxied downloads read from S3 and write to the client: done one after the other, each waits
+    for the other's round trips. Reading ahead overlaps them, with memory bounded by ``depth``
+    chunks. Closing the generator (a finished or dropped client) stops the reader.
+    """
+    import queue
+    import threading
+
+    ahead, stop, done = queue.Queue(maxsize=depth), threading.Event(), object()
+
+    def produce():
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        ahead.put(chunk, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item = done
+        except BaseException as exc:  # handed to the consumer, which raises it in the request
+            item = exc
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    reader = threading.Thread(target=produce, name="artifact-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=5)
 
 
 def _guarded(chunks, close):
@@ -853,3 +972,191 @@ def compare(*, versions=None, artifacts=None):
         "fields": [_row(f, [v[f] for v in values]) for f in VERSION_COMPARE_FIELDS],
         "variants": variant_rows,
     }
+
+
+def presigned_download_url(artifact, expires=None):
+    """A short-lived presigned GET URL for the artifact's object, or None on local files.
+
+    The URL makes S3 answer with the registry's file name (Content-Disposition) and a generic
+    content type, so a browser following the redirect saves the same file a proxied download would.
+    """
+    storage = current_storage()
+    if not is_s3(storage):
+        return None
+    from django.utils.http import content_disposition_header
+
+    try:
+        return storage.url(artifact.file.name, expire=expires, parameters={
+            "ResponseContentDisposition": content_disposition_header(True, artifact.download_filename),
+            "ResponseContentType": "application/octet-stream",
+        })
+    except STORAGE_ERRORS as exc:
+        raise ArtifactStorageError(f"Could not sign a download URL: {exc}") from exc
+
+
+# Direct uploads: big files go from the client to S3 through presigned part URLs; the registry
+# only hands out the URLs, then completes, verifies and registers what arrived.
+
+def _s3_client():
+    storage = current_storage()
+    if not is_s3(storage):
+        raise DirectUploadUnavailable()
+    return storage, storage.connection.meta.client
+
+
+def start_direct_upload(*, user, model_name, version, size, filename, content_type="", sha256="",
+                        version_fields=None, artifact_fields=None):
+    """Check the metadata as a registration would, then open an S3 multipart upload for the file.
+
+    Returns the UploadSession; ``direct_upload_part_urls`` gives the URLs to PUT the parts to.
+    Raises DirectUploadUnavailable (501) on local files, FileTooLarge (413), ValidationError
+    (400), Conflict (409) or ArtifactStorageError (503).
+    """
+    from django.conf import settings
+    from django.utils import timezone
+
+    from .uploads import part_size_for
+
+    storage, client = _s3_client()
+    if size > settings.REGISTRY_MAX_UPLOAD_BYTES:
+        raise FileTooLarge(settings.REGISTRY_MAX_UPLOAD_BYTES)
+    artifact_fields = dict(artifact_fields or {})
+    if artifact_fields.get("derived_from") is not None:
+        artifact_fields["derived_from_id"] = str(artifact_fields.pop("derived_from").pk)
+    artifact_fields.pop("derived_from", None)
+    version_fields = version_fields or {}
+    check_artifact_registration(model_name=model_name, version=version, user=user, version_fields=version_fields,
+                                artifact_fields=artifact_fields, filename=filename, content_type=content_type)
+    session = UploadSession(
+        created_by=user if user and user.is_authenticated else None, size=size, sha256=(sha256 or "").lower(),
+        filename=filename[:255], content_type=(content_type or "")[:100], part_size=part_size_for(size),
+        metadata={"registered_model": model_name, "version": version,
+                  "version_fields": version_fields, "artifact_fields": artifact_fields},
+        expires_at=timezone.now() + timedelta(hours=settings.REGISTRY_UPLOAD_SESSION_HOURS),
+    )
+    session.key = artifact_key(session.id, filename)
+    try:
+        session.upload_id = client.create_multipart_upload(
+            Bucket=storage.bucket_name, Key=storage._normalize_name(session.key))["UploadId"]
+    except STORAGE_ERRORS as exc:
+        raise ArtifactStorageError(f"Could not start the upload: {exc}") from exc
+    try:
+        session.save(force_insert=True)
+    except BaseException:
+        _abort_multipart(session)
+        raise
+    return session
+
+
+def direct_upload_part_urls(session):
+    """Presigned PUT URLs, one per part, valid until the session expires."""
+    from django.utils import timezone
+
+    storage, client = _s3_client()
+    expires_in = max(60, int((session.expires_at - timezone.now()).total_seconds()))
+    # SigV4 presigned URLs live at most 7 days.
+    expires_in = min(expires_in, 7 * 24 * 3600)
+    key = storage._normalize_name(session.key)
+    return [
+        {"part_number": number, "url": client.generate_presigned_url(
+            "upload_part", ExpiresIn=expires_in,
+            Params={"Bucket": storage.bucket_name, "Key": key, "UploadId": session.upload_id, "PartNumber": number})}
+        for number in range(1, session.part_count + 1)
+    ]
+
+
+def _abort_multipart(session):
+    storage, client = _s3_client()
+    try:
+        client.abort_multipart_upload(Bucket=storage.bucket_name, Key=storage._normalize_name(session.key),
+                                      UploadId=session.upload_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "404"):
+            raise
+
+
+def _object_sha256(storage, client, key, chunk_size=8 * 1024 * 1024):
+    """Read the stored object once and hash it: S3's own multipart checksums are checksums of
+    part checksums, not the sha256 of the file a client knows."""
+    digest = hashlib.sha256()
+    body = client.get_object(Bucket=storage.bucket_name, Key=key)["Body"]
+    try:
+        for chunk in body.iter_chunks(chunk_size):
+            digest.update(chunk)
+    finally:
+        body.close()
+    return digest.hexdigest()
+
+
+def _fail_session(session, message, *, state=UploadSession.State.FAILED):
+    session.state, session.error = state, message[:2000]
+    session.save(update_fields=["state", "error"])
+
+
+def complete_direct_upload(session, *, parts, user=None):
+    """Complete the multipart upload, verify size and sha256 of what arrived, and register it.
+
+    ``parts`` is a list of {"part_number", "etag"} as S3 answered each PUT. On a size or sha256
+    mismatch the object is deleted and a ValidationError (400) raised; a Conflict at registration
+    (the variant was taken meanwhile) deletes it too. The session ends ``completed`` or ``failed``.
+    """
+    claimed = UploadSession.objects.filter(pk=session.pk, state=UploadSession.State.PENDING).update(
+        state=UploadSession.State.COMPLETING)
+    if not claimed:
+        session.refresh_from_db()
+        raise Conflict(f"This upload is {session.state}; only a pending upload can be completed.")
+    storage, client = _s3_client()
+    key = storage._normalize_name(session.key)
+    try:
+        client.complete_multipart_upload(
+            Bucket=storage.bucket_name, Key=key, UploadId=session.upload_id,
+            MultipartUpload={"Parts": [{"PartNumber": p["part_number"], "ETag": p["etag"]}
+                                       for p in sorted(parts, key=lambda p: p["part_number"])]})
+    except ClientError as exc:
+        # Wrong or missing parts: the upload stays open so the client can fix its list.
+        UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.PENDING)
+        raise ValidationError({"parts": [f"S3 refused the parts: {exc.response.get('Error', {}).get('Message', exc)}"]})
+    except STORAGE_ERRORS as exc:
+        UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.PENDING)
+        raise ArtifactStorageError(f"Could not complete the upload: {exc}") from exc
+    try:
+        size = client.head_object(Bucket=storage.bucket_name, Key=key)["ContentLength"]
+        if size != session.size:
+            raise ValidationError({"size": [f"{size} bytes arrived; the upload announced {session.size}."]})
+        sha256 = _object_sha256(storage, client, key)
+        if session.sha256 and sha256 != session.sha256:
+            raise ValidationError({"sha256": [f"The file that arrived has sha256 {sha256}, not {session.sha256}."]})
+    except BaseException as exc:
+        _delete_files([session.key])
+        _fail_session(session, str(getattr(exc, "detail", exc)))
+        if isinstance(exc, STORAGE_ERRORS):
+            raise ArtifactStorageError(f"Could not verify the upload: {exc}") from exc
+        raise
+    from .uploads import StoredUpload
+
+    stored = StoredUpload(name=session.filename, stored_name=session.key, artifact_id=session.id, size=size,
+                          sha256=sha256, content_type=session.content_type)
+    meta = session.metadata
+    try:
+        artifact = register_artifact(
+            model_name=meta["registered_model"], version=meta["version"], fileobj=stored,
+            user=user or session.created_by, version_fields=meta.get("version_fields"),
+            artifact_fields=meta.get("artifact_fields"), size=size, sha256=sha256,
+            filename=session.filename, content_type=session.content_type)
+    except BaseException as exc:
+        _fail_session(session, str(getattr(exc, "detail", exc)))
+        raise
+    session.state, session.artifact = UploadSession.State.COMPLETED, artifact
+    session.save(update_fields=["state", "artifact"])
+    return artifact
+
+
+def abort_direct_upload(session, *, reason="aborted by the client", state=UploadSession.State.ABORTED):
+    """Abort a pending upload: S3 drops the parts sent so far."""
+    if session.state != UploadSession.State.PENDING:
+        raise Conflict(f"This upload is {session.state}; only a pending upload can be aborted.")
+    try:
+        _abort_multipart(session)
+    except STORAGE_ERRORS as exc:
+        raise ArtifactStorageError(f"Could not abort the upload: {exc}") from exc
+    _fail_session(session, reason, state=state)

@@ -1,11 +1,244 @@
-"""Upload handling: hash and measure every uploaded file while it streams in."""
+"""Upload handling: hash and measure every uploaded file while it streams in.
+
+Two handlers run in order (``FILE_UPLOAD_HANDLERS``):
+
+- ``S3StreamingUploadHandler``: when artifacts live on S3, each file part goes straight into an
+  S3 multipart upload while it is hashed, so the bytes cross the server once, in bounded memory,
+  and storage writes overlap with reading the request. It aborts the multipart upload on any
+  failure, so an interrupted or refused upload leaves nothing in the bucket.
+- ``HashingUploadHandler``: on local files, the file goes to a temporary file, hashed on the way.
+
+Both refuse a file bigger than ``REGISTRY_MAX_UPLOAD_BYTES`` with a 413 while it streams.
+"""
 
 import hashlib
+import logging
+import math
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers, TemporaryFileUploadHandler
+from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
+from django.http.multipartparser import MultiPartParserError
+from rest_framework.exceptions import ParseError
+from rest_framework.parsers import DataAndFiles, MultiPartParser, get_encoding
 
-from .errors import FileTooLarge
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import ArtifactStorageError, FileTooLarge
+from .storage import current_storage, is_s3
+
+logger = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+# S3 allows at most 10,000 parts of at least 5 MiB (but the last).
+S3_MAX_PARTS = 10_000
+S3_MIN_PART = 5 * MiB
+# Reading the request in 1 MiB pieces rather than Django's 64 KiB keeps per-chunk Python work
+# small next to the bytes moved; memory stays bounded by the part buffers below.
+READ_CHUNK = MiB
+
+
+def part_size_for(total_size, minimum=None):
+    """The S3 part size for a file of ``total_size`` bytes: at least ``REGISTRY_UPLOAD_PART_BYTES``,
+    larger when needed to stay within S3's 10,000 parts, rounded up to whole MiB."""
+    minimum = max(minimum or settings.REGISTRY_UPLOAD_PART_BYTES, S3_MIN_PART)
+    needed = math.ceil((total_size or 0) / (S3_MAX_PARTS - 1))
+    return max(minimum, math.ceil(needed / MiB) * MiB)
+
+
+def check_content_length(content_length):
+    """Refuse before reading a byte when the declared body is already over the limit.
+
+    The multipart envelope adds a few hundred bytes; a margin keeps honest uploads right at the
+    limit accepted while the per-chunk count stays exact.
+    """
+    limit = settings.REGISTRY_MAX_UPLOAD_BYTES
+    if content_length and content_length > limit + 64 * 1024:
+        raise FileTooLarge(limit)
+
+
+class StoredUpload(UploadedFile):
+    """A file that is already in the artifact storage under ``stored_name``, with its size and
+    sha256 measured on the way in.
+
+    ``services.register_artifact`` takes it over (``claimed``); until then the object belongs to
+    the request, and closing the file (Django closes uploaded files when the request ends, and the
+    multipart parser on a parse error) deletes it. So a request that fails validation, or a form
+    that never registers the file, leaves nothing behind.
+    """
+
+    def __init__(self, *, name, stored_name, artifact_id, size, sha256, content_type=""):
+        super().__init__(file=None, name=name, content_type=content_type, size=size)
+        self.stored_name, self.artifact_id, self.sha256 = stored_name, artifact_id, sha256
+        self.claimed = False
+
+    def open(self, mode=None):
+        raise ValueError("This file is already in the artifact storage; read it from there.")
+
+    def close(self):
+        if not self.claimed:
+            self.claimed = True  # once: close() may be called by both the parser and the request
+            from .services import _delete_files
+
+            _delete_files([self.stored_name])
+
+
+class S3MultipartWriter:
+    """Writes one object to S3 as a multipart upload from a stream of chunks.
+
+    Up to ``in_flight`` parts upload in background threads while the next part fills, so memory
+    stays at most ``(in_flight + 1) * part_size`` whatever the file size. Files that fit in one
+    part take a single PUT. ``abort()`` removes everything written so far.
+    """
+
+    def __init__(self, client, bucket, key, part_size, in_flight=2):
+        self.client, self.bucket, self.key = client, bucket, key
+        self.part_size, self.in_flight = part_size, in_flight
+        self.chunks, self.buffered = [], 0
+        self.upload_id = None
+        self.pending, self.parts = [], []
+        self.executor = None
+
+    def write(self, data):
+        self.chunks.append(data)
+        self.buffered += len(data)
+        if self.buffered >= self.part_size:
+            # Parts may run a chunk over part_size (S3 only needs >= 5 MiB); joining the chunks
+            # is the one copy a part needs.
+            part, self.chunks, self.buffered = b"".join(self.chunks), [], 0
+            self._send(part)
+
+    def _send(self, data):
+        if self.upload_id is None:
+            self.upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key)["UploadId"]
+            self.executor = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="s3-part")
+        while len(self.pending) >= self.in_flight:
+            self.parts.append(self.pending.pop(0).result())
+        number = len(self.parts) + len(self.pending) + 1
+        self.pending.append(self.executor.submit(self._upload_part, number, data))
+
+    def _upload_part(self, number, data):
+        response = self.client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
+                                           PartNumber=number, Body=data)
+        return {"PartNumber": number, "ETag": response["ETag"]}
+
+    def close(self):
+        """Send what is buffered and finish the object."""
+        rest, self.chunks, self.buffered = b"".join(self.chunks), [], 0
+        if self.upload_id is None:
+            self.client.put_object(Bucket=self.bucket, Key=self.key, Body=rest)
+            return
+        if rest:
+            self._send(rest)
+        self.parts.extend(future.result() for future in self.pending)
+        self.pending = []
+        self.executor.shutdown()
+        self.client.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
+                                              MultipartUpload={"Parts": self.parts})
+
+    def abort(self):
+        """Forget the buffer and abort the multipart upload (its parts are deleted by S3)."""
+        self.chunks, self.buffered = [], 0
+        for future in self.pending:
+            future.cancel()
+        if self.executor:
+            self.executor.shutdown(wait=True)
+        self.pending = []
+        if self.upload_id:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+            except Exception:
+                logger.exception("Could not abort upload %s of %s; `manage.py prune_uploads` will",
+                                 self.upload_id, self.key)
+            self.upload_id = None
+
+
+class S3StreamingUploadHandler(FileUploadHandler):
+    """Streams each uploaded file into an S3 multipart upload, hashing and counting on the way.
+
+    Active only when the artifact storage is S3; otherwise it passes chunks on to the next handler.
+    Before the first byte it runs the view's ``upload_precheck`` on the form fields that came
+    before the file (see ``StreamingMultiPartParser``), so a duplicate variant is refused without
+    streaming gigabytes first; fields sent after the file are checked when the artifact is
+    registered, and the streamed object is then deleted.
+    """
+
+    chunk_size = READ_CHUNK
+
+    def __init__(self, request=None):
+        super().__init__(request)
+        self.writer = None
+        self.parser = None
+        self.content_length = None
+
+    def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
+        check_content_length(content_length)
+        self.content_length = content_length
+
+    def new_file(self, field_name, file_name, *args, **kwargs):
+        super().new_file(field_name, file_name, *args, **kwargs)
+        self.writer = None
+        storage = current_storage()
+        if not is_s3(storage):
+            return
+        precheck = getattr(self.parser, "precheck", None)
+        if precheck:
+            precheck(getattr(self.parser, "_post", None) or {})
+        from .services import artifact_key
+
+        self.artifact_id = uuid.uuid4()
+        self.stored_name = artifact_key(self.artifact_id, file_name)
+        self.sha256, self.size = hashlib.sha256(), 0
+        self.writer = S3MultipartWriter(
+            storage.connection.meta.client, storage.bucket_name, storage._normalize_name(self.stored_name),
+            part_size_for(self.content_length),
+        )
+        raise StopFutureHandlers()
+
+    def receive_data_chunk(self, raw_data, start):
+        if self.writer is None:
+            return raw_data
+        self.size += len(raw_data)
+        if self.size > settings.REGISTRY_MAX_UPLOAD_BYTES:
+            self.abort()
+            raise FileTooLarge(settings.REGISTRY_MAX_UPLOAD_BYTES)
+        self.sha256.update(raw_data)
+        try:
+            self.writer.write(raw_data)
+        except (BotoCoreError, ClientError) as exc:
+            self.abort()
+            raise ArtifactStorageError(f"Could not store the file: {exc}") from exc
+        except BaseException:
+            self.abort()
+            raise
+        return None
+
+    def file_complete(self, file_size):
+        if self.writer is None:
+            return None
+        writer, self.writer = self.writer, None
+        try:
+            writer.close()
+        except (BotoCoreError, ClientError) as exc:
+            writer.abort()
+            raise ArtifactStorageError(f"Could not store the file: {exc}") from exc
+        except BaseException:
+            writer.abort()
+            raise
+        return StoredUpload(name=self.file_name, stored_name=self.stored_name, artifact_id=self.artifact_id,
+                            size=self.size, sha256=self.sha256.hexdigest(), content_type=self.content_type or "")
+
+    def abort(self):
+        """Drop the file in progress: nothing of it stays in the bucket."""
+        if self.writer is not None:
+            writer, self.writer = self.writer, None
+            writer.abort()
+
+    def upload_interrupted(self):
+        self.abort()
 
 
 class HashingUploadHandler(TemporaryFileUploadHandler):
@@ -16,12 +249,10 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
     single byte is written.
     """
 
+    chunk_size = READ_CHUNK
+
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        limit = settings.REGISTRY_MAX_UPLOAD_BYTES
-        # The multipart envelope adds a few hundred bytes; a margin keeps honest uploads right at
-        # the limit accepted while the per-chunk count below stays exact.
-        if content_length and content_length > limit + 64 * 1024:
-            raise FileTooLarge(limit)
+        check_content_length(content_length)
         return None
 
     def new_file(self, *args, **kwargs):
@@ -41,3 +272,61 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
         uploaded = super().file_complete(file_size)
         uploaded.sha256 = self.sha256.hexdigest()
         return uploaded
+
+
+class StreamingMultiPartParser(MultiPartParser):
+    """DRF's multipart parser, plus two things the streaming handler needs.
+
+    - The handlers see the form fields parsed so far and the view's ``upload_precheck(fields)``,
+      so a request whose metadata comes before the file can be refused before the file streams.
+    - Any error while parsing (a client that disconnects, a refused file) aborts the file in
+      progress, so no multipart upload is left open in the bucket.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        request = parser_context["request"]
+        meta = request.META.copy()
+        meta["CONTENT_TYPE"] = media_type
+        handlers = request.upload_handlers
+        view = parser_context.get("view")
+        try:
+            parser = DjangoMultiPartParser(meta, stream, handlers, get_encoding(parser_context))
+            parser.precheck = getattr(view, "upload_precheck", None)
+            for handler in handlers:
+                handler.parser = parser
+            data, files = parser.parse()
+            return DataAndFiles(data, files)
+        except MultiPartParserError as exc:
+            self._abort(handlers)
+            raise ParseError(f"Multipart form parse error - {exc}") from exc
+        except BaseException:
+            self._abort(handlers)
+            raise
+
+    @staticmethod
+    def _abort(handlers):
+        for handler in handlers:
+            if hasattr(handler, "abort"):
+                handler.abort()
+
+
+class ReleaseStoredUploadsMiddleware:
+    """Delete streamed files the view did not register, before the response leaves.
+
+    Django closes uploaded files (and so deletes unclaimed ``StoredUpload`` objects) only once the
+    response has been sent; a client that reads a 4xx and looks at the bucket at once must already
+    find it clean.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        files = getattr(request, "_files", None)
+        if files:
+            for uploaded in (f for _, items in files.lists() for f in items):
+                if isinstance(uploaded, StoredUpload) and not uploaded.claimed:
+                    uploaded.close()
+        return response

@@ -77,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "models_app.uploads.ReleaseStoredUploadsMiddleware",
 ]
 
 ROOT_URLCONF = "registry_project.urls"
@@ -145,7 +146,9 @@ def s3_storage_options(bucket, endpoint_url="", region="", access_key="", secret
             connect_timeout=5,
             read_timeout=60,
             retries={"max_attempts": env_int("S3_MAX_ATTEMPTS", 3), "mode": "standard"},
-            s3={"addressing_style": "path"},
+            # The registry hashes every file itself and S3 checks each request's CRC32 checksum,
+            # so the SigV4 signature need not hash the body again (as boto3 already skips on https).
+            s3={"addressing_style": "path", "payload_signing_enabled": False},
             signature_version="s3v4",
         ),
     }
@@ -180,9 +183,23 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 
 # Uploads: every file part is hashed and size-checked while it streams to a temporary file, so
 # a model is never held in memory and an oversized one is refused before it is stored.
-FILE_UPLOAD_HANDLERS = ["models_app.uploads.HashingUploadHandler"]
+# On S3 the first handler streams each file straight into a multipart upload instead.
+FILE_UPLOAD_HANDLERS = ["models_app.uploads.S3StreamingUploadHandler", "models_app.uploads.HashingUploadHandler"]
 FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
 REGISTRY_MAX_UPLOAD_BYTES = env_int("REGISTRY_MAX_UPLOAD_BYTES", 20 * 1024**3)
+REGISTRY_UPLOAD_PART_BYTES = env_int("REGISTRY_UPLOAD_PART_BYTES", 8 * 1024**2)
+# Big files: clients upload straight to S3 through presigned part URLs (/api/v1/uploads/); the
+# web upload page does so above this size. Unfinished sessions expire (``prune_uploads``).
+REGISTRY_DIRECT_UPLOAD_THRESHOLD = env_int("REGISTRY_DIRECT_UPLOAD_THRESHOLD", 100 * 1024**2)
+REGISTRY_UPLOAD_SESSION_HOURS = env_int("REGISTRY_UPLOAD_SESSION_HOURS", 24)
+# Downloads: "proxy" streams the file through the registry; "redirect" answers 302 to a
+# short-lived presigned S3 URL (S3 only). ``?mode=`` on a download overrides it per request.
+REGISTRY_DOWNLOAD_MODE = os.environ.get("REGISTRY_DOWNLOAD_MODE", "proxy").strip().lower()
+if REGISTRY_DOWNLOAD_MODE not in {"proxy", "redirect"}:
+    raise ImproperlyConfigured("REGISTRY_DOWNLOAD_MODE must be proxy or redirect.")
+# Lists count exactly up to this many rows of an unfiltered table; past it, PostgreSQL's
+# estimate is used (``X-Count-Estimated: true``) so a page never costs a full scan.
+REGISTRY_EXACT_COUNT_LIMIT = env_int("REGISTRY_EXACT_COUNT_LIMIT", 10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # Reads are open unless REGISTRY_REQUIRE_LOGIN is true; writes always need a user with the
@@ -248,8 +265,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["models_app.api.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
+        "models_app.api.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
+    ],
+    # The multipart parser that lets the streaming upload handler abort on any parse error.
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "models_app.uploads.StreamingMultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "models_app.api.pagination.Pagination",
     "PAGE_SIZE": 50,

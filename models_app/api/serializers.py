@@ -5,7 +5,8 @@ import copy
 from django.urls import reverse
 from rest_framework import serializers
 
-from ..models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
+from ..models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
+
 
 
 class ValidatedModelSerializer(serializers.ModelSerializer):
@@ -214,3 +215,36 @@ class ResolveSerializer(serializers.Serializer):
     version_status = serializers.CharField()
     artifact = ArtifactSerializer()
     download_url = serializers.CharField()
+
+
+class DirectUploadSerializer(ArtifactUploadSerializer):
+    """Start a direct upload: the metadata of a registration, the file's name and size, and
+    optionally its sha256 (checked against what arrives)."""
+
+    file = None
+    filename = serializers.CharField(max_length=255)
+    size = serializers.IntegerField(min_value=1)
+    sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False, allow_blank=True)
+    content_type = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+
+class UploadSessionSerializer(serializers.ModelSerializer):
+    registered_model = serializers.CharField(source="metadata.registered_model", read_only=True)
+    version = serializers.CharField(source="metadata.version", read_only=True)
+    part_count = serializers.IntegerField(read_only=True)
+    artifact = serializers.UUIDField(source="artifact_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = UploadSession
+        fields = ["id", "state", "registered_model", "version", "filename", "size", "sha256", "part_size",
+                  "part_count", "artifact", "error", "created_at", "expires_at"]
+        read_only_fields = fields
+
+
+class UploadPartSerializer(serializers.Serializer):
+    part_number = serializers.IntegerField(min_value=1, max_value=10_000)
+    etag = serializers.CharField(max_length=200)
+
+
+class CompleteUploadSerializer(serializers.Serializer):
+    parts = UploadPartSerializer(many=True, allow_empty=False)

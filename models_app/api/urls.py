@@ -8,6 +8,7 @@ from .views import (
     CompareView,
     ModelVersionViewSet,
     RegisteredModelViewSet,
+    UploadSessionViewSet,
 )
 
 app_name = "api"
@@ -17,6 +18,7 @@ router.register("registered-models", RegisteredModelViewSet, basename="registere
 router.register("versions", ModelVersionViewSet, basename="version")
 router.register("artifacts", ArtifactViewSet, basename="artifact")
 router.register("audit", AuditEntryViewSet, basename="auditentry")
+router.register("uploads", UploadSessionViewSet, basename="upload")
 
 ALIASES = "registered-models/<str:name>/aliases/"
 urlpatterns = [

@@ -3,8 +3,9 @@
 import base64
 
 from django.conf import settings
-from django.db.models import Count, Sum
-from django.http import HttpResponse, StreamingHttpResponse
+from django.db.models import Count, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
+from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
@@ -12,12 +13,14 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import services
-from ..models import AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
+from ..models import AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
+from ..uploads import StreamingMultiPartParser
 from .filters import ArtifactFilterSet, AuditEntryFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
 from .permissions import AliasPermissions, ChangePermissions, ReadOnly
 from .serializers import (
@@ -28,10 +31,13 @@ from .serializers import (
     ArtifactSerializer,
     ArtifactUploadSerializer,
     AuditEntrySerializer,
+    CompleteUploadSerializer,
+    DirectUploadSerializer,
     ModelVersionSerializer,
     RegisteredModelSerializer,
     ResolveQuerySerializer,
     ResolveSerializer,
+    UploadSessionSerializer,
 )
 
 FORCE_PARAM = OpenApiParameter("force", OpenApiTypes.BOOL, description="Also delete every version and file.")
@@ -98,6 +104,16 @@ class FilterListsOnlyMixin:
         return super().filter_queryset(queryset) if not self.detail else queryset
 
 
+def version_stats():
+    """Artifact count and total size per version as correlated subqueries: computed for the rows
+    of a page only, and left out of the pagination COUNT (a join with GROUP BY would not be)."""
+    artifacts = Artifact.objects.filter(version=OuterRef("pk")).order_by().values("version")
+    return {
+        "artifact_count": Coalesce(Subquery(artifacts.annotate(n=Count("pk")).values("n")), 0),
+        "total_size": Subquery(artifacts.annotate(total=Sum("size")).values("total")),
+    }
+
+
 class ModelVersionViewSet(FilterListsOnlyMixin, viewsets.ModelViewSet):
     """Versions of registered models. Deleting a version deletes its artifacts and their files."""
 
@@ -111,7 +127,7 @@ class ModelVersionViewSet(FilterListsOnlyMixin, viewsets.ModelViewSet):
     def get_queryset(self):
         return (
             ModelVersion.objects.select_related("registered_model", "created_by")
-            .annotate(artifact_count=Count("artifacts"), total_size=Sum("artifacts__size"))
+            .annotate(**version_stats())
         )
 
     def perform_create(self, serializer):
@@ -153,7 +169,7 @@ class ArtifactViewSet(FilterListsOnlyMixin, mixins.ListModelMixin, mixins.Retrie
 
     serializer_class = ArtifactSerializer
     filterset_class = ArtifactFilterSet
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [StreamingMultiPartParser, FormParser, JSONParser]
     search_fields = ["version__registered_model__name", "version__version", "version__description",
                      "version__architecture", "version__category", "version__project_name",
                      "precision", "target_device", "format"]
@@ -163,6 +179,11 @@ class ArtifactViewSet(FilterListsOnlyMixin, mixins.ListModelMixin, mixins.Retrie
 
     def get_queryset(self):
         return Artifact.objects.with_version()
+
+    def upload_precheck(self, fields):
+        """Run by the multipart parser before a file streams in (see uploads.StreamingMultiPartParser)."""
+        if self.request.method == "POST" and self.action == "create":
+            services.check_upload_precheck(fields)
 
     @extend_schema(request={"multipart/form-data": ArtifactUploadSerializer}, responses={201: ArtifactSerializer})
     def create(self, request, *args, **kwargs):
@@ -200,12 +221,28 @@ class ArtifactViewSet(FilterListsOnlyMixin, mixins.ListModelMixin, mixins.Retrie
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                    (206, "application/octet-stream"): OpenApiTypes.BINARY},
         parameters=[OpenApiParameter("Range", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                                     description="bytes=START-END for a partial download")],
+                                     description="bytes=START-END for a partial download"),
+                    OpenApiParameter("mode", OpenApiTypes.STR, enum=["proxy", "redirect"],
+                                     description="redirect: 302 to a short-lived presigned S3 URL; "
+                                                 "proxy: stream through the registry. Default: "
+                                                 "REGISTRY_DOWNLOAD_MODE.")],
     )
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def download(self, request, pk=None):
-        """The artifact's file, streamed, with its sha256 as ETag and Digest; supports Range."""
-        return artifact_file_response(request, self.get_object())
+        """The artifact's file, streamed, with its sha256 as ETag and Digest; supports Range.
+
+        In redirect mode (and on S3) the answer is a 302 to a presigned URL instead, so the bytes
+        go from the bucket to the client without passing through the registry.
+        """
+        mode = request.query_params.get("mode") or settings.REGISTRY_DOWNLOAD_MODE
+        if mode not in ("proxy", "redirect"):
+            raise ValidationError({"mode": ["Must be proxy or redirect."]})
+        artifact = self.get_object()
+        if mode == "redirect":
+            url = services.presigned_download_url(artifact)
+            if url:  # None on local files: those are always proxied
+                return HttpResponseRedirect(url, headers={"Cache-Control": "private, no-store"})
+        return artifact_file_response(request, artifact)
 
 
 def artifact_file_response(request, artifact, content_type="application/octet-stream"):
@@ -352,3 +389,65 @@ class CompareView(APIView):
             return None if raw is None else [i.strip() for i in raw.split(",") if i.strip()]
 
         return Response(services.compare(versions=ids("versions"), artifacts=ids("artifacts")))
+
+
+class CanUploadArtifacts(BasePermission):
+    """Direct uploads are artifact registrations: they need the add-artifact permission, and a
+    user sees only the uploads they started."""
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm("models_app.add_artifact"))
+
+
+class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Direct uploads of big files to S3 in parts, through presigned URLs.
+
+    1. ``POST /uploads/`` with the registration metadata, ``filename``, ``size`` (and optionally
+       ``sha256``): answers the part size and one presigned URL per part.
+    2. ``PUT`` each part's bytes to its URL; keep the ``ETag`` header S3 answers.
+    3. ``POST /uploads/{id}/complete/`` with ``{"parts": [{"part_number", "etag"}, ...]}``: the
+       registry completes the upload, checks size and sha256 and registers the artifact (201).
+
+    ``DELETE /uploads/{id}/`` aborts. On local-file storage every call answers 501.
+    """
+
+    serializer_class = UploadSessionSerializer
+    permission_classes = [CanUploadArtifacts]
+    parser_classes = [JSONParser]
+    filter_backends = []
+    pagination_class = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no user
+            return UploadSession.objects.none()
+        return UploadSession.objects.filter(created_by=self.request.user)
+
+    @extend_schema(request=DirectUploadSerializer, responses={201: UploadSessionSerializer})
+    def create(self, request, *args, **kwargs):
+        upload = DirectUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        version_fields, artifact_fields = upload.split()
+        data = upload.validated_data
+        session = services.start_direct_upload(
+            user=request.user, model_name=data["registered_model"], version=data["version"], size=data["size"],
+            filename=data["filename"], content_type=data.get("content_type", ""), sha256=data.get("sha256", ""),
+            version_fields=version_fields, artifact_fields=artifact_fields,
+        )
+        body = {**self.get_serializer(session).data, "parts": services.direct_upload_part_urls(session),
+                "complete_url": request.build_absolute_uri(f"{request.path.rstrip('/')}/{session.id}/complete/")}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=CompleteUploadSerializer, responses={201: ArtifactSerializer})
+    @action(detail=True, methods=["post"])
+    def complete(self, request, pk=None):
+        parts = CompleteUploadSerializer(data=request.data)
+        parts.is_valid(raise_exception=True)
+        artifact = services.complete_direct_upload(self.get_object(), parts=parts.validated_data["parts"],
+                                                   user=request.user)
+        artifact = Artifact.objects.with_version().get(pk=artifact.pk)
+        body = ArtifactSerializer(artifact, context=self.get_serializer_context()).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["download_url"]})
+
+    def destroy(self, request, *args, **kwargs):
+        services.abort_direct_upload(self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,219 @@
+"""Artifacts bench: a 1 GiB file uploaded and downloaded through the registry's API, against the
+same S3 endpoint written and read directly with boto3 in the same run.
+
+    python bench/artifacts.py [--size-mib 1024]
+
+S3: $S3_ENDPOINT_URL (+ $S3_BUCKET) if set, else a moto server started here (moto keeps objects in
+memory and is itself Python, so it is the slower side of both paths; both paths pay it equally).
+The registry runs under gunicorn (1 gthread worker) on SQLite, or $DATABASE_URL. Prints
+throughputs, their ratio, and the growth of the server worker's resident memory per transfer.
+"""
+
+import argparse
+import hashlib
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+import requests
+from boto3.s3.transfer import TransferConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import CpuMeter, RssSampler, base_env, children, manage, start_gunicorn, start_moto, stop, table  # noqa: E402
+
+MiB = 1024 * 1024
+
+
+class MultipartBody:
+    """A multipart/form-data body streamed from a file, with a known length (so requests sends
+    Content-Length and never loads the file)."""
+
+    def __init__(self, path, fields, boundary):
+        head = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                       for k, v in fields.items())
+        head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{Path(path).name}"\r\n'
+                 "Content-Type: application/octet-stream\r\n\r\n")
+        self.parts = [head.encode(), None, f"\r\n--{boundary}--\r\n".encode()]
+        self.path, self.size = path, os.path.getsize(path)
+        self.length = len(self.parts[0]) + self.size + len(self.parts[2])
+        self._gen = self._chunks()
+        self._chunk, self._pos = b"", 0
+
+    def __len__(self):
+        return self.length
+
+    def _chunks(self):
+        yield self.parts[0]
+        with open(self.path, "rb") as handle:
+            while chunk := handle.read(4 * MiB):
+                yield chunk
+        yield self.parts[2]
+
+    def read(self, n=-1):
+        """At most ``n`` bytes, sliced out of the current 4 MiB chunk without copying the rest
+        (http.client reads 8 KiB at a time)."""
+        if self._pos >= len(self._chunk):
+            self._chunk, self._pos = next(self._gen, b""), 0
+            if not self._chunk:
+                return b""
+        view = memoryview(self._chunk)
+        end = len(self._chunk) if n is None or n < 0 else self._pos + n
+        data = bytes(view[self._pos:end])
+        self._pos += len(data)
+        return data
+
+
+def make_file(path, size):
+    block = os.urandom(MiB)
+    with open(path, "wb") as handle:
+        for i in range(size // MiB):
+            handle.write(block[i % 256:] + block[:i % 256])  # not one repeated block
+    return path
+
+
+def timed(fn):
+    start = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - start, result
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size-mib", type=int, default=int(os.environ.get("BENCH_SIZE_MIB", 1024)))
+    parser.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", 3)))
+    args = parser.parse_args()
+    size = args.size_mib * MiB
+
+    moto = None
+    endpoint = os.environ.get("S3_ENDPOINT_URL")
+    if not endpoint:
+        moto, endpoint = start_moto()
+    bucket = os.environ.get("S3_BUCKET") or f"bench-{uuid.uuid4().hex[:8]}"
+    work = Path(tempfile.mkdtemp(prefix="registry-bench-"))
+    env = base_env(S3_BUCKET=bucket, S3_ENDPOINT_URL=endpoint, S3_REGION="us-east-1",
+                   S3_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
+                   S3_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
+                   REGISTRY_VAR_DIR=work / "var", REGISTRY_MAX_UPLOAD_BYTES=size * 2, LOG_LEVEL="WARNING")
+    # The direct client uses the registry's own client settings, so both paths sign alike.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from registry_project.settings import s3_storage_options
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                      aws_access_key_id=env["S3_ACCESS_KEY_ID"], aws_secret_access_key=env["S3_SECRET_ACCESS_KEY"],
+                      config=s3_storage_options(bucket)["client_config"])
+    server = None
+    try:
+        try:
+            s3.create_bucket(Bucket=bucket)
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        source = make_file(work / "model.bin", size)
+        digest = hashlib.sha256(source.read_bytes()).hexdigest() if size <= 2048 * MiB else None
+
+        manage(env, "migrate", "--noinput")
+        manage(env, "ensure_admin", "--url", "http://127.0.0.1")
+        token = __import__("subprocess").run(
+            [sys.executable, "manage.py", "issue_token", "admin"], cwd=Path(__file__).resolve().parent.parent,
+            env=env, check=True, capture_output=True, text=True).stdout.strip()
+        server, base = start_gunicorn(env, workers=1, threads=4)
+        workers = children(server.pid)
+        auth = {"Authorization": f"Token {token}"}
+        # Warm the worker up (imports, clients, connections) so the samples show what a transfer costs.
+        warm = requests.post(f"{base}/api/v1/artifacts/", headers=auth, timeout=60,
+                             files={"file": ("warm.bin", os.urandom(MiB))},
+                             data={"registered_model": "warm-up", "version": "1"})
+        assert warm.status_code == 201, warm.text
+        for mode in ("proxy", "redirect"):
+            requests.get(f"{base}/api/v1/artifacts/{warm.json()['id']}/download/?mode={mode}", timeout=60).content
+
+        config = TransferConfig()  # boto3's defaults: 8 MiB parts, 10 threads
+
+        def direct_upload():
+            s3.upload_file(str(source), bucket, "direct/model.bin", Config=config)
+
+        def direct_download():
+            s3.download_file(bucket, "direct/model.bin", str(work / "direct.out"), Config=config)
+            (work / "direct.out").unlink()
+
+        def direct_stream():
+            body, received = s3.get_object(Bucket=bucket, Key="direct/model.bin")["Body"], 0
+            for chunk in body.iter_chunks(4 * MiB):
+                received += len(chunk)
+            assert received == size
+
+        boundary = uuid.uuid4().hex
+
+        def api_upload():
+            body = MultipartBody(source, {"registered_model": "bench", "version": uuid.uuid4().hex[:8],
+                                          "precision": "FP16"}, boundary)
+            response = requests.post(f"{base}/api/v1/artifacts/", data=body, timeout=3600,
+                                     headers={**auth, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+            assert response.status_code == 201, response.text
+            artifact = response.json()
+            assert artifact["size"] == size and (digest is None or artifact["sha256"] == digest)
+            return artifact
+
+        def api_download(artifact, mode):
+            received = 0
+            with requests.get(f"{base}/api/v1/artifacts/{artifact['id']}/download/?mode={mode}",
+                              stream=True, timeout=3600) as r:
+                r.raise_for_status()
+                while chunk := r.raw.read(4 * MiB):
+                    received += len(chunk)
+            assert received == size, received
+
+        # The machine is shared: each transfer runs `repeat` times and the fastest counts, for
+        # both paths alike. Memory is the largest growth seen in any run.
+        best = {name: float("inf") for name in ("up_direct", "down_direct", "up_api", "down_api", "down_redirect")}
+        up_growth = down_growth = 0
+        moto_pid = moto.pid if moto else None
+        cpu = {}  # CPU seconds of the registry worker and of the S3 server, last run
+        for _ in range(args.repeat):
+            with CpuMeter([moto_pid]) as meter:
+                best["up_direct"] = min(best["up_direct"], timed(direct_upload)[0])
+            cpu["up_direct"] = (0, meter.used.get(moto_pid, 0))
+            best["down_direct"] = min(best["down_direct"], timed(direct_download)[0], timed(direct_stream)[0])
+            s3.delete_object(Bucket=bucket, Key="direct/model.bin")
+            with RssSampler(workers) as memory, CpuMeter([*workers, moto_pid]) as meter:
+                seconds, artifact = timed(api_upload)
+            cpu["up_api"] = (sum(meter.used[w] for w in workers), meter.used.get(moto_pid, 0))
+            best["up_api"], up_growth = min(best["up_api"], seconds), max(up_growth, memory.growth)
+            with RssSampler(workers) as memory, CpuMeter([*workers, moto_pid]) as meter:
+                seconds, _ = timed(lambda: api_download(artifact, "proxy"))
+            cpu["down_api"] = (sum(meter.used[w] for w in workers), meter.used.get(moto_pid, 0))
+            best["down_api"], down_growth = min(best["down_api"], seconds), max(down_growth, memory.growth)
+            best["down_redirect"] = min(best["down_redirect"], timed(lambda: api_download(artifact, "redirect"))[0])
+            requests.delete(f"{base}/api/v1/artifacts/{artifact['id']}/", headers=auth, timeout=60)
+        up_direct, down_direct, up_api, down_api, down_redirect = (
+            best[k] for k in ("up_direct", "down_direct", "up_api", "down_api", "down_redirect"))
+        rows = []
+
+        def mbps(seconds):
+            return f"{size / MiB / seconds:.0f}"
+
+        rows.append(["upload", mbps(up_direct), mbps(up_api), f"{up_direct / up_api:.0%}",
+                     f"{up_growth / MiB:.1f}", "70%"])
+        rows.append(["download (proxy)", mbps(down_direct), mbps(down_api), f"{down_direct / down_api:.0%}",
+                     f"{down_growth / MiB:.1f}", "85%"])
+        rows.append(["download (redirect)", mbps(down_direct), mbps(down_redirect),
+                     f"{down_direct / down_redirect:.0%}", "-", "100% by design"])
+        print(f"\nArtifacts: one {size // MiB} MiB file, best of {args.repeat} runs, "
+              f"S3 at {endpoint}{' (moto, in memory)' if moto else ''}\n")
+        print(table(["transfer", "boto3 MiB/s", "API MiB/s", "API/boto3", "worker RSS growth MiB", "target"], rows))
+        print("\nCPU seconds per transfer (last run): " + ", ".join(
+            f"{name}: registry worker {w:.1f}, S3 server {m:.1f}" for name, (w, m) in cpu.items()))
+        print()
+    finally:
+        stop(server)
+        stop(moto)
+        for path in sorted(work.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        work.rmdir()
+
+
+if __name__ == "__main__":
+    main()

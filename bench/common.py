@@ -1,0 +1,169 @@
+"""Shared helpers for the bench scripts: servers on loopback, RSS sampling, timing tables."""
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=5)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up in {timeout}s")
+
+
+def start_moto():
+    """A moto S3 server in its own process (it keeps every object in memory)."""
+    port = free_port()
+    proc = subprocess.Popen([PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, url
+
+
+def manage(env, *args):
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def start_gunicorn(env, workers=1, threads=4):
+    port = free_port()
+    proc = subprocess.Popen(
+        [GUNICORN, "registry_project.wsgi", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
+         "--workers", str(workers), "--threads", str(threads), "--timeout", "600", "--log-level", "warning",
+         *os.environ.get("BENCH_GUNICORN_ARGS", "").split()],
+        cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(base + "/healthz")
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, base
+
+
+def stop(proc):
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def children(pid):
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def rss_bytes(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def cpu_seconds(pid):
+    """User + system CPU time the process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds each process spends inside the ``with`` block (``used`` maps pid -> seconds)."""
+
+    def __init__(self, pids):
+        self.pids = [p for p in pids if p]
+
+    def __enter__(self):
+        self.start = {p: cpu_seconds(p) for p in self.pids}
+        return self
+
+    def __exit__(self, *exc):
+        self.used = {p: cpu_seconds(p) - self.start[p] for p in self.pids}
+
+
+class RssSampler:
+    """Samples the resident memory of the given processes every 20 ms; ``growth`` is the largest
+    rise above what they used when sampling started (the sum over processes)."""
+
+    def __init__(self, pids):
+        self.pids = pids
+
+    def __enter__(self):
+        self.baseline = sum(rss_bytes(p) for p in self.pids)
+        self.peak, self._stop = self.baseline, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, sum(rss_bytes(p) for p in self.pids))
+            time.sleep(0.02)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth(self):
+        return self.peak - self.baseline
+
+
+def percentile(values, pct):
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = (len(values) - 1) * pct / 100
+    lo, hi = int(k), min(int(k) + 1, len(values) - 1)
+    return values[lo] + (values[hi] - values[lo]) * (k - lo)
+
+
+def table(headers, rows):
+    widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
+    line = " | ".join(str(h).ljust(w) for h, w in zip(headers, widths))
+    out = [line, "-|-".join("-" * w for w in widths)]
+    out += [" | ".join(str(c).rjust(w) if isinstance(c, (int, float)) or str(c)[:1].isdigit() else str(c).ljust(w)
+                       for c, w in zip(r, widths)) for r in rows]
+    return "\n".join(out)
+
+
+def median(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def base_env(**extra):
+    env = {k: v for k, v in os.environ.items()}
+    env.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    env.update({k: str(v) for k, v in extra.items()})
+    return env

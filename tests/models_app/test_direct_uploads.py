@@ -1,0 +1,163 @@
+"""Direct uploads: presigned multipart parts straight to S3, verified before registration."""
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+import requests
+from django.core.management import call_command
+from django.utils import timezone
+
+from models_app.models import Artifact, ModelVersion, UploadSession
+from tests.conftest import bucket_keys
+
+pytestmark = pytest.mark.django_db
+
+MiB = 1024 * 1024
+CONTENT = bytes(range(256)) * (48 * 1024) + b"tail"  # 12 MiB + 4 bytes: three 5 MiB-or-more parts
+
+
+@pytest.fixture
+def small_parts(settings):
+    settings.REGISTRY_UPLOAD_PART_BYTES = 5 * MiB
+
+
+def start(client, content=CONTENT, **fields):
+    data = {"registered_model": "big-model", "version": "1", "precision": "INT8", "filename": "weights.bin",
+            "size": len(content), **fields}
+    return client.post("/api/v1/uploads/", data, format="json")
+
+
+def put_parts(session, content):
+    parts = []
+    for part in session["parts"]:
+        start = (part["part_number"] - 1) * session["part_size"]
+        response = requests.put(part["url"], data=content[start:start + session["part_size"]], timeout=30)
+        assert response.status_code == 200, response.text
+        parts.append({"part_number": part["part_number"], "etag": response.headers["ETag"]})
+    return parts
+
+
+def open_multipart_uploads(bucket):
+    return bucket.meta.client.list_multipart_uploads(Bucket=bucket.name).get("Uploads", [])
+
+
+def test_a_direct_upload_registers_the_file_with_its_size_and_sha256(api_client, bucket, small_parts):
+    digest = hashlib.sha256(CONTENT).hexdigest()
+    response = start(api_client, sha256=digest)
+    assert response.status_code == 201, response.content
+    session = response.json()
+    assert session["state"] == "pending" and session["part_size"] == 5 * MiB
+    assert [p["part_number"] for p in session["parts"]] == [1, 2, 3]
+    parts = put_parts(session, CONTENT)
+
+    response = api_client.post(f"/api/v1/uploads/{session['id']}/complete/", {"parts": parts}, format="json")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert (body["size"], body["sha256"], body["precision"]) == (len(CONTENT), digest, "INT8")
+    artifact = Artifact.objects.get()
+    assert artifact.file.name == f"artifacts/{session['id']}/weights.bin"
+    assert bucket_keys(bucket) == [artifact.file.name]
+    assert UploadSession.objects.get().state == "completed" and UploadSession.objects.get().artifact == artifact
+    download = api_client.get(f"/api/v1/artifacts/{artifact.id}/download/")
+    assert hashlib.sha256(b"".join(download.streaming_content)).hexdigest() == digest
+
+
+def test_a_sha256_mismatch_is_refused_and_leaves_nothing(api_client, bucket, small_parts):
+    session = start(api_client, sha256="0" * 64).json()
+    parts = put_parts(session, CONTENT)
+
+    response = api_client.post(f"/api/v1/uploads/{session['id']}/complete/", {"parts": parts}, format="json")
+
+    assert response.status_code == 400
+    assert "sha256" in response.json()["error"]["fields"]
+    assert not Artifact.objects.exists() and not ModelVersion.objects.exists()
+    assert bucket_keys(bucket) == [] and open_multipart_uploads(bucket) == []
+    assert UploadSession.objects.get().state == "failed"
+
+
+def test_a_size_mismatch_is_refused_and_leaves_nothing(api_client, bucket, small_parts):
+    session = start(api_client, content=CONTENT + b"more").json()  # announces 4 bytes more than it sends
+    parts = put_parts(session, CONTENT)
+
+    response = api_client.post(f"/api/v1/uploads/{session['id']}/complete/", {"parts": parts}, format="json")
+
+    assert response.status_code == 400
+    assert "size" in response.json()["error"]["fields"]
+    assert not Artifact.objects.exists() and bucket_keys(bucket) == []
+
+
+def test_a_taken_variant_is_refused_before_any_byte_is_sent(api_client, upload, bucket):
+    upload(b"first", registered_model="big-model", version="1", precision="INT8")
+    response = start(api_client)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "conflict"
+    assert not UploadSession.objects.exists() and open_multipart_uploads(bucket) == []
+
+
+def test_invalid_metadata_is_refused_at_initiation(api_client, bucket):
+    response = start(api_client, precision="FP7")
+    assert response.status_code == 400
+    assert "precision" in response.json()["error"]["fields"]
+    assert open_multipart_uploads(bucket) == []
+
+
+def test_a_file_over_the_limit_is_refused_at_initiation(api_client, bucket, settings):
+    settings.REGISTRY_MAX_UPLOAD_BYTES = 1000
+    response = start(api_client)
+    assert response.status_code == 413
+    assert open_multipart_uploads(bucket) == []
+
+
+def test_abort_drops_the_parts_and_the_session(api_client, bucket, small_parts):
+    session = start(api_client).json()
+    put_parts(session, CONTENT)
+    assert len(open_multipart_uploads(bucket)) == 1
+
+    response = api_client.delete(f"/api/v1/uploads/{session['id']}/")
+
+    assert response.status_code == 204
+    assert open_multipart_uploads(bucket) == [] and bucket_keys(bucket) == []
+    assert UploadSession.objects.get().state == "aborted"
+    again = api_client.post(f"/api/v1/uploads/{session['id']}/complete/",
+                            {"parts": [{"part_number": 1, "etag": "x"}]}, format="json")
+    assert again.status_code == 409
+
+
+def test_prune_uploads_aborts_expired_sessions_and_stray_multipart_uploads(api_client, bucket, small_parts):
+    session = start(api_client).json()
+    put_parts(session, CONTENT)
+    UploadSession.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    stray = bucket.meta.client.create_multipart_upload(Bucket=bucket.name, Key="artifacts/x/stray.bin")
+    assert len(open_multipart_uploads(bucket)) == 2
+
+    call_command("prune_uploads", "--older-than-hours", "0")
+
+    assert open_multipart_uploads(bucket) == []
+    assert UploadSession.objects.get().state == "aborted"
+    assert stray["UploadId"]
+
+
+def test_uploads_are_private_to_their_creator(api_client, bucket, django_user_model, small_parts):
+    from rest_framework.test import APIClient
+
+    from tests.conftest import ALL_MODEL_PERMS, grant
+
+    session = start(api_client).json()
+    other = APIClient()
+    other.force_authenticate(grant(django_user_model.objects.create_user("bob"), *ALL_MODEL_PERMS))
+    assert other.get(f"/api/v1/uploads/{session['id']}/").status_code == 404
+    assert other.delete(f"/api/v1/uploads/{session['id']}/").status_code == 404
+    api_client.delete(f"/api/v1/uploads/{session['id']}/")
+
+
+def test_direct_uploads_need_the_add_permission(anon_client, bucket):
+    assert start(anon_client).status_code in (401, 403)
+
+
+def test_direct_uploads_answer_501_on_local_files(api_client, local_storage):
+    response = start(api_client)
+    assert response.status_code == 501
+    assert response.json()["error"]["code"] == "direct_upload_unavailable"
+    assert not UploadSession.objects.exists()

@@ -1,0 +1,116 @@
+"""Metadata at scale: indexed filters, trigram search on PostgreSQL, constant queries, cheap counts."""
+
+import pytest
+from django.db import connection
+
+from models_app.models import Artifact, ModelVersion, RegisteredModel
+
+pytestmark = pytest.mark.django_db
+
+postgres_only = pytest.mark.skipif(connection.vendor != "postgresql",
+                                   reason="pg_trgm and planner estimates exist on PostgreSQL only (CI runs it)")
+
+
+def make_versions(n, start=0):
+    for i in range(start, start + n):
+        model = RegisteredModel.objects.create(name=f"model-{i}", description=f"detects thing {i}")
+        version = model.versions.create(version="1", category="Detection", description=f"release {i}")
+        for precision in ("FP32", "INT8"):
+            Artifact.objects.create(version=version, precision=precision, file=f"artifacts/{i}/{precision}",
+                                    size=10, sha256="0" * 64)
+
+
+@pytest.mark.parametrize("url, queries", [
+    # 1 count (its per-row subqueries stripped) + 1 page with the counts as correlated subqueries
+    ("/api/v1/registered-models/?search=model", 2),
+    # 1 count + 1 page joined to registered model and creator, artifact stats as subqueries
+    ("/api/v1/versions/?category=detection&ordering=-created_at", 2),
+    # 1 count + 1 page joined to version, registered model and creator
+    ("/api/v1/artifacts/?precision=int8&ordering=-size", 2),
+])
+def test_list_endpoints_keep_a_constant_number_of_queries(api_client, django_assert_num_queries, url, queries):
+    make_versions(2)
+    with django_assert_num_queries(queries):
+        assert api_client.get(url).status_code == 200
+    make_versions(10, start=2)
+    with django_assert_num_queries(queries):
+        response = api_client.get(url)
+    assert response.status_code == 200 and response.json()["count"] >= 10
+
+
+def test_variant_filters_ignore_case_and_spaces(api_client):
+    make_versions(1)
+    for query in ("precision=int8", "precision=%20Int8", "format=OPENVINO&precision=fp32&target_device=cpu"):
+        assert api_client.get(f"/api/v1/artifacts/?{query}").json()["count"] == 1, query
+
+
+def test_search_matches_fields_across_relations(api_client):
+    make_versions(3)
+    assert api_client.get("/api/v1/artifacts/?search=model-1").json()["count"] == 2  # registered model name
+    assert api_client.get("/api/v1/artifacts/?search=release").json()["count"] == 6  # version description
+    assert api_client.get("/api/v1/artifacts/?search=int8").json()["count"] == 3  # the artifact's own field
+    assert api_client.get("/api/v1/artifacts/?search=model-1%20int8").json()["count"] == 1  # every term
+    assert api_client.get("/api/v1/versions/?search=model-2").json()["count"] == 1
+
+
+def test_version_and_model_stats_are_still_right(api_client):
+    make_versions(1)
+    body = api_client.get("/api/v1/versions/").json()["results"][0]
+    assert (body["artifact_count"], body["total_size"]) == (2, 20)
+    model = api_client.get("/api/v1/registered-models/model-0/").json()
+    assert model["version_count"] == 1 and model["latest_version_at"] is not None
+    RegisteredModel.objects.create(name="empty")
+    assert api_client.get("/api/v1/registered-models/empty/").json()["version_count"] == 0
+
+
+def test_counts_are_exact_below_the_limit(api_client, settings):
+    settings.REGISTRY_EXACT_COUNT_LIMIT = 100
+    make_versions(3)
+    response = api_client.get("/api/v1/artifacts/")
+    assert response.json()["count"] == 6 and "X-Count-Estimated" not in response
+
+
+@postgres_only
+def test_counts_past_the_limit_are_the_planner_estimate(api_client, settings, django_assert_num_queries):
+    settings.REGISTRY_EXACT_COUNT_LIMIT = 2
+    make_versions(3)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    # 1 capped count + 1 EXPLAIN for the estimate + 1 page
+    with django_assert_num_queries(3):
+        response = api_client.get("/api/v1/artifacts/?page_size=2")
+    assert response.status_code == 200
+    assert response["X-Count-Estimated"] == "true" and response.json()["count"] >= 3
+    assert len(response.json()["results"]) == 2 and response.json()["next"]
+    settings.REGISTRY_EXACT_COUNT_LIMIT = 3
+    exact = api_client.get("/api/v1/artifacts/?precision=int8")
+    assert exact.json()["count"] == 3 and "X-Count-Estimated" not in exact
+
+
+@postgres_only
+def test_the_pg_trgm_migration_created_its_indexes():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")
+        assert cursor.fetchone()
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE indexname LIKE '%%_trgm'")
+        names = {row[0] for row in cursor.fetchall()}
+    assert {"regmodel_name_trgm", "version_description_trgm", "version_labels_trgm"} <= names
+
+
+@postgres_only
+@pytest.mark.parametrize("queryset, index", [
+    (lambda: RegisteredModel.objects.filter(name__icontains="odel-1"), "regmodel_name_trgm"),
+    (lambda: ModelVersion.objects.filter(description__icontains="lease"), "version_description_trgm"),
+    # the composite index or the single-column ones, as the planner likes: never a scan of the table
+    (lambda: Artifact.objects.filter(format="openvino", precision="INT8").values("pk"), "Index"),
+    (lambda: Artifact.objects.filter(precision__icontains="nt8"), "artifact_precision_trgm"),
+    (lambda: ModelVersion.objects.filter(category__iexact="detection"), "version_category_upper"),
+])
+def test_filters_can_use_their_index(queryset, index):
+    """What Django generates (UPPER(col::text) LIKE/= UPPER(%s), plain equality for the normalised
+    variant columns) matches the indexed expressions."""
+    make_versions(3)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    plan = queryset().order_by().explain()  # no ORDER BY: an index for sorting would do too
+    assert index in plan and "Seq Scan" not in plan, plan
