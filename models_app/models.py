@@ -292,7 +292,8 @@ class Artifact(Timestamped):
         indexes = [
             # precision, target_device and format are stored normalised and filtered exactly:
             # this index serves their combinations, and counts of them are index-only.
-            models.Index(fields=["format", "precision", "target_device"], name="artifact_variant_key"),
+            models.Index(fields=["format", "precision", "target_device"], include=["version"],
+                         name="artifact_variant_key"),
             models.Index(Upper("target_device_type"), name="artifact_devtype_upper"),
             models.Index(Upper("sha256"), name="artifact_sha256_upper"),
             models.Index(fields=["updated_at"], name="artifact_updated"),

@@ -24,6 +24,7 @@ from .api.errors import error_body
 from .catalogue import SORTS, CatalogueQuery
 from .errors import ArtifactStorageError, RegistryError
 from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
+from .storage import is_s3
 
 CATALOGUE_PAGE_SIZE = 25
 VERSIONS_PAGE_SIZE = 50
@@ -160,6 +161,9 @@ def upload(request):
         "formats": FORMAT_SUGGESTIONS,
         "max_upload_bytes": settings.REGISTRY_MAX_UPLOAD_BYTES,
         "api_url": reverse("api:artifact-list"),
+        # Files this big go straight to S3 in parts (0: never, as on local-file storage).
+        "direct_upload_threshold": settings.REGISTRY_DIRECT_UPLOAD_THRESHOLD if is_s3() else 0,
+        "direct_upload_url": reverse("api:upload-list"),
         # Filled in by the script with the registered model and version the API answered with.
         "version_url_template": reverse("models_app:version-detail",
                                         kwargs={"name": "__model__", "version": "__version__"}),

@@ -4,6 +4,7 @@ import django_filters as filters
 from django.db.models import TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
+from django.db.models import Exists, OuterRef
 from rest_framework.filters import SearchFilter as DRFSearchFilter
 
 from ..models import Artifact, AuditEntry, ModelVersion, RegisteredModel
@@ -119,7 +120,17 @@ class NormalizedCharFilter(filters.CharFilter):
 
 
 class ArtifactFilterSet(HidesArchivedFilterSet):
-    status_field = "version__status"
+    def filter_queryset(self, queryset):
+        """As HidesArchivedFilterSet, but archived versions are left out with ``NOT EXISTS`` (an
+        anti-join with the few archived versions) rather than a join with every version: counts
+        and pages stay on the artifact indexes (``artifact_variant_key`` includes ``version_id``),
+        and the planner still estimates the result well for ``X-Count-Estimated`` counts."""
+        data = self.form.cleaned_data
+        queryset = super(HidesArchivedFilterSet, self).filter_queryset(queryset)
+        if not data.get("status") and not data.get("include_archived"):
+            archived = ModelVersion.objects.filter(pk=OuterRef("version_id"), status=ModelVersion.Status.ARCHIVED)
+            queryset = queryset.filter(~Exists(archived))
+        return queryset
     locals().update(version_filters("version__"))
     version = filters.CharFilter(field_name="version__version")
     version_id = filters.UUIDFilter(field_name="version_id")

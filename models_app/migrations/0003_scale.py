@@ -76,7 +76,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='artifact',
-            index=models.Index(fields=['format', 'precision', 'target_device'], name='artifact_variant_key'),
+            index=models.Index(fields=['format', 'precision', 'target_device'], include=['version'], name='artifact_variant_key'),
         ),
         migrations.AddIndex(
             model_name='artifact',

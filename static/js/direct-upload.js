@@ -5,6 +5,8 @@
  *   const artifact = await directUpload(file, {registered_model: "m", version: "1", precision: "INT8"}, {
  *     csrfToken,                                   // for session-authenticated pages
  *     onProgress: (sent, total) => { ... },        // bytes acknowledged by S3 so far
+ *     onSent: () => { ... },                       // all parts sent; the registry is verifying
+ *     api: "/api/v1/uploads/",                     // the uploads endpoint (this is the default)
  *     signal,                                      // an AbortSignal: aborts the upload on the server too
  *   });
  *
@@ -61,8 +63,9 @@ function putPart(url, blob, onPartProgress, signal) {
 }
 
 /** Upload `file` (a File or Blob) with registration `metadata`; resolves to the artifact JSON. */
-export async function directUpload(file, metadata, { csrfToken, onProgress, signal, concurrency = 3, sha256 } = {}) {
-  const session = await api("POST", API, {
+export async function directUpload(file, metadata, { csrfToken, onProgress, onSent, signal, concurrency = 3, sha256,
+                                                     api: base = API } = {}) {
+  const session = await api("POST", base, {
     ...metadata, filename: file.name || "model.bin", size: file.size, content_type: file.type || "",
     ...(sha256 ? { sha256 } : {}),
   }, csrfToken, signal);
@@ -84,10 +87,11 @@ export async function directUpload(file, metadata, { csrfToken, onProgress, sign
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, session.parts.length) }, worker));
-    return await api("POST", `${API}${session.id}/complete/`, { parts: done }, csrfToken, signal);
+    if (onSent) onSent();  // every byte is in S3; the registry now checks and registers it
+    return await api("POST", `${base}${session.id}/complete/`, { parts: done }, csrfToken, signal);
   } catch (error) {
     // Best effort: free the parts already in S3. A failed complete has already cleaned up.
-    api("DELETE", `${API}${session.id}/`, undefined, csrfToken).catch(() => {});
+    api("DELETE", `${base}${session.id}/`, undefined, csrfToken).catch(() => {});
     throw error;
   }
 }
@@ -96,3 +100,6 @@ export async function directUpload(file, metadata, { csrfToken, onProgress, sign
 export function wantsDirectUpload(file, threshold) {
   return file.size >= threshold;
 }
+
+// For classic scripts (the upload page's upload.js), which cannot import a module.
+window.RegistryDirectUpload = { directUpload, wantsDirectUpload, DirectUploadError };

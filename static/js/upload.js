@@ -2,9 +2,9 @@
  * The upload page: sends the form to the artifacts API with a real progress bar, shows the
  * API's validation errors next to their fields, and opens the version page on success.
  *
- * send() is the one place that decides how a file travels. Today every file goes through the
- * API in one multipart request (sendViaApi); a direct-to-storage path for big files can be
- * chosen there by size without touching the form handling.
+ * send() is the one place that decides how a file travels: through the API in one multipart
+ * request (sendViaApi), or, from the direct-upload threshold up, straight to S3 in parts
+ * (sendDirect, using direct-upload.js).
  */
 (function () {
   "use strict";
@@ -34,9 +34,44 @@
     });
   }
 
-  /** Choose the transport for this file and send it. */
+  /** Choose the transport for this file and send it: files from the form's direct-upload
+   *  threshold up (set only when the registry stores files on S3) go straight to storage in
+   *  parts through /api/v1/uploads/ (direct-upload.js); smaller ones in one multipart POST. */
   function send(form, formData, options) {
+    var file = formData.get("file");
+    var threshold = parseInt(form.dataset.directThreshold || "0", 10);
+    if (threshold && file && file.size >= threshold && window.RegistryDirectUpload) {
+      return sendDirect(form, formData, file, options);
+    }
     return sendViaApi(form.action, formData, options);
+  }
+
+  // Fields the API takes as JSON: collect() sends them as JSON text, a JSON body needs values.
+  var JSON_FIELDS = ["labels", "overview", "tags", "provenance", "optimization_capabilities"];
+
+  /** The same answer shape as sendViaApi ({status, body}), from a direct upload. */
+  function sendDirect(form, formData, file, options) {
+    var metadata = {};
+    formData.forEach(function (value, name) {
+      if (name === "file") return;
+      if (JSON_FIELDS.indexOf(name) >= 0) {
+        try { value = JSON.parse(value); } catch (e) { /* left as text: the API explains */ }
+      }
+      metadata[name] = value;
+    });
+    return window.RegistryDirectUpload.directUpload(file, metadata, {
+      api: form.dataset.directUrl,
+      csrfToken: options.csrfToken,
+      onProgress: options.onProgress,
+      onSent: options.onSent
+    }).then(function (artifact) {
+      return { status: 201, body: artifact };
+    }, function (error) {
+      if (error && error.status) {
+        return { status: error.status, body: { error: { code: error.code, message: error.message, fields: error.fields } } };
+      }
+      throw error;
+    });
   }
 
   /** The form as multipart data the API understands: lists and mappings typed as text are sent
@@ -170,7 +205,7 @@
     });
   }
 
-  window.RegistryUpload = { send: send, sendViaApi: sendViaApi, collect: collect };
+  window.RegistryUpload = { send: send, sendViaApi: sendViaApi, sendDirect: sendDirect, collect: collect };
 
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("upload-form");
