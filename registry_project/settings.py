@@ -197,8 +197,8 @@ REGISTRY_UPLOAD_SESSION_HOURS = env_int("REGISTRY_UPLOAD_SESSION_HOURS", 24)
 REGISTRY_DOWNLOAD_MODE = os.environ.get("REGISTRY_DOWNLOAD_MODE", "proxy").strip().lower()
 if REGISTRY_DOWNLOAD_MODE not in {"proxy", "redirect"}:
     raise ImproperlyConfigured("REGISTRY_DOWNLOAD_MODE must be proxy or redirect.")
-# Lists count exactly up to this many rows of an unfiltered table; past it, PostgreSQL's
-# estimate is used (``X-Count-Estimated: true``) so a page never costs a full scan.
+# Lists count exactly up to this many matching rows; past it, PostgreSQL's planner estimate is
+# used (``X-Count-Estimated: true``) so a page never costs a full count.
 REGISTRY_EXACT_COUNT_LIMIT = env_int("REGISTRY_EXACT_COUNT_LIMIT", 10_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
