@@ -974,6 +974,30 @@ def compare(*, versions=None, artifacts=None):
     }
 
 
+_presigning_clients = {}
+
+
+def presigning_client(storage):
+    """The S3 client that signs URLs handed to clients (downloads in redirect mode, direct-upload
+    parts).
+
+    A signature covers the host, so when the registry reaches S3 by an address its clients cannot
+    (``http://minio:9000`` inside Docker Compose), ``S3_PUBLIC_ENDPOINT_URL`` names the address
+    clients use and URLs are signed for it. Without it, the storage's own client signs.
+    """
+    from django.conf import settings
+
+    public = settings.S3_PUBLIC_ENDPOINT_URL
+    if not public:
+        return storage.connection.meta.client
+    key = (public, storage.access_key, storage.region_name)
+    if key not in _presigning_clients:
+        _presigning_clients[key] = storage._create_session().client(
+            "s3", endpoint_url=public, region_name=storage.region_name, config=storage.client_config,
+            verify=storage.verify)
+    return _presigning_clients[key]
+
+
 def presigned_download_url(artifact, expires=None):
     """A short-lived presigned GET URL for the artifact's object, or None on local files.
 
@@ -986,7 +1010,10 @@ def presigned_download_url(artifact, expires=None):
     from django.utils.http import content_disposition_header
 
     try:
-        return storage.url(artifact.file.name, expire=expires, parameters={
+        client = presigning_client(storage)
+        return client.generate_presigned_url("get_object", ExpiresIn=expires or storage.querystring_expire, Params={
+            "Bucket": storage.bucket_name,
+            "Key": storage._normalize_name(artifact.file.name),
             "ResponseContentDisposition": content_disposition_header(True, artifact.download_filename),
             "ResponseContentType": "application/octet-stream",
         })
@@ -1052,7 +1079,8 @@ def direct_upload_part_urls(session):
     """Presigned PUT URLs, one per part, valid until the session expires."""
     from django.utils import timezone
 
-    storage, client = _s3_client()
+    storage, _ = _s3_client()
+    client = presigning_client(storage)
     expires_in = max(60, int((session.expires_at - timezone.now()).total_seconds()))
     # SigV4 presigned URLs live at most 7 days.
     expires_in = min(expires_in, 7 * 24 * 3600)

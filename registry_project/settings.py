@@ -127,6 +127,9 @@ SILENCED_SYSTEM_CHECKS = ["models.W040"]
 # Object storage. With S3_BUCKET set, model files go to S3 (AWS, MinIO, ...); otherwise to
 # var/media/. Only models_app.storage looks the "artifacts" alias up, at call time.
 S3_BUCKET = os.environ.get("S3_BUCKET", "")
+# The S3 address clients use for presigned URLs, when it differs from S3_ENDPOINT_URL (the
+# registry's own, e.g. http://minio:9000 inside Docker Compose vs http://localhost:9000 outside).
+S3_PUBLIC_ENDPOINT_URL = os.environ.get("S3_PUBLIC_ENDPOINT_URL", "")
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 MEDIA_URL = "/media/"
 

@@ -161,3 +161,15 @@ def test_direct_uploads_answer_501_on_local_files(api_client, local_storage):
     assert response.status_code == 501
     assert response.json()["error"]["code"] == "direct_upload_unavailable"
     assert not UploadSession.objects.exists()
+
+
+def test_part_urls_are_signed_for_the_public_s3_address(api_client, bucket, small_parts, settings, s3_endpoint):
+    """Inside Docker Compose the registry reaches MinIO as http://minio:9000 while browsers use
+    http://localhost:9000; here the same moto server is reached under a second name."""
+    settings.S3_PUBLIC_ENDPOINT_URL = s3_endpoint.replace("127.0.0.1", "localhost")
+    session = start(api_client).json()
+    assert all(p["url"].startswith(settings.S3_PUBLIC_ENDPOINT_URL + "/") for p in session["parts"])
+    parts = put_parts(session, CONTENT)
+    response = api_client.post(f"/api/v1/uploads/{session['id']}/complete/", {"parts": parts}, format="json")
+    assert response.status_code == 201, response.content
+    assert Artifact.objects.get().sha256 == hashlib.sha256(CONTENT).hexdigest()

@@ -154,3 +154,13 @@ def test_redirect_mode_falls_back_to_proxy_on_local_files(api_client, local_stor
     response = api_client.get(f"/api/v1/artifacts/{artifact_id}/download/?mode=redirect")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == b"local bytes"
+
+
+def test_redirects_are_signed_for_the_public_s3_address(api_client, upload, bucket, settings, s3_endpoint):
+    settings.S3_PUBLIC_ENDPOINT_URL = s3_endpoint.replace("127.0.0.1", "localhost")
+    artifact_id = upload(b"public bytes").json()["id"]
+    response = api_client.get(f"/api/v1/artifacts/{artifact_id}/download/?mode=redirect")
+    assert response.status_code == 302
+    assert response["Location"].startswith(settings.S3_PUBLIC_ENDPOINT_URL + "/")
+    fetched = requests.get(response["Location"], timeout=10)
+    assert fetched.status_code == 200 and fetched.content == b"public bytes"
