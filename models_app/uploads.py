@@ -16,6 +16,7 @@ import logging
 import math
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -58,6 +59,20 @@ def check_content_length(content_length):
     limit = settings.REGISTRY_MAX_UPLOAD_BYTES
     if content_length and content_length > limit + 64 * 1024:
         raise FileTooLarge(limit)
+
+
+@contextmanager
+def aborting_on_failure(abort):
+    """Run ``abort`` on any failure, so nothing of a half-written upload stays in the bucket;
+    storage errors become ArtifactStorageError (503)."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        abort()
+        raise ArtifactStorageError(f"Could not store the file: {exc}") from exc
+    except BaseException:
+        abort()
+        raise
 
 
 class StoredUpload(UploadedFile):
@@ -206,28 +221,16 @@ class S3StreamingUploadHandler(FileUploadHandler):
             self.abort()
             raise FileTooLarge(settings.REGISTRY_MAX_UPLOAD_BYTES)
         self.sha256.update(raw_data)
-        try:
+        with aborting_on_failure(self.abort):
             self.writer.write(raw_data)
-        except (BotoCoreError, ClientError) as exc:
-            self.abort()
-            raise ArtifactStorageError(f"Could not store the file: {exc}") from exc
-        except BaseException:
-            self.abort()
-            raise
         return None
 
     def file_complete(self, file_size):
         if self.writer is None:
             return None
         writer, self.writer = self.writer, None
-        try:
+        with aborting_on_failure(writer.abort):
             writer.close()
-        except (BotoCoreError, ClientError) as exc:
-            writer.abort()
-            raise ArtifactStorageError(f"Could not store the file: {exc}") from exc
-        except BaseException:
-            writer.abort()
-            raise
         return StoredUpload(name=self.file_name, stored_name=self.stored_name, artifact_id=self.artifact_id,
                             size=self.size, sha256=self.sha256.hexdigest(), content_type=self.content_type or "")
 

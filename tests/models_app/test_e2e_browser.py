@@ -73,6 +73,19 @@ def shot(page, name, viewport):
     page.screenshot(path=SCREENSHOTS / f"{name}-{viewport}.png", full_page=True)
 
 
+def record_progress(page):
+    """Every (bar value, status state) the upload page shows, in order, as the page changes them."""
+    progress = []
+    page.expose_function("recordProgress", lambda value, state: progress.append((value, state)))
+    page.evaluate("""() => {
+        const bar = document.getElementById('upload-progress');
+        const status = document.getElementById('upload-status');
+        new MutationObserver(() => window.recordProgress(bar.value, status.dataset.state || ''))
+            .observe(status, {attributes: true, subtree: true});
+    }""")
+    return progress
+
+
 def fits_width(page):
     """True when nothing makes the page scroll sideways (tables scroll inside their own box)."""
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
@@ -216,14 +229,7 @@ def test_uploading_a_file_shows_progress_then_the_new_version(browser, live_serv
     assert not Artifact.objects.exists() and list(bucket.objects.all()) == []
 
     # A valid upload: the bar fills up, then the version page opens.
-    progress = []
-    page.expose_function("recordProgress", lambda value, state: progress.append((value, state)))
-    page.evaluate("""() => {
-        const bar = document.getElementById('upload-progress');
-        const status = document.getElementById('upload-status');
-        new MutationObserver(() => window.recordProgress(bar.value, status.dataset.state || ''))
-            .observe(status, {attributes: true, subtree: true});
-    }""")
+    progress = record_progress(page)
     page.get_by_label("Format").fill("openvino")
     page.get_by_label("Precision").select_option("INT8")
     page.get_by_label("Target device").fill("npu")

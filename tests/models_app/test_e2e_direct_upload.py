@@ -7,7 +7,7 @@ import os
 import pytest
 
 from models_app.models import Artifact, UploadSession
-from tests.models_app.test_e2e_browser import browser, open_page  # noqa: F401  (fixture)
+from tests.models_app.test_e2e_browser import browser, open_page, record_progress  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -26,14 +26,7 @@ def test_a_big_file_goes_straight_to_storage_with_progress(browser, live_server,
     payload = os.urandom(11 * MiB)
     model_file = tmp_path / "big-detector.bin"
     model_file.write_bytes(payload)
-    progress = []
-    page.expose_function("recordProgress", lambda value, state: progress.append((value, state)))
-    page.evaluate("""() => {
-        const bar = document.getElementById('upload-progress');
-        const status = document.getElementById('upload-status');
-        new MutationObserver(() => window.recordProgress(bar.value, status.dataset.state || ''))
-            .observe(status, {attributes: true, subtree: true});
-    }""")
+    progress = record_progress(page)
     page.get_by_label("Model file").set_input_files(str(model_file))
     page.get_by_label("Model name").fill("big-detector")
     page.get_by_label("Version").fill("2.0")
