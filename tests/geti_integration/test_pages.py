@@ -126,13 +126,12 @@ def test_the_job_list_costs_the_same_queries_for_one_or_many_jobs(geti_off, clie
         assert client.get("/geti/").content.decode().count('data-state="failed"') == 4
 
 
-def test_the_admin_lists_import_jobs_and_links_to_the_geti_page(geti_off, client, admin_user):
+def test_the_admin_lists_import_jobs_and_links_to_the_geti_page(geti_off, admin_client):
     ImportJob.objects.create(project_id=fx.WIDGETS, project_name="Widgets", group_id=fx.WIDGETS_GROUP,
                              model_id=fx.WIDGETS_MODEL, optimized_model_id=fx.WIDGETS_FP16,
                              name="YOLOX-TINY OpenVINO FP16", bytes_done=50, bytes_total=200)
-    client.force_login(admin_user)
 
-    response = client.get("/admin/geti_integration/importjob/")
+    response = admin_client.get("/admin/geti_integration/importjob/")
 
     page = response.content.decode()
     assert response.status_code == 200

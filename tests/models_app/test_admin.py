@@ -11,21 +11,15 @@ from tests.conftest import bucket_keys, free_port, s3_storages
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-def test_every_admin_list_and_change_page_renders(staff_client, artifact):
+def test_every_admin_list_and_change_page_renders(admin_client, artifact):
     for url in ["/admin/models_app/registeredmodel/", "/admin/models_app/modelversion/",
                 "/admin/models_app/artifact/",
                 f"/admin/models_app/registeredmodel/{artifact.version.registered_model.pk}/change/",
                 f"/admin/models_app/modelversion/{artifact.version.pk}/change/",
                 f"/admin/models_app/artifact/{artifact.pk}/change/"]:
-        response = staff_client.get(url)
+        response = admin_client.get(url)
         assert response.status_code == 200, url
-    page = staff_client.get(f"/admin/models_app/artifact/{artifact.pk}/change/").content.decode()
+    page = admin_client.get(f"/admin/models_app/artifact/{artifact.pk}/change/").content.decode()
     assert artifact.sha256 in page and artifact.get_download_url() in page
 
 
@@ -37,18 +31,18 @@ def admin_list_queries(client, url):
 
 @pytest.mark.parametrize("url", ["/admin/models_app/artifact/", "/admin/models_app/modelversion/",
                                  "/admin/models_app/registeredmodel/"])
-def test_admin_list_query_counts_do_not_grow(staff_client, upload, url):
+def test_admin_list_query_counts_do_not_grow(admin_client, upload, url):
     for i in range(3):
         upload(str(i).encode(), version=str(i), registered_model=f"m{i}")
-    few = admin_list_queries(staff_client, url)
+    few = admin_list_queries(admin_client, url)
     for i in range(3, 20):
         upload(str(i).encode(), version=str(i), registered_model=f"m{i}")
-    assert admin_list_queries(staff_client, url) == few
+    assert admin_list_queries(admin_client, url) == few
 
 
-def test_deleting_in_the_admin_removes_the_file(staff_client, artifact, bucket, django_capture_on_commit_callbacks):
+def test_deleting_in_the_admin_removes_the_file(admin_client, artifact, bucket, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        response = staff_client.post(f"/admin/models_app/registeredmodel/{artifact.version.registered_model.pk}/delete/",
+        response = admin_client.post(f"/admin/models_app/registeredmodel/{artifact.version.registered_model.pk}/delete/",
                                      {"post": "yes"})
     assert response.status_code == 302
     assert not RegisteredModel.objects.exists() and not Artifact.objects.exists()
