@@ -189,6 +189,20 @@ def _get_or_create(model, defaults=None, **lookup):
         return model.objects.get(**lookup), False
 
 
+def _audit_created(instance, user):
+    """Audit a new row with every field as a change from nothing."""
+    record_audit(action=AuditEntry.Action.CREATE, instance=instance, user=user,
+                 changes=diff({}, snapshot(instance)))
+
+
+def _get_or_create_audited(model, *, user, defaults=None, **lookup):
+    """``_get_or_create`` that audits the row when this call created it."""
+    instance, created = _get_or_create(model, defaults=defaults, **lookup)
+    if created:
+        _audit_created(instance, user)
+    return instance
+
+
 def _validated(instance, exclude=()):
     """Run model validation; unique checks are left to the database (they race anyway)."""
     instance.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
@@ -298,17 +312,11 @@ def register_artifact(*, model_name, version, fileobj, user=None, model_fields=N
     stored_name = _store_file(artifact, fileobj)
     try:
         with transaction.atomic():
-            registered, created = _get_or_create(RegisteredModel, name=model_name, defaults=model_fields)
-            if created:
-                record_audit(action=AuditEntry.Action.CREATE, instance=registered, user=user,
-                             changes=diff({}, snapshot(registered)))
-            model_version, created = _get_or_create(
-                ModelVersion, registered_model=registered, version=version,
+            registered = _get_or_create_audited(RegisteredModel, user=user, name=model_name, defaults=model_fields)
+            model_version = _get_or_create_audited(
+                ModelVersion, user=user, registered_model=registered, version=version,
                 defaults={**version_fields, "created_by": artifact.created_by},
             )
-            if created:
-                record_audit(action=AuditEntry.Action.CREATE, instance=model_version, user=user,
-                             changes=diff({}, snapshot(model_version)))
             artifact.version = model_version
             artifact.file.name = stored_name
             try:
@@ -352,8 +360,7 @@ def create_registered_model(*, user=None, **fields):
     try:
         with transaction.atomic():
             registered.save(force_insert=True)
-            record_audit(action=AuditEntry.Action.CREATE, instance=registered, user=user,
-                         changes=diff({}, snapshot(registered)))
+            _audit_created(registered, user)
     except IntegrityError as exc:
         raise Conflict(f"A registered model named {registered.name} already exists.") from exc
     return registered
@@ -385,8 +392,7 @@ def create_version(*, registered_model, user=None, **fields):
     try:
         with transaction.atomic():
             version.save(force_insert=True)
-            record_audit(action=AuditEntry.Action.CREATE, instance=version, user=user,
-                         changes=diff({}, snapshot(version)))
+            _audit_created(version, user)
     except IntegrityError as exc:
         raise Conflict(f"{registered_model.name} already has a version {version.version}.") from exc
     return version
@@ -611,19 +617,13 @@ def change_artifact(artifact, *, model_name=None, version=None, version_fields=N
         if (model_name, version) != (current.registered_model.name, current.version):
             _validated(RegisteredModel(name=model_name))
             shared = {key: getattr(current, key) for key in VERSION_FIELDS}
-            registered, created = _get_or_create(RegisteredModel, name=model_name)
-            if created:
-                record_audit(action=AuditEntry.Action.CREATE, instance=registered, user=user,
-                             changes=diff({}, snapshot(registered)))
+            registered = _get_or_create_audited(RegisteredModel, user=user, name=model_name)
             _validated(ModelVersion(registered_model=registered, version=version, **shared),
                        exclude=["registered_model"])
-            target, created = _get_or_create(
-                ModelVersion, registered_model=registered, version=version,
+            target = _get_or_create_audited(
+                ModelVersion, user=user, registered_model=registered, version=version,
                 defaults={**shared, "created_by": user if user and user.is_authenticated else None},
             )
-            if created:
-                record_audit(action=AuditEntry.Action.CREATE, instance=target, user=user,
-                             changes=diff({}, snapshot(target)))
             if target.status == ModelVersion.Status.ARCHIVED:
                 raise Conflict(f"Version {version} of {model_name} is archived; it takes no new artifacts.")
             artifact.version = target
