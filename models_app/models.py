@@ -237,6 +237,19 @@ class ArtifactQuerySet(models.QuerySet):
         """Everything a list of artifacts shows, in one query."""
         return self.select_related("version", "version__registered_model", "created_by")
 
+    def for_list(self):
+        """``with_version()`` loading only what a list row shows of the version, model and user.
+
+        A page of 50 then neither transfers nor decodes the versions' and models' JSON and text
+        columns (labels, overview, tags, descriptions...) that it never shows.
+        """
+        own = [field.name for field in self.model._meta.concrete_fields]
+        return self.with_version().only(*own, "version__version", "version__registered_model__name",
+                                        "created_by__username")
+
+
+VARIANT_COVER = ["format", "precision", "target_device", "version", "id"]
+
 
 class Artifact(Timestamped):
     """One variant of a version: a model file for a precision, target device and format.
@@ -266,9 +279,9 @@ class Artifact(Timestamped):
     target_device = models.CharField(max_length=64, default="CPU", db_index=True)
     target_device_type = models.CharField(max_length=64, blank=True, db_index=True)
     format = models.CharField(max_length=32, default="openvino", db_index=True)
-    score = models.FloatField(null=True, blank=True, db_index=True)
+    score = models.FloatField(null=True, blank=True)
     optimization_capabilities = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
-    size = models.BigIntegerField(editable=False, db_index=True)
+    size = models.BigIntegerField(editable=False)
     sha256 = models.CharField(max_length=64, editable=False, db_index=True)
     original_filename = models.CharField(max_length=255, blank=True)
     content_type = models.CharField(max_length=100, blank=True)
@@ -278,6 +291,9 @@ class Artifact(Timestamped):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    # Indexed below together with the variant columns, as the other sort keys.
+    created_at = models.DateTimeField(auto_now_add=True)
 
     objects = ArtifactQuerySet.as_manager()
 
@@ -296,7 +312,11 @@ class Artifact(Timestamped):
                          name="artifact_variant_key"),
             models.Index(Upper("target_device_type"), name="artifact_devtype_upper"),
             models.Index(Upper("sha256"), name="artifact_sha256_upper"),
-            models.Index(fields=["updated_at"], name="artifact_updated"),
+            # The sort keys of artifact lists, each carrying the variant columns and the version:
+            # a filtered, sorted page finds its ids in the index alone (index-only scans), where
+            # a plain index would visit the table for every row it skips, 8,000 for page 20.
+            *(models.Index(fields=[key], include=VARIANT_COVER, name=f"artifact_{key}_cover")
+              for key in ("created_at", "updated_at", "score", "size")),
             models.Index(fields=["version", "-created_at"], name="artifact_version_created"),
         ]
 
