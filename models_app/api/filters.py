@@ -35,7 +35,21 @@ def filter_tag(queryset, name, value, prefix="", field="tags"):
     return queryset
 
 
-class HidesArchivedFilterSet(filters.FilterSet):
+class FilterSet(filters.FilterSet):
+    """A FilterSet that builds only the filters a request names.
+
+    django-filter deep-copies every declared filter and builds a form field for each on every
+    request: with the thirty filters of the artifact list, that was 2 ms of a request that uses
+    two. The class keeps all of them (the OpenAPI schema lists them).
+    """
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and not kwargs.get("prefix"):
+            self.base_filters = {name: f for name, f in self.base_filters.items() if name in data}
+        super().__init__(data, *args, **kwargs)
+
+
+class HidesArchivedFilterSet(FilterSet):
     """Lists leave archived versions (and their artifacts) out unless the client asks for them
     with ``status=archived`` or ``include_archived=true``; archiving deletes nothing."""
 
@@ -53,7 +67,7 @@ class HidesArchivedFilterSet(filters.FilterSet):
         return queryset
 
 
-class RegisteredModelFilterSet(filters.FilterSet):
+class RegisteredModelFilterSet(FilterSet):
     name = filters.CharFilter(lookup_expr="icontains")
     tag = filters.CharFilter(method="by_tag", help_text="key or key:value")
     created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
@@ -161,7 +175,7 @@ class ArtifactFilterSet(HidesArchivedFilterSet):
         return filter_tag(queryset, name, value, prefix="version__", field="provenance")
 
 
-class AuditEntryFilterSet(filters.FilterSet):
+class AuditEntryFilterSet(FilterSet):
     object_type = filters.CharFilter(lookup_expr="iexact")
     object_id = filters.CharFilter()
     registered_model = filters.CharFilter(lookup_expr="iexact")
