@@ -133,6 +133,12 @@ class ArtifactUploadSerializer(serializers.Serializer):
         )
 
 
+class RawUploadQuerySerializer(ArtifactUploadSerializer):
+    """The query string of a raw-body upload: the multipart form's fields, less the file."""
+
+    file = None
+
+
 class AliasSerializer(serializers.ModelSerializer):
     registered_model = serializers.CharField(source="registered_model.name", read_only=True)
     version = serializers.CharField(source="version.version", read_only=True)

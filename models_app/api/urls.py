@@ -3,6 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from .views import (
     AliasViewSet,
+    ArtifactFileUploadViewSet,
     ArtifactViewSet,
     AuditEntryViewSet,
     CompareView,
@@ -29,5 +30,8 @@ urlpatterns = [
     path(ALIASES + "<str:alias>/history/", AliasViewSet.as_view({"get": "history"}), name="alias-history"),
     path(ALIASES + "<str:alias>/download/", AliasViewSet.as_view({"get": "download"}), name="alias-download"),
     path("compare/", CompareView.as_view(), name="compare"),
+    # No trailing slash: `curl -T model.xml .../artifacts/upload/?...` appends the file's name.
+    path("artifacts/upload/<str:filename>", ArtifactFileUploadViewSet.as_view({"put": "create", "post": "create"}),
+         name="artifact-upload"),
     *router.urls,
 ]

@@ -9,7 +9,7 @@ from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpRespons
 from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from .. import services
 from ..models import AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
-from ..uploads import StreamingMultiPartParser
+from ..uploads import StreamingFileParser, StreamingMultiPartParser
 from .filters import ArtifactFilterSet, AuditEntryFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
 from .permissions import AliasPermissions, ChangePermissions, ReadOnly
 from .serializers import (
@@ -34,6 +34,7 @@ from .serializers import (
     CompleteUploadSerializer,
     DirectUploadSerializer,
     ModelVersionSerializer,
+    RawUploadQuerySerializer,
     RegisteredModelSerializer,
     ResolveQuerySerializer,
     ResolveSerializer,
@@ -199,8 +200,9 @@ class ArtifactViewSet(PageByIdsMixin, FilterListsOnlyMixin, mixins.ListModelMixi
         return Artifact.objects.with_version()
 
     def upload_precheck(self, fields):
-        """Run by the multipart parser before a file streams in (see uploads.StreamingMultiPartParser)."""
-        if self.request.method == "POST" and self.action == "create":
+        """Run by the upload parsers before a file streams in (see uploads.StreamingMultiPartParser
+        and uploads.StreamingFileParser)."""
+        if self.action == "create":
             services.check_upload_precheck(fields)
 
     @extend_schema(request={"multipart/form-data": ArtifactUploadSerializer}, responses={201: ArtifactSerializer})
@@ -261,6 +263,21 @@ class ArtifactViewSet(PageByIdsMixin, FilterListsOnlyMixin, mixins.ListModelMixi
             if url:  # None on local files: those are always proxied
                 return HttpResponseRedirect(url, headers={"Cache-Control": "private, no-store"})
         return artifact_file_response(request, artifact)
+
+
+@extend_schema_view(create=extend_schema(
+    request={"application/octet-stream": OpenApiTypes.BINARY},
+    parameters=[RawUploadQuerySerializer],
+    responses={201: ArtifactSerializer},
+))
+class ArtifactFileUploadViewSet(ArtifactViewSet):
+    """Register a model file sent as the raw request body: ``curl -T model.xml
+    ".../api/v1/artifacts/upload/?registered_model=yolo&version=3&precision=INT8"`` (curl puts the
+    file's name after the last slash). PUT or POST; the metadata fields are those of the multipart
+    upload, in the query string. For big files this costs the server less than a multipart form.
+    """
+
+    parser_classes = [StreamingFileParser]
 
 
 def artifact_file_response(request, artifact, content_type="application/octet-stream"):
