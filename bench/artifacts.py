@@ -3,10 +3,11 @@ same S3 endpoint written and read directly with boto3 in the same run.
 
     python bench/artifacts.py [--size-mib 1024]
 
-S3: $S3_ENDPOINT_URL (+ $S3_BUCKET) if set, else a moto server started here (moto keeps objects in
-memory and is itself Python, so it is the slower side of both paths; both paths pay it equally).
-The registry runs under gunicorn (1 gthread worker) on SQLite, or $DATABASE_URL. Prints
-throughputs, their ratio, and the growth of the server worker's resident memory per transfer.
+S3: $S3_ENDPOINT_URL (+ $S3_BUCKET) if set, else a moto server started here (moto is itself
+Python, so it is the slower side of both paths; both paths pay it equally; see common.MOTO_MALLOC).
+The registry runs under gunicorn (1 gthread worker) on SQLite, or $DATABASE_URL. Uploads go
+through the API twice, as a multipart form and as a raw body (``curl -T``). Prints throughputs,
+their ratio, and the growth of the server worker's resident memory per transfer.
 """
 
 import argparse
@@ -85,13 +86,15 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=int(os.environ.get("BENCH_SIZE_MIB", 1024)))
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", 3)))
+    parser.add_argument("--moto-default-malloc", action="store_true",
+                        help="run moto without the malloc settings of common.MOTO_MALLOC")
     args = parser.parse_args()
     size = args.size_mib * MiB
 
     moto = None
     endpoint = os.environ.get("S3_ENDPOINT_URL")
     if not endpoint:
-        moto, endpoint = start_moto()
+        moto, endpoint = start_moto(tuned=not args.moto_default_malloc)
     bucket = os.environ.get("S3_BUCKET") or f"bench-{uuid.uuid4().hex[:8]}"
     work = Path(tempfile.mkdtemp(prefix="registry-bench-"))
     env = base_env(S3_BUCKET=bucket, S3_ENDPOINT_URL=endpoint, S3_REGION="us-east-1",
@@ -157,6 +160,17 @@ def main():
             assert artifact["size"] == size and (digest is None or artifact["sha256"] == digest)
             return artifact
 
+        def api_upload_raw():
+            # The file as the request body (curl -T), the metadata in the query string.
+            with open(source, "rb") as handle:
+                response = requests.put(f"{base}/api/v1/artifacts/upload/{source.name}", data=handle, timeout=3600,
+                                        params={"registered_model": "bench", "version": uuid.uuid4().hex[:8],
+                                                "precision": "INT8"}, headers=auth)
+            assert response.status_code == 201, response.text
+            artifact = response.json()
+            assert artifact["size"] == size and (digest is None or artifact["sha256"] == digest)
+            return artifact
+
         def api_download(artifact, mode):
             received = 0
             with requests.get(f"{base}/api/v1/artifacts/{artifact['id']}/download/?mode={mode}",
@@ -168,8 +182,9 @@ def main():
 
         # The machine is shared: each transfer runs `repeat` times and the fastest counts, for
         # both paths alike. Memory is the largest growth seen in any run.
-        best = {name: float("inf") for name in ("up_direct", "down_direct", "up_api", "down_api", "down_redirect")}
-        up_growth = down_growth = 0
+        best = {name: float("inf")
+                for name in ("up_direct", "down_direct", "up_api", "up_raw", "down_api", "down_redirect")}
+        up_growth = raw_growth = down_growth = 0
         moto_pid = moto.pid if moto else None
         cpu = {}  # CPU seconds of the registry worker and of the S3 server, last run
         for _ in range(args.repeat):
@@ -188,21 +203,29 @@ def main():
             best["down_api"], down_growth = min(best["down_api"], seconds), max(down_growth, memory.growth)
             best["down_redirect"] = min(best["down_redirect"], timed(lambda: api_download(artifact, "redirect"))[0])
             requests.delete(f"{base}/api/v1/artifacts/{artifact['id']}/", headers=auth, timeout=60)
-        up_direct, down_direct, up_api, down_api, down_redirect = (
-            best[k] for k in ("up_direct", "down_direct", "up_api", "down_api", "down_redirect"))
+            with RssSampler(workers) as memory, CpuMeter([*workers, moto_pid]) as meter:
+                seconds, artifact = timed(api_upload_raw)
+            cpu["up_raw"] = (sum(meter.used[w] for w in workers), meter.used.get(moto_pid, 0))
+            best["up_raw"], raw_growth = min(best["up_raw"], seconds), max(raw_growth, memory.growth)
+            requests.delete(f"{base}/api/v1/artifacts/{artifact['id']}/", headers=auth, timeout=60)
+        up_direct, down_direct, up_api, up_raw, down_api, down_redirect = (
+            best[k] for k in ("up_direct", "down_direct", "up_api", "up_raw", "down_api", "down_redirect"))
         rows = []
 
         def mbps(seconds):
             return f"{size / MiB / seconds:.0f}"
 
-        rows.append(["upload", mbps(up_direct), mbps(up_api), f"{up_direct / up_api:.0%}",
+        rows.append(["upload (multipart form)", mbps(up_direct), mbps(up_api), f"{up_direct / up_api:.0%}",
                      f"{up_growth / MiB:.1f}", "70%"])
+        rows.append(["upload (raw body)", mbps(up_direct), mbps(up_raw), f"{up_direct / up_raw:.0%}",
+                     f"{raw_growth / MiB:.1f}", "70%"])
         rows.append(["download (proxy)", mbps(down_direct), mbps(down_api), f"{down_direct / down_api:.0%}",
                      f"{down_growth / MiB:.1f}", "85%"])
         rows.append(["download (redirect)", mbps(down_direct), mbps(down_redirect),
                      f"{down_direct / down_redirect:.0%}", "-", "100% by design"])
         print(f"\nArtifacts: one {size // MiB} MiB file, best of {args.repeat} runs, "
-              f"S3 at {endpoint}{' (moto, in memory)' if moto else ''}\n")
+              f"S3 at {endpoint}"
+              f"{'' if not moto else ' (moto, default malloc)' if args.moto_default_malloc else ' (moto)'}\n")
         print(table(["transfer", "boto3 MiB/s", "API MiB/s", "API/boto3", "worker RSS growth MiB", "target"], rows))
         print("\nCPU seconds per transfer (last run): " + ", ".join(
             f"{name}: registry worker {w:.1f}, S3 server {m:.1f}" for name, (w, m) in cpu.items()))

@@ -79,7 +79,9 @@ def seed(total, models=1000):
                 artifacts = []
     Artifact.objects.bulk_create(artifacts)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+        # What autovacuum does soon after a bulk load: statistics for the planner, and the
+        # visibility map that lets sorted, filtered pages be read from the indexes alone.
+        cursor.execute("VACUUM ANALYZE")
     return time.perf_counter() - start
 
 

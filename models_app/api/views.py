@@ -116,7 +116,9 @@ class PageByIdsMixin:
     def list(self, request, *args, **kwargs):
         queryset = self.filter_queryset(self.get_queryset())
         ids = self.paginate_queryset(queryset.values_list("pk", flat=True))
-        rows = self.get_queryset().in_bulk(ids)
+        if ids is None:  # no paginator: in_bulk(None) would load every row
+            return super().list(request, *args, **kwargs)
+        rows = self.get_queryset().order_by().in_bulk(ids)
         page = [rows[pk] for pk in ids if pk in rows]  # a row deleted in between is left out
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
