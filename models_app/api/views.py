@@ -177,8 +177,8 @@ class ModelVersionViewSet(PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelVi
         return self._set_status(request, ModelVersion.Status.ACTIVE)
 
 
-class ArtifactViewSet(PageByIdsMixin, FilterListsOnlyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
-                      viewsets.GenericViewSet):
+class ArtifactViewSet(PageByIdsMixin, FilterListsOnlyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                      mixins.UpdateModelMixin, viewsets.GenericViewSet):
     """Artifacts: one model file per precision, target device and format of a version.
 
     Create with a multipart upload (the file and its metadata in one request); the registered
