@@ -122,17 +122,23 @@ class S3MultipartWriter:
         self.chunks.append(data)
         self.buffered += len(data)
         if self.buffered >= self.part_size:
+            # A free slot first, then the join: the chunks and their joined copy never sit beside
+            # a full set of parts in flight, so memory peaks at in_flight + 1 parts, not + 2.
             # Parts may run a chunk over part_size (S3 only needs >= 5 MiB); joining the chunks
             # is the one copy a part needs.
+            self._wait_for_slot()
             part, self.chunks, self.buffered = b"".join(self.chunks), [], 0
             self._send(part)
+
+    def _wait_for_slot(self):
+        while len(self.pending) >= self.in_flight:
+            self.parts.append(self.pending.pop(0).result())
 
     def _send(self, data):
         if self.upload_id is None:
             self.upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key)["UploadId"]
             self.executor = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="s3-part")
-        while len(self.pending) >= self.in_flight:
-            self.parts.append(self.pending.pop(0).result())
+        self._wait_for_slot()
         number = len(self.parts) + len(self.pending) + 1
         self.pending.append(self.executor.submit(self._upload_part, number, data))
 
