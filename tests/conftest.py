@@ -100,6 +100,16 @@ def bucket_keys(bucket):
     return sorted(obj.key for obj in bucket.objects.all())
 
 
+def open_multipart_uploads(bucket):
+    return bucket.meta.client.list_multipart_uploads(Bucket=bucket.name).get("Uploads", [])
+
+
+@pytest.fixture
+def small_parts(settings):
+    """S3's smallest part size, so a few MiB make a multipart upload of several parts."""
+    settings.REGISTRY_UPLOAD_PART_BYTES = 5 * 1024 * 1024
+
+
 @pytest.fixture
 def local_storage(tmp_path, settings):
     """Switch artifacts to local files under a temporary directory (the zero-set-up default)."""

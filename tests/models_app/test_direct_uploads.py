@@ -9,17 +9,12 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from models_app.models import Artifact, ModelVersion, UploadSession
-from tests.conftest import bucket_keys
+from tests.conftest import bucket_keys, open_multipart_uploads
 
 pytestmark = pytest.mark.django_db
 
 MiB = 1024 * 1024
 CONTENT = bytes(range(256)) * (48 * 1024) + b"tail"  # 12 MiB + 4 bytes: three 5 MiB-or-more parts
-
-
-@pytest.fixture
-def small_parts(settings):
-    settings.REGISTRY_UPLOAD_PART_BYTES = 5 * MiB
 
 
 def start(client, content=CONTENT, **fields):
@@ -36,10 +31,6 @@ def put_parts(session, content):
         assert response.status_code == 200, response.text
         parts.append({"part_number": part["part_number"], "etag": response.headers["ETag"]})
     return parts
-
-
-def open_multipart_uploads(bucket):
-    return bucket.meta.client.list_multipart_uploads(Bucket=bucket.name).get("Uploads", [])
 
 
 def test_a_direct_upload_registers_the_file_with_its_size_and_sha256(api_client, bucket, small_parts):

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from models_app.models import Artifact, RegisteredModel
-from tests.conftest import bucket_keys
+from tests.conftest import bucket_keys, open_multipart_uploads
 
 pytestmark = pytest.mark.django_db
 
@@ -15,17 +15,8 @@ CONTENT = bytes(range(256)) * (44 * 1024)  # 11 MiB: three parts of 5 MiB
 URL = "/api/v1/artifacts/upload/{name}?registered_model=yolo&version=3&precision=int8&target_device=npu"
 
 
-def open_multipart_uploads(bucket):
-    return bucket.meta.client.list_multipart_uploads(Bucket=bucket.name).get("Uploads", [])
-
-
 def put(client, content, name="model.xml", url=URL, method="put"):
     return client.generic(method.upper(), url.format(name=name), content, content_type="application/octet-stream")
-
-
-@pytest.fixture
-def small_parts(settings):
-    settings.REGISTRY_UPLOAD_PART_BYTES = 5 * MiB
 
 
 @pytest.mark.parametrize("method", ["put", "post"])

@@ -13,20 +13,11 @@ import requests
 from models_app import services
 from models_app.models import Artifact, RegisteredModel
 from models_app.uploads import S3StreamingUploadHandler
-from tests.conftest import bucket_keys, free_port, model_file, s3_storages
+from tests.conftest import bucket_keys, free_port, model_file, open_multipart_uploads, s3_storages
 
 pytestmark = pytest.mark.django_db
 
 MiB = 1024 * 1024
-
-
-def open_multipart_uploads(bucket):
-    return bucket.meta.client.list_multipart_uploads(Bucket=bucket.name).get("Uploads", [])
-
-
-@pytest.fixture
-def small_parts(settings):
-    settings.REGISTRY_UPLOAD_PART_BYTES = 5 * MiB
 
 
 def test_a_multi_part_upload_arrives_whole_with_its_sha256(upload, bucket, small_parts):
