@@ -308,17 +308,18 @@ class StreamingMultiPartParser(MultiPartParser):
             data, files = parser.parse()
             return DataAndFiles(data, files)
         except MultiPartParserError as exc:
-            self._abort(handlers)
+            abort_handlers(handlers)
             raise ParseError(f"Multipart form parse error - {exc}") from exc
         except BaseException:
-            self._abort(handlers)
+            abort_handlers(handlers)
             raise
 
-    @staticmethod
-    def _abort(handlers):
-        for handler in handlers:
-            if hasattr(handler, "abort"):
-                handler.abort()
+
+def abort_handlers(handlers):
+    """Drop the file in progress of every handler that streams one (a failed parse)."""
+    for handler in handlers:
+        if hasattr(handler, "abort"):
+            handler.abort()
 
 
 class StreamingFileParser(FileUploadParser):
@@ -342,7 +343,7 @@ class StreamingFileParser(FileUploadParser):
         try:
             parsed = super().parse(stream, media_type, parser_context).files
         except BaseException:
-            StreamingMultiPartParser._abort(handlers)
+            abort_handlers(handlers)
             raise
         files = MultiValueDict({name: [uploaded] for name, uploaded in parsed.items()})
         # DRF hands files to the Django request only for form content types; the middleware
