@@ -108,7 +108,14 @@ class S3MultipartWriter:
     Up to ``in_flight`` parts upload in background threads while the next part fills, so memory
     stays at most ``(in_flight + 1) * part_size`` whatever the file size. Files that fit in one
     part take a single PUT. ``abort()`` removes everything written so far.
+
+    Like boto3's own transfer manager, the upload declares CRC32 part checksums: S3 checks each
+    part against its CRC32 and keeps a checksum of checksums. Without one declared, S3 (and
+    MinIO, moto) computes a full-object CRC64 instead, a second pass over the whole object when
+    the upload completes.
     """
+
+    checksum = "CRC32"
 
     def __init__(self, client, bucket, key, part_size, in_flight=2):
         self.client, self.bucket, self.key = client, bucket, key
@@ -136,7 +143,8 @@ class S3MultipartWriter:
 
     def _send(self, data):
         if self.upload_id is None:
-            self.upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key)["UploadId"]
+            self.upload_id = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=self.key, ChecksumAlgorithm=self.checksum)["UploadId"]
             self.executor = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="s3-part")
         self._wait_for_slot()
         number = len(self.parts) + len(self.pending) + 1
@@ -144,8 +152,11 @@ class S3MultipartWriter:
 
     def _upload_part(self, number, data):
         response = self.client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
-                                           PartNumber=number, Body=data)
-        return {"PartNumber": number, "ETag": response["ETag"]}
+                                           PartNumber=number, Body=data, ChecksumAlgorithm=self.checksum)
+        part = {"PartNumber": number, "ETag": response["ETag"]}
+        if f"Checksum{self.checksum}" in response:  # completing the upload names each part's checksum
+            part[f"Checksum{self.checksum}"] = response[f"Checksum{self.checksum}"]
+        return part
 
     def close(self):
         """Send what is buffered and finish the object."""

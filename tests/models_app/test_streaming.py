@@ -28,6 +28,11 @@ def test_a_multi_part_upload_arrives_whole_with_its_sha256(upload, bucket, small
     artifact = Artifact.objects.get()
     assert bucket.Object(artifact.file.name).get()["Body"].read() == content
     assert open_multipart_uploads(bucket) == []
+    # Each part went with its CRC32, checked by S3, which keeps their checksum of checksums
+    # (as boto3's transfer manager does), rather than computing a full-object checksum itself.
+    checksum = bucket.meta.client.get_object_attributes(
+        Bucket=bucket.name, Key=artifact.file.name, ObjectAttributes=["Checksum"])["Checksum"]
+    assert checksum["ChecksumType"] == "COMPOSITE" and "ChecksumCRC32" in checksum, checksum
 
 
 def test_a_file_crossing_the_limit_mid_stream_leaves_no_object_and_no_open_upload(upload, bucket, settings,
