@@ -184,29 +184,32 @@ def main():
         # both paths alike. Memory is the largest growth seen in any run.
         best = {name: float("inf")
                 for name in ("up_direct", "down_direct", "up_api", "up_raw", "down_api", "down_redirect")}
-        up_growth = raw_growth = down_growth = 0
+        growth = {"up_api": 0, "up_raw": 0, "down_api": 0}
         moto_pid = moto.pid if moto else None
-        cpu = {}  # CPU seconds of the registry worker and of the S3 server, last run
+        # CPU seconds of the registry worker, the S3 server and this script (the client), last run.
+        # Everything shares two cores, so their sum bounds the throughput of each path.
+        cpu = {}
+
+        def measure(name, fn):
+            """Time ``fn``, keep its best time, its CPU use and (for the API) the worker's growth."""
+            with RssSampler(workers) as memory, CpuMeter([*workers, moto_pid, os.getpid()]) as meter:
+                seconds, result = timed(fn)
+            cpu[name] = (sum(meter.used[w] for w in workers), meter.used.get(moto_pid, 0), meter.used[os.getpid()])
+            best[name] = min(best[name], seconds)
+            if name in growth:
+                growth[name] = max(growth[name], memory.growth)
+            return result
+
         for _ in range(args.repeat):
-            with CpuMeter([moto_pid]) as meter:
-                best["up_direct"] = min(best["up_direct"], timed(direct_upload)[0])
-            cpu["up_direct"] = (0, meter.used.get(moto_pid, 0))
-            best["down_direct"] = min(best["down_direct"], timed(direct_download)[0], timed(direct_stream)[0])
+            measure("up_direct", direct_upload)
+            best["down_direct"] = min(best["down_direct"], timed(direct_download)[0])
+            measure("down_direct", direct_stream)
             s3.delete_object(Bucket=bucket, Key="direct/model.bin")
-            with RssSampler(workers) as memory, CpuMeter([*workers, moto_pid]) as meter:
-                seconds, artifact = timed(api_upload)
-            cpu["up_api"] = (sum(meter.used[w] for w in workers), meter.used.get(moto_pid, 0))
-            best["up_api"], up_growth = min(best["up_api"], seconds), max(up_growth, memory.growth)
-            with RssSampler(workers) as memory, CpuMeter([*workers, moto_pid]) as meter:
-                seconds, _ = timed(lambda: api_download(artifact, "proxy"))
-            cpu["down_api"] = (sum(meter.used[w] for w in workers), meter.used.get(moto_pid, 0))
-            best["down_api"], down_growth = min(best["down_api"], seconds), max(down_growth, memory.growth)
+            artifact = measure("up_api", api_upload)
+            measure("down_api", lambda: api_download(artifact, "proxy"))
             best["down_redirect"] = min(best["down_redirect"], timed(lambda: api_download(artifact, "redirect"))[0])
             requests.delete(f"{base}/api/v1/artifacts/{artifact['id']}/", headers=auth, timeout=60)
-            with RssSampler(workers) as memory, CpuMeter([*workers, moto_pid]) as meter:
-                seconds, artifact = timed(api_upload_raw)
-            cpu["up_raw"] = (sum(meter.used[w] for w in workers), meter.used.get(moto_pid, 0))
-            best["up_raw"], raw_growth = min(best["up_raw"], seconds), max(raw_growth, memory.growth)
+            artifact = measure("up_raw", api_upload_raw)
             requests.delete(f"{base}/api/v1/artifacts/{artifact['id']}/", headers=auth, timeout=60)
         up_direct, down_direct, up_api, up_raw, down_api, down_redirect = (
             best[k] for k in ("up_direct", "down_direct", "up_api", "up_raw", "down_api", "down_redirect"))
@@ -216,19 +219,20 @@ def main():
             return f"{size / MiB / seconds:.0f}"
 
         rows.append(["upload (multipart form)", mbps(up_direct), mbps(up_api), f"{up_direct / up_api:.0%}",
-                     f"{up_growth / MiB:.1f}", "70%"])
+                     f"{growth['up_api'] / MiB:.1f}", "70%"])
         rows.append(["upload (raw body)", mbps(up_direct), mbps(up_raw), f"{up_direct / up_raw:.0%}",
-                     f"{raw_growth / MiB:.1f}", "70%"])
+                     f"{growth['up_raw'] / MiB:.1f}", "70%"])
         rows.append(["download (proxy)", mbps(down_direct), mbps(down_api), f"{down_direct / down_api:.0%}",
-                     f"{down_growth / MiB:.1f}", "85%"])
+                     f"{growth['down_api'] / MiB:.1f}", "85%"])
         rows.append(["download (redirect)", mbps(down_direct), mbps(down_redirect),
                      f"{down_direct / down_redirect:.0%}", "-", "100% by design"])
         print(f"\nArtifacts: one {size // MiB} MiB file, best of {args.repeat} runs, "
               f"S3 at {endpoint}"
               f"{'' if not moto else ' (moto, default malloc)' if args.moto_default_malloc else ' (moto)'}\n")
         print(table(["transfer", "boto3 MiB/s", "API MiB/s", "API/boto3", "worker RSS growth MiB", "target"], rows))
-        print("\nCPU seconds per transfer (last run): " + ", ".join(
-            f"{name}: registry worker {w:.1f}, S3 server {m:.1f}" for name, (w, m) in cpu.items()))
+        print(f"\nCPU seconds per transfer of {size // MiB} MiB (last run):\n")
+        print(table(["transfer", "registry worker", "S3 server", "client", "all"],
+                    [[name, f"{w:.2f}", f"{m:.2f}", f"{c:.2f}", f"{w + m + c:.2f}"] for name, (w, m, c) in cpu.items()]))
         print()
     finally:
         stop(server)
