@@ -110,9 +110,9 @@ class S3MultipartWriter:
     part take a single PUT. ``abort()`` removes everything written so far.
 
     Like boto3's own transfer manager, the upload declares CRC32 part checksums: S3 checks each
-    part against its CRC32 and keeps a checksum of checksums. Without one declared, S3 (and
-    MinIO, moto) computes a full-object CRC64 instead, a second pass over the whole object when
-    the upload completes.
+    part against its CRC32 as it arrives and keeps a checksum of the part checksums. Without one
+    declared, an S3 server may compute a full-object checksum itself, and some (moto among them)
+    do it by reading the whole object again when the upload completes.
     """
 
     checksum = "CRC32"
