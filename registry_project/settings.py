@@ -273,7 +273,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "models_app.api.filters.SearchFilter",
-        "rest_framework.filters.OrderingFilter",
+        "models_app.api.filters.OrderingFilter",
     ],
     # The multipart parser that lets the streaming upload handler abort on any parse error.
     "DEFAULT_PARSER_CLASSES": [

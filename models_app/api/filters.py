@@ -5,6 +5,7 @@ from django.db.models import TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.db.models import Exists, OuterRef
+from rest_framework.filters import OrderingFilter as DRFOrderingFilter
 from rest_framework.filters import SearchFilter as DRFSearchFilter
 
 from ..models import Artifact, AuditEntry, ModelVersion, RegisteredModel
@@ -228,3 +229,24 @@ class SearchFilter(DRFSearchFilter):
         for term in terms:
             queryset = queryset.filter(pk__in=search_ids(queryset.model, fields, term))
         return queryset
+
+
+class OrderingFilter(DRFOrderingFilter):
+    """DRF's ``?ordering=``, with the primary key added as the last key, in the direction of the
+    key before it.
+
+    Pages are cut with OFFSET, which is stable only when the order is total: many artifacts
+    share a score, a size or a precision, and PostgreSQL may return tied rows in another order
+    for each page, so a row could appear on two pages and another on none. The artifact sort
+    indexes end with the id (``artifact_<key>_cover``), so the ids of a page still come from one
+    index scan.
+    """
+
+    def get_ordering(self, request, queryset, view):
+        ordering = super().get_ordering(request, queryset, view)
+        if not ordering or not all(isinstance(key, str) for key in ordering):
+            return ordering
+        if any(key.lstrip("-") in ("pk", "id") for key in ordering):
+            return ordering
+        return [*ordering, "-pk" if ordering[-1].startswith("-") else "pk"]
+
