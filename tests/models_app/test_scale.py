@@ -89,6 +89,15 @@ def test_counts_are_exact_below_the_limit(api_client, settings):
 
 
 @postgres_only
+def test_connections_price_random_reads_for_ssd():
+    """Set per connection (DATABASE_RANDOM_PAGE_COST): with the server's default of 4, some
+    searches read every artifact sequentially instead of the matching versions' by index."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW random_page_cost")
+        assert cursor.fetchone()[0] == "1.1"
+
+
+@postgres_only
 def test_counts_past_the_limit_are_the_planner_estimate(api_client, settings, django_assert_num_queries):
     settings.REGISTRY_EXACT_COUNT_LIMIT = 2
     make_versions(3)
