@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -26,6 +26,7 @@ from ..api.permissions import ModelPermissions
 from ..api.views import artifact_file_response
 from ..errors import Conflict
 from ..models import Artifact, ModelVersion
+from ..uploads import StreamingMultiPartParser
 from .serializers import IntelError, check_id, entry, not_found, parse_entry
 
 # Intel's list filters and how each one matches: a case-insensitive substring, `version` exactly.
@@ -63,7 +64,9 @@ class IntelPermissions(ModelPermissions):
 class IntelView(APIView):
     permission_classes = [IntelPermissions]
     renderer_classes = [JSONRenderer]
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    # The upload parser of /api/v1/: a failed parse (a client gone mid-file) aborts the file's S3
+    # multipart upload. Intel's check order stays: no pre-check runs before the file streams.
+    parser_classes = [StreamingMultiPartParser, FormParser, JSONParser]
     queryset = Artifact.objects.all()  # tells DjangoModelPermissions which permissions apply
 
     def files_url(self):

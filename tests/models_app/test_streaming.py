@@ -66,6 +66,46 @@ def test_a_duplicate_whose_metadata_follows_the_file_is_refused_and_its_object_d
     assert len(bucket_keys(bucket)) == 1 and Artifact.objects.count() == 1
 
 
+class DisconnectingBody:
+    """A request body whose client goes away after ``cut`` bytes, as a socket read would fail."""
+
+    def __init__(self, body, cut):
+        self.body, self.cut, self.position = body, cut, 0
+
+    def read(self, size=-1):
+        if self.position >= self.cut:
+            raise ConnectionResetError("the client went away")
+        end = self.cut if size is None or size < 0 else min(self.cut, self.position + size)
+        data, self.position = self.body[self.position:end], end
+        return data
+
+    def readline(self, size=-1):
+        end = self.body.find(b"\n", self.position, self.cut)
+        return self.read(-1 if end < 0 else end + 1 - self.position)
+
+
+@pytest.mark.parametrize("url, fields, content_type", [
+    ("/api/v1/artifacts/", {"registered_model": "cut", "version": "1"}, "application/octet-stream"),
+    ("/models", {"name": "cut", "version": "1"}, "application/zip"),  # Intel's API
+])
+def test_a_client_that_disconnects_mid_file_leaves_no_object_and_no_open_upload(
+        api_client, bucket, small_parts, url, fields, content_type):
+    from django.test.client import encode_multipart
+
+    boundary = "b0undary"
+    upload = model_file(b"m" * (12 * MiB), "m.zip")
+    upload.content_type = content_type
+    body = encode_multipart(boundary, {**fields, "file": upload})
+    api_client.raise_request_exception = False
+    response = api_client.generic(
+        "POST", url, content_type=f"multipart/form-data; boundary={boundary}",
+        **{"wsgi.input": DisconnectingBody(body, cut=len(body) // 2), "CONTENT_LENGTH": str(len(body))})
+    assert response.status_code >= 400
+    # Two parts had gone to S3 before the cut: the multipart upload is aborted, not left open.
+    assert bucket_keys(bucket) == [] and open_multipart_uploads(bucket) == []
+    assert not Artifact.objects.exists()
+
+
 def test_invalid_metadata_after_streaming_leaves_no_object(upload, bucket):
     response = upload(b"bytes", precision="FP7")
     assert response.status_code == 400
