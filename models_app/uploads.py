@@ -219,7 +219,7 @@ class S3StreamingUploadHandler(FileUploadHandler):
             return
         precheck = getattr(self.parser, "precheck", None)
         if precheck:
-            precheck(getattr(self.parser, "_post", None) or {})
+            precheck(getattr(self.parser, "_post", None) or {}, content_type=self.content_type or "")
         from .services import artifact_key
 
         self.artifact_id = uuid.uuid4()
@@ -298,7 +298,8 @@ class HashingUploadHandler(TemporaryFileUploadHandler):
 class StreamingMultiPartParser(MultiPartParser):
     """DRF's multipart parser, plus two things the streaming handler needs.
 
-    - The handlers see the form fields parsed so far and the view's ``upload_precheck(fields)``,
+    - The handlers see the form fields parsed so far and the view's
+      ``upload_precheck(fields, content_type=...)`` (the file part's declared type),
       so a request whose metadata comes before the file can be refused before the file streams.
     - Any error while parsing (a client that disconnects, a refused file) aborts the file in
       progress, so no multipart upload is left open in the bucket.

@@ -201,7 +201,7 @@ class ArtifactViewSet(PageByIdsMixin, FilterListsOnlyMixin, mixins.ListModelMixi
             return Artifact.objects.for_list()
         return Artifact.objects.with_version()
 
-    def upload_precheck(self, fields):
+    def upload_precheck(self, fields, content_type=""):
         """Run by the upload parsers before a file streams in (see uploads.StreamingMultiPartParser
         and uploads.StreamingFileParser)."""
         if self.action == "create":

@@ -7,6 +7,7 @@ that ``POST /models`` returns as ``text/plain``.
 
 import json
 import uuid
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db.models import Q
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.renderers import JSONRenderer
@@ -65,7 +67,7 @@ class IntelView(APIView):
     permission_classes = [IntelPermissions]
     renderer_classes = [JSONRenderer]
     # The upload parser of /api/v1/: a failed parse (a client gone mid-file) aborts the file's S3
-    # multipart upload. Intel's check order stays: no pre-check runs before the file streams.
+    # multipart upload, and a duplicate is refused before its file streams (upload_precheck).
     parser_classes = [StreamingMultiPartParser, FormParser, JSONParser]
     queryset = Artifact.objects.all()  # tells DjangoModelPermissions which permissions apply
 
@@ -97,6 +99,27 @@ def _is_uuid(value):
 def conflict(existing, detail=""):
     message = f"The requested action could not be completed due to a conflict with model '{existing.public_id}'."
     return IntelError(status.HTTP_409_CONFLICT, "conflict", f"{message} {detail}".strip())
+
+
+def refuse_conflicts(parsed):
+    """Intel's conflicts that need no file: a client-chosen id that is a taken UUID, and shared
+    fields that differ from the other variants of the same version. Returns the version (or None)
+    and its first variant (or None)."""
+    name, version, external_id = parsed["name"], parsed["version"], parsed["id"]
+    if external_id and _is_uuid(external_id):
+        clash = Artifact.objects.filter(pk=external_id).first()
+        if clash:
+            raise conflict(clash)
+    existing = ModelVersion.objects.filter(registered_model__name=name, version=version).first()
+    sibling = existing.artifacts.order_by("created_at").first() if existing else None
+    if sibling:
+        # Shared fields live once on the version: a new variant must agree with its siblings.
+        differing = [key for key, value in parsed["version_fields"].items() if getattr(existing, key) != value]
+        if differing:
+            raise conflict(sibling, (
+                f"Version '{version}' of '{name}' has other values for {', '.join(differing)}, which all "
+                f"its variants share. Send the same values, or change them with PUT /models/{{id}}."))
+    return existing, sibling
 
 
 def _same_variant(artifact_fields, **where):
@@ -142,24 +165,28 @@ class ModelListView(IntelView):
             return Response([])
         return StreamingHttpResponse(_json_array(first, rows, self.files_url()), content_type="application/json")
 
+    def upload_precheck(self, fields, content_type=""):
+        """Refuse a duplicate before its file streams in (run by the upload parser when the file
+        part starts). Only when the fields sent before the file pass every check Intel makes
+        before its duplicate check, so those keep their precedence; anything else is left to
+        ``post`` once the file is in."""
+        try:
+            parsed = parse_entry(fields, {"file": SimpleNamespace(content_type=content_type)}, creating=True)
+        except APIException:
+            return
+        refuse_conflicts(parsed)
+        clash = (parsed["id"] and Artifact.objects.filter(external_id=parsed["id"]).first()) or \
+            _same_variant(parsed["artifact_fields"], version__registered_model__name=parsed["name"],
+                          version__version=parsed["version"])
+        if clash:
+            raise conflict(clash)
+
     def post(self, request):
         """Register one entry: a variant of (a new or existing) version of a registered model."""
         parsed = parse_entry(request.data, request.FILES, creating=True)
         name, version, external_id = parsed["name"], parsed["version"], parsed["id"]
         version_fields, artifact_fields = parsed["version_fields"], parsed["artifact_fields"]
-        if external_id and _is_uuid(external_id):
-            clash = Artifact.objects.filter(pk=external_id).first()
-            if clash:
-                raise conflict(clash)
-        existing = ModelVersion.objects.filter(registered_model__name=name, version=version).first()
-        sibling = existing.artifacts.order_by("created_at").first() if existing else None
-        if sibling:
-            # Shared fields live once on the version: a new variant must agree with its siblings.
-            differing = [key for key, value in version_fields.items() if getattr(existing, key) != value]
-            if differing:
-                raise conflict(sibling, (
-                    f"Version '{version}' of '{name}' has other values for {', '.join(differing)}, which all "
-                    f"its variants share. Send the same values, or change them with PUT /models/{{id}}."))
+        existing, sibling = refuse_conflicts(parsed)
         if parsed["created_date"] and not existing:
             version_fields["provenance"] = {"created_date": parsed["created_date"]}
         upload = parsed["file"]

@@ -90,20 +90,55 @@ class DisconnectingBody:
 ])
 def test_a_client_that_disconnects_mid_file_leaves_no_object_and_no_open_upload(
         api_client, bucket, small_parts, url, fields, content_type):
-    from django.test.client import encode_multipart
-
-    boundary = "b0undary"
-    upload = model_file(b"m" * (12 * MiB), "m.zip")
-    upload.content_type = content_type
-    body = encode_multipart(boundary, {**fields, "file": upload})
-    api_client.raise_request_exception = False
-    response = api_client.generic(
-        "POST", url, content_type=f"multipart/form-data; boundary={boundary}",
-        **{"wsgi.input": DisconnectingBody(body, cut=len(body) // 2), "CONTENT_LENGTH": str(len(body))})
+    response = post_cut_mid_file(api_client, url, fields, content_type)
     assert response.status_code >= 400
     # Two parts had gone to S3 before the cut: the multipart upload is aborted, not left open.
     assert bucket_keys(bucket) == [] and open_multipart_uploads(bucket) == []
     assert not Artifact.objects.exists()
+
+
+def post_cut_mid_file(client, url, fields, content_type="application/zip", size=12 * MiB):
+    """POST a form whose fields come before its file, from a client gone halfway through the file."""
+    from django.test.client import encode_multipart
+
+    boundary = "b0undary"
+    upload = model_file(b"m" * size, "m.zip")
+    upload.content_type = content_type
+    body = encode_multipart(boundary, {**fields, "file": upload})
+    client.raise_request_exception = False
+    return client.generic("POST", url, content_type=f"multipart/form-data; boundary={boundary}",
+                          **{"wsgi.input": DisconnectingBody(body, cut=len(body) // 2),
+                             "CONTENT_LENGTH": str(len(body))})
+
+
+@pytest.mark.parametrize("url, fields", [
+    ("/api/v1/artifacts/", {"registered_model": "dup", "version": "1", "precision": "INT8"}),
+    ("/models", {"name": "dup", "version": "1", "precision": "int8"}),  # Intel's API
+])
+def test_a_duplicate_is_refused_before_its_file_is_read(api_client, bucket, url, fields):
+    """The client below goes away halfway through the file: only a refusal made before the file
+    is read answers 409 (reading on would fail)."""
+    first = api_client.post(url, {**fields, "file": model_file(b"one", "m.zip")}, format="multipart")
+    assert first.status_code == 201, first.content
+    response = post_cut_mid_file(api_client, url, fields)
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "conflict"
+    assert len(bucket_keys(bucket)) == 1 and open_multipart_uploads(bucket) == []
+    assert Artifact.objects.count() == 1
+
+
+def test_intel_answers_its_422_before_its_409_for_a_duplicate_that_is_not_a_zip(api_client, bucket):
+    """Intel checks the file type before duplicates; the early duplicate check keeps that order."""
+    fields = {"name": "dup", "version": "1"}
+    upload = model_file(b"one", "m.zip")
+    upload.content_type = "application/zip"
+    assert api_client.post("/models", {**fields, "file": upload}, format="multipart").status_code == 201
+    untyped = model_file(b"two", "m.zip")
+    untyped.content_type = "application/octet-stream"  # curl's default; Intel refused it
+    response = api_client.post("/models", {**fields, "file": untyped}, format="multipart")
+    assert response.status_code == 422, response.content
+    assert response.json()["error"]["message"].startswith("Unsupported file type found")
+    assert len(bucket_keys(bucket)) == 1
 
 
 def test_invalid_metadata_after_streaming_leaves_no_object(upload, bucket):
