@@ -193,10 +193,10 @@ class S3StreamingUploadHandler(FileUploadHandler):
     """Streams each uploaded file into an S3 multipart upload, hashing and counting on the way.
 
     Active only when the artifact storage is S3; otherwise it passes chunks on to the next handler.
-    Before the first byte it runs the view's ``upload_precheck`` on the form fields that came
-    before the file (see ``StreamingMultiPartParser``), so a duplicate variant is refused without
-    streaming gigabytes first; fields sent after the file are checked when the artifact is
-    registered, and the streamed object is then deleted.
+    Before the first byte, whatever the storage, it runs the view's ``upload_precheck`` on the
+    form fields that came before the file (see ``StreamingMultiPartParser``), so a duplicate
+    variant is refused without streaming gigabytes first; fields sent after the file are checked
+    when the artifact is registered, and the streamed object is then deleted.
     """
 
     chunk_size = READ_CHUNK
@@ -214,12 +214,12 @@ class S3StreamingUploadHandler(FileUploadHandler):
     def new_file(self, field_name, file_name, *args, **kwargs):
         super().new_file(field_name, file_name, *args, **kwargs)
         self.writer = None
+        precheck = getattr(self.parser, "precheck", None)
+        if precheck:  # on local files too: a refused file is not even written to a temporary file
+            precheck(getattr(self.parser, "_post", None) or {}, content_type=self.content_type or "")
         storage = current_storage()
         if not is_s3(storage):
             return
-        precheck = getattr(self.parser, "precheck", None)
-        if precheck:
-            precheck(getattr(self.parser, "_post", None) or {}, content_type=self.content_type or "")
         from .services import artifact_key
 
         self.artifact_id = uuid.uuid4()

@@ -127,6 +127,18 @@ def test_a_duplicate_is_refused_before_its_file_is_read(api_client, bucket, url,
     assert Artifact.objects.count() == 1
 
 
+@pytest.mark.parametrize("url, fields", [
+    ("/api/v1/artifacts/", {"registered_model": "dup", "version": "1"}),
+    ("/models", {"name": "dup", "version": "1"}),
+])
+def test_a_duplicate_is_refused_before_its_file_is_read_on_local_files_too(api_client, local_storage, url, fields):
+    first = api_client.post(url, {**fields, "file": model_file(b"one", "m.zip")}, format="multipart")
+    assert first.status_code == 201, first.content
+    response = post_cut_mid_file(api_client, url, fields, size=3 * MiB)
+    assert response.status_code == 409, response.content
+    assert Artifact.objects.count() == 1
+
+
 def test_intel_answers_its_422_before_its_409_for_a_duplicate_that_is_not_a_zip(api_client, bucket):
     """Intel checks the file type before duplicates; the early duplicate check keeps that order."""
     fields = {"name": "dup", "version": "1"}
