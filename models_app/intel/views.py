@@ -122,6 +122,16 @@ def refuse_conflicts(parsed):
     return existing, sibling
 
 
+def _taken_by(parsed):
+    """The entry that already has this POST's client-chosen id or its variant, if any."""
+    if parsed["id"]:
+        clash = Artifact.objects.filter(external_id=parsed["id"]).first()
+        if clash:
+            return clash
+    return _same_variant(parsed["artifact_fields"], version__registered_model__name=parsed["name"],
+                         version__version=parsed["version"])
+
+
 def _same_variant(artifact_fields, **where):
     """The artifact holding the variant key these fields would get (defaults and case as the model
     normalises them), found after the database refused a duplicate."""
@@ -175,9 +185,7 @@ class ModelListView(IntelView):
         except APIException:
             return
         refuse_conflicts(parsed)
-        clash = (parsed["id"] and Artifact.objects.filter(external_id=parsed["id"]).first()) or \
-            _same_variant(parsed["artifact_fields"], version__registered_model__name=parsed["name"],
-                          version__version=parsed["version"])
+        clash = _taken_by(parsed)
         if clash:
             raise conflict(clash)
 
@@ -200,8 +208,7 @@ class ModelListView(IntelView):
                 filename=upload.name, content_type=upload.content_type or "",
             )
         except Conflict as exc:
-            clash = (Artifact.objects.filter(external_id=external_id).first() if external_id else None) or \
-                _same_variant(artifact_fields, version__registered_model__name=name, version__version=version)
+            clash = _taken_by(parsed)
             if clash:
                 raise conflict(clash) from exc
             raise

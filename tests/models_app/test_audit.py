@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from models_app import services
-from models_app.models import Artifact, AuditEntry, ModelVersion, RegisteredModel
+from models_app.models import AuditEntry, ModelVersion, RegisteredModel
 
 pytestmark = pytest.mark.django_db
 
