@@ -30,7 +30,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from models_app.errors import ArtifactStorageError, Conflict, FileTooLarge, RegistryError
-from models_app.models import Artifact, AuditEntry
+from models_app.models import Artifact, AuditEntry, ModelVersion, RegisteredModel
 from models_app.services import register_artifact
 
 from .client import (
@@ -115,6 +115,20 @@ def registered_model_name(project_name: str, group_name: str) -> str:
     runs of spaces made one dash ("Parking lot" + "SSD" -> "Parking-lot-SSD")."""
     name = re.sub(r"[\s/\\\x00-\x1f\x7f]+", "-", f"{project_name}-{group_name}").strip("-")
     return name[:200] or "geti-model"
+
+
+def registered_model_for(project_id: str, project_name: str, group_name: str) -> str:
+    """The registered model a Geti model group's versions go to: ``<project>-<group>``, or that
+    name with the project id appended when it already holds versions of anything else (another
+    Geti project of the same name, in another workspace say, or models registered by hand), so
+    two projects' models never end up as versions or variants of one registered model. A
+    project that was given the longer name keeps it."""
+    name = registered_model_name(project_name, group_name)
+    with_id = f"{name[:200 - len(project_id) - 1]}-{project_id}"
+    if RegisteredModel.objects.filter(name=with_id).exists():
+        return with_id
+    others = ModelVersion.objects.filter(registered_model__name=name).exclude(project_id=project_id)
+    return with_id if others.exists() else name
 
 
 def category_for(task_types: list[str]) -> str:
@@ -401,7 +415,7 @@ def _import(job: ImportJob, progress: ProgressReporter) -> Artifact:
             check_archive(tmp)
             try:
                 return register_artifact(
-                    model_name=registered_model_name(project.name, group.name),
+                    model_name=registered_model_for(project.id, project.name, group.name),
                     version=str(model.version if model.version is not None else model.id),
                     fileobj=tmp,
                     user=job.created_by,

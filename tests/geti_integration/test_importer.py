@@ -95,6 +95,26 @@ def test_it_maps_geti_metadata_onto_model_version_and_artifact(geti, bucket):
     assert artifact.content_type == "application/zip"
 
 
+def test_a_same_named_project_of_another_workspace_gets_its_own_registered_model(geti, bucket):
+    """Two Geti projects called "Widgets", each with a YOLOX-TINY group whose first model is
+    version 1 at FP16: the second is not made a variant (or a conflict) of the first."""
+    widgets = import_widgets().artifact
+    geti.projects[fx.PARKING]["name"] = "Widgets"
+    geti.model_groups[fx.PARKING][0]["name"] = "YOLOX-TINY"
+    job = import_one(fx.PARKING, fx.PARKING_DETECTION_GROUP, fx.PARKING_DETECTION_MODEL, fx.PARKING_DETECTION_FP16)
+    assert job.state == ImportJob.State.DONE, job.error
+    other = job.artifact.version
+    assert other.registered_model.name == f"Widgets-YOLOX-TINY-{fx.PARKING}"
+    assert other.project_id == fx.PARKING
+    assert widgets.version.registered_model.versions.get().artifacts.get() == widgets
+
+
+def test_a_project_given_the_longer_name_keeps_it(db):
+    RegisteredModel.objects.create(name=f"Widgets-YOLOX-TINY-{fx.PARKING}")
+    assert importer.registered_model_for(fx.PARKING, "Widgets", "YOLOX-TINY") == f"Widgets-YOLOX-TINY-{fx.PARKING}"
+    assert importer.registered_model_for(fx.WIDGETS, "Widgets", "YOLOX-TINY") == "Widgets-YOLOX-TINY"
+
+
 def test_an_int8_model_keeps_its_quantization(geti, bucket):
     artifact = import_widgets(fx.WIDGETS_INT8).artifact
 
