@@ -21,12 +21,14 @@ import logging
 import re
 import stat
 import tempfile
+import threading
 import time
 import zipfile
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from models_app.errors import ArtifactStorageError, Conflict, FileTooLarge, RegistryError
@@ -323,6 +325,33 @@ class ProgressReporter:
         self.job.save(update_fields=["heartbeat_at"])
 
 
+@contextmanager
+def beating(job_id, every: float = PROGRESS_SECONDS):
+    """Keep a running job's heartbeat going from a thread while a step without progress of its
+    own runs: storing the downloaded file, which takes minutes for a big model, so that
+    ``fail_stale_geti_imports`` does not take a slow job for a dead one."""
+    stop = threading.Event()
+
+    def beat():
+        try:
+            while not stop.wait(every):
+                try:
+                    ImportJob.objects.filter(pk=job_id, state=ImportJob.State.RUNNING).update(
+                        heartbeat_at=timezone.now())
+                except DatabaseError:  # a missed beat is harmless; the next one may pass
+                    logger.warning("Could not record the heartbeat of import %s", job_id, exc_info=True)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=beat, name="import-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def check_archive(fileobj) -> list[str]:
     """Refuse an archive a consumer could not unpack safely: absolute paths, ``..`` and links.
 
@@ -414,19 +443,20 @@ def _import(job: ImportJob, progress: ProgressReporter) -> Artifact:
             progress.save(writer.size, writer.size)
             check_archive(tmp)
             try:
-                return register_artifact(
-                    model_name=registered_model_for(project.id, project.name, group.name),
-                    version=str(model.version if model.version is not None else model.id),
-                    fileobj=tmp,
-                    user=job.created_by,
-                    version_fields=version_fields_for(config, project, group, model),
-                    artifact_fields=artifact_fields_for(optimized, package),
-                    size=writer.size,
-                    sha256=writer.sha256.hexdigest(),
-                    filename=f"{optimized.name or optimized.id}.zip",
-                    content_type="application/zip",
-                    audit_action=AuditEntry.Action.IMPORT,
-                )
+                with beating(job.pk):
+                    return register_artifact(
+                        model_name=registered_model_for(project.id, project.name, group.name),
+                        version=str(model.version if model.version is not None else model.id),
+                        fileobj=tmp,
+                        user=job.created_by,
+                        version_fields=version_fields_for(config, project, group, model),
+                        artifact_fields=artifact_fields_for(optimized, package),
+                        size=writer.size,
+                        sha256=writer.sha256.hexdigest(),
+                        filename=f"{optimized.name or optimized.id}.zip",
+                        content_type="application/zip",
+                        audit_action=AuditEntry.Action.IMPORT,
+                    )
             except Conflict:
                 existing = Artifact.objects.filter(external_id=job.optimized_model_id).first()
                 if existing is not None:

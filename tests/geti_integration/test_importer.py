@@ -5,6 +5,7 @@ The importer runs against the fake Geti server over HTTP and stores into the S3 
 """
 
 import hashlib
+import time
 import tracemalloc
 
 import pytest
@@ -428,6 +429,24 @@ def test_running_jobs_whose_worker_went_silent_are_marked_failed(db):
     fresh.refresh_from_db()
     assert old.state == ImportJob.State.FAILED and "worker" in old.error
     assert fresh.state == ImportJob.State.RUNNING
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat is written from another thread
+def test_the_heartbeat_goes_on_while_the_file_is_stored_and_stops_after():
+    from django.utils import timezone
+
+    long_ago = timezone.now() - timezone.timedelta(hours=1)
+    job = ImportJob.objects.create(project_id=fx.WIDGETS, group_id=fx.WIDGETS_GROUP, model_id=fx.WIDGETS_MODEL,
+                                   optimized_model_id=fx.WIDGETS_FP16, state=ImportJob.State.RUNNING,
+                                   heartbeat_at=long_ago)
+    with importer.beating(job.pk, every=0.01):
+        time.sleep(0.2)  # a step with no progress of its own, as storing a big file
+        job.refresh_from_db()
+        assert job.heartbeat_at > long_ago
+        assert importer.fail_stale_jobs(60) == 0
+    last = ImportJob.objects.get(pk=job.pk).heartbeat_at
+    time.sleep(0.05)
+    assert ImportJob.objects.get(pk=job.pk).heartbeat_at == last
 
 
 def test_progress_is_saved_while_downloading(geti, bucket, monkeypatch):
