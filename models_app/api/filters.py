@@ -249,4 +249,3 @@ class OrderingFilter(DRFOrderingFilter):
         if any(key.lstrip("-") in ("pk", "id") for key in ordering):
             return ordering
         return [*ordering, "-pk" if ordering[-1].startswith("-") else "pk"]
-
