@@ -34,10 +34,13 @@ class MultipartBody:
     Content-Length and never loads the file)."""
 
     def __init__(self, path, fields, boundary):
-        head = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
-                       for k, v in fields.items())
-        head += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{Path(path).name}"\r\n'
-                 "Content-Type: application/octet-stream\r\n\r\n")
+        head = "".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items()
+        )
+        head += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{Path(path).name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        )
         self.parts = [head.encode(), None, f"\r\n--{boundary}--\r\n".encode()]
         self.path, self.size = path, os.path.getsize(path)
         self.length = len(self.parts[0]) + self.size + len(self.parts[2])
@@ -63,7 +66,7 @@ class MultipartBody:
                 return b""
         view = memoryview(self._chunk)
         end = len(self._chunk) if n is None or n < 0 else self._pos + n
-        data = bytes(view[self._pos:end])
+        data = bytes(view[self._pos : end])
         self._pos += len(data)
         return data
 
@@ -72,7 +75,7 @@ def make_file(path, size):
     block = os.urandom(MiB)
     with open(path, "wb") as handle:
         for i in range(size // MiB):
-            handle.write(block[i % 256:] + block[:i % 256])  # not one repeated block
+            handle.write(block[i % 256 :] + block[: i % 256])  # not one repeated block
     return path
 
 
@@ -86,8 +89,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=int(os.environ.get("BENCH_SIZE_MIB", 1024)))
     parser.add_argument("--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", 3)))
-    parser.add_argument("--moto-default-malloc", action="store_true",
-                        help="run moto without the malloc settings of common.MOTO_MALLOC")
+    parser.add_argument(
+        "--moto-default-malloc", action="store_true", help="run moto without the malloc settings of common.MOTO_MALLOC"
+    )
     args = parser.parse_args()
     size = args.size_mib * MiB
 
@@ -97,17 +101,28 @@ def main():
         moto, endpoint = start_moto(tuned=not args.moto_default_malloc)
     bucket = os.environ.get("S3_BUCKET") or f"bench-{uuid.uuid4().hex[:8]}"
     work = Path(tempfile.mkdtemp(prefix="registry-bench-"))
-    env = base_env(S3_BUCKET=bucket, S3_ENDPOINT_URL=endpoint, S3_REGION="us-east-1",
-                   S3_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
-                   S3_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
-                   REGISTRY_VAR_DIR=work / "var", REGISTRY_MAX_UPLOAD_BYTES=size * 2, LOG_LEVEL="WARNING")
+    env = base_env(
+        S3_BUCKET=bucket,
+        S3_ENDPOINT_URL=endpoint,
+        S3_REGION="us-east-1",
+        S3_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
+        S3_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
+        REGISTRY_VAR_DIR=work / "var",
+        REGISTRY_MAX_UPLOAD_BYTES=size * 2,
+        LOG_LEVEL="WARNING",
+    )
     # The direct client uses the registry's own client settings, so both paths sign alike.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from registry_project.settings import s3_storage_options
 
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                      aws_access_key_id=env["S3_ACCESS_KEY_ID"], aws_secret_access_key=env["S3_SECRET_ACCESS_KEY"],
-                      config=s3_storage_options(bucket)["client_config"])
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=env["S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["S3_SECRET_ACCESS_KEY"],
+        config=s3_storage_options(bucket)["client_config"],
+    )
     server = None
     try:
         try:
@@ -119,19 +134,32 @@ def main():
 
         manage(env, "migrate", "--noinput")
         manage(env, "ensure_admin", "--url", "http://127.0.0.1")
-        token = __import__("subprocess").run(
-            [sys.executable, "manage.py", "issue_token", "admin"], cwd=Path(__file__).resolve().parent.parent,
-            env=env, check=True, capture_output=True, text=True).stdout.strip()
+        token = (
+            __import__("subprocess")
+            .run(
+                [sys.executable, "manage.py", "issue_token", "admin"],
+                cwd=Path(__file__).resolve().parent.parent,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+        )
         server, base = start_gunicorn(env, workers=1, threads=4)
         workers = children(server.pid)
         auth = {"Authorization": f"Token {token}"}
         # Warm the worker up (imports, clients, connections) so the samples show what a transfer costs.
-        warm = requests.post(f"{base}/api/v1/artifacts/", headers=auth, timeout=60,
-                             files={"file": ("warm.bin", os.urandom(MiB))},
-                             data={"registered_model": "warm-up", "version": "1"})
+        warm = requests.post(
+            f"{base}/api/v1/artifacts/",
+            headers=auth,
+            timeout=60,
+            files={"file": ("warm.bin", os.urandom(MiB))},
+            data={"registered_model": "warm-up", "version": "1"},
+        )
         assert warm.status_code == 201, warm.text
         for mode in ("proxy", "redirect"):
-            requests.get(f"{base}/api/v1/artifacts/{warm.json()['id']}/download/?mode={mode}", timeout=60).content
+            _ = requests.get(f"{base}/api/v1/artifacts/{warm.json()['id']}/download/?mode={mode}", timeout=60).content
 
         config = TransferConfig()  # boto3's defaults: 8 MiB parts, 10 threads
 
@@ -151,10 +179,15 @@ def main():
         boundary = uuid.uuid4().hex
 
         def api_upload():
-            body = MultipartBody(source, {"registered_model": "bench", "version": uuid.uuid4().hex[:8],
-                                          "precision": "FP16"}, boundary)
-            response = requests.post(f"{base}/api/v1/artifacts/", data=body, timeout=3600,
-                                     headers={**auth, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+            body = MultipartBody(
+                source, {"registered_model": "bench", "version": uuid.uuid4().hex[:8], "precision": "FP16"}, boundary
+            )
+            response = requests.post(
+                f"{base}/api/v1/artifacts/",
+                data=body,
+                timeout=3600,
+                headers={**auth, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+            )
             assert response.status_code == 201, response.text
             artifact = response.json()
             assert artifact["size"] == size and (digest is None or artifact["sha256"] == digest)
@@ -163,9 +196,13 @@ def main():
         def api_upload_raw():
             # The file as the request body (curl -T), the metadata in the query string.
             with open(source, "rb") as handle:
-                response = requests.put(f"{base}/api/v1/artifacts/upload/{source.name}", data=handle, timeout=3600,
-                                        params={"registered_model": "bench", "version": uuid.uuid4().hex[:8],
-                                                "precision": "INT8"}, headers=auth)
+                response = requests.put(
+                    f"{base}/api/v1/artifacts/upload/{source.name}",
+                    data=handle,
+                    timeout=3600,
+                    params={"registered_model": "bench", "version": uuid.uuid4().hex[:8], "precision": "INT8"},
+                    headers=auth,
+                )
             assert response.status_code == 201, response.text
             artifact = response.json()
             assert artifact["size"] == size and (digest is None or artifact["sha256"] == digest)
@@ -173,8 +210,9 @@ def main():
 
         def api_download(artifact, mode):
             received = 0
-            with requests.get(f"{base}/api/v1/artifacts/{artifact['id']}/download/?mode={mode}",
-                              stream=True, timeout=3600) as r:
+            with requests.get(
+                f"{base}/api/v1/artifacts/{artifact['id']}/download/?mode={mode}", stream=True, timeout=3600
+            ) as r:
                 r.raise_for_status()
                 while chunk := r.raw.read(4 * MiB):
                     received += len(chunk)
@@ -182,8 +220,9 @@ def main():
 
         # The machine is shared: each transfer runs `repeat` times and the fastest counts, for
         # both paths alike. Memory is the largest peak and growth seen in any run.
-        best = {name: float("inf")
-                for name in ("up_direct", "down_direct", "up_api", "up_raw", "down_api", "down_redirect")}
+        best = {
+            name: float("inf") for name in ("up_direct", "down_direct", "up_api", "up_raw", "down_api", "down_redirect")
+        }
         growth = {"up_api": 0, "up_raw": 0, "down_api": 0}
         peak = dict(growth)
         moto_pid = moto.pid if moto else None
@@ -208,33 +247,89 @@ def main():
             measure("down_direct", direct_stream)
             s3.delete_object(Bucket=bucket, Key="direct/model.bin")
             artifact = measure("up_api", api_upload)
-            measure("down_api", lambda: api_download(artifact, "proxy"))
-            best["down_redirect"] = min(best["down_redirect"], timed(lambda: api_download(artifact, "redirect"))[0])
+            measure("down_api", lambda a=artifact: api_download(a, "proxy"))
+            best["down_redirect"] = min(best["down_redirect"], timed(lambda a=artifact: api_download(a, "redirect"))[0])
             requests.delete(f"{base}/api/v1/artifacts/{artifact['id']}/", headers=auth, timeout=60)
             artifact = measure("up_raw", api_upload_raw)
             requests.delete(f"{base}/api/v1/artifacts/{artifact['id']}/", headers=auth, timeout=60)
         up_direct, down_direct, up_api, up_raw, down_api, down_redirect = (
-            best[k] for k in ("up_direct", "down_direct", "up_api", "up_raw", "down_api", "down_redirect"))
+            best[k] for k in ("up_direct", "down_direct", "up_api", "up_raw", "down_api", "down_redirect")
+        )
         rows = []
 
         def mbps(seconds):
             return f"{size / MiB / seconds:.0f}"
 
-        rows.append(["upload (multipart form)", mbps(up_direct), mbps(up_api), f"{up_direct / up_api:.0%}",
-                     f"{peak['up_api'] / MiB:.1f}", f"{growth['up_api'] / MiB:.1f}", "70%"])
-        rows.append(["upload (raw body)", mbps(up_direct), mbps(up_raw), f"{up_direct / up_raw:.0%}",
-                     f"{peak['up_raw'] / MiB:.1f}", f"{growth['up_raw'] / MiB:.1f}", "70%"])
-        rows.append(["download (proxy)", mbps(down_direct), mbps(down_api), f"{down_direct / down_api:.0%}",
-                     f"{peak['down_api'] / MiB:.1f}", f"{growth['down_api'] / MiB:.1f}", "85%"])
-        rows.append(["download (redirect)", mbps(down_direct), mbps(down_redirect),
-                     f"{down_direct / down_redirect:.0%}", "-", "-", "100% by design"])
-        print(f"\nArtifacts: one {size // MiB} MiB file, best of {args.repeat} runs, "
-              f"S3 at {endpoint}"
-              f"{'' if not moto else ' (moto, default malloc)' if args.moto_default_malloc else ' (moto)'}\n")
-        print(table(["transfer", "boto3 MiB/s", "API MiB/s", "API/boto3", "worker peak RSS MiB", "RSS growth MiB", "target"], rows))
+        rows.append(
+            [
+                "upload (multipart form)",
+                mbps(up_direct),
+                mbps(up_api),
+                f"{up_direct / up_api:.0%}",
+                f"{peak['up_api'] / MiB:.1f}",
+                f"{growth['up_api'] / MiB:.1f}",
+                "70%",
+            ]
+        )
+        rows.append(
+            [
+                "upload (raw body)",
+                mbps(up_direct),
+                mbps(up_raw),
+                f"{up_direct / up_raw:.0%}",
+                f"{peak['up_raw'] / MiB:.1f}",
+                f"{growth['up_raw'] / MiB:.1f}",
+                "70%",
+            ]
+        )
+        rows.append(
+            [
+                "download (proxy)",
+                mbps(down_direct),
+                mbps(down_api),
+                f"{down_direct / down_api:.0%}",
+                f"{peak['down_api'] / MiB:.1f}",
+                f"{growth['down_api'] / MiB:.1f}",
+                "85%",
+            ]
+        )
+        rows.append(
+            [
+                "download (redirect)",
+                mbps(down_direct),
+                mbps(down_redirect),
+                f"{down_direct / down_redirect:.0%}",
+                "-",
+                "-",
+                "100% by design",
+            ]
+        )
+        print(
+            f"\nArtifacts: one {size // MiB} MiB file, best of {args.repeat} runs, "
+            f"S3 at {endpoint}"
+            f"{'' if not moto else ' (moto, default malloc)' if args.moto_default_malloc else ' (moto)'}\n"
+        )
+        print(
+            table(
+                [
+                    "transfer",
+                    "boto3 MiB/s",
+                    "API MiB/s",
+                    "API/boto3",
+                    "worker peak RSS MiB",
+                    "RSS growth MiB",
+                    "target",
+                ],
+                rows,
+            )
+        )
         print(f"\nCPU seconds per transfer of {size // MiB} MiB (last run):\n")
-        print(table(["transfer", "registry worker", "S3 server", "client", "all"],
-                    [[name, f"{w:.2f}", f"{m:.2f}", f"{c:.2f}", f"{w + m + c:.2f}"] for name, (w, m, c) in cpu.items()]))
+        print(
+            table(
+                ["transfer", "registry worker", "S3 server", "client", "all"],
+                [[name, f"{w:.2f}", f"{m:.2f}", f"{c:.2f}", f"{w + m + c:.2f}"] for name, (w, m, c) in cpu.items()],
+            )
+        )
         print()
     finally:
         stop(server)

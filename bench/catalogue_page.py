@@ -38,22 +38,39 @@ CASES = [
 
 
 def populate(count):
-    models = [RegisteredModel(name=f"bench-{i:06d}", description=f"Benchmark model {i}",
-                              tags={"team": "vision" if i % 2 else "audio"}) for i in range(count)]
+    models = [
+        RegisteredModel(
+            name=f"bench-{i:06d}", description=f"Benchmark model {i}", tags={"team": "vision" if i % 2 else "audio"}
+        )
+        for i in range(count)
+    ]
     RegisteredModel.objects.bulk_create(models, batch_size=2000)
     versions = []
     for i, model in enumerate(models):
         for v in ("1", "2"):
-            versions.append(ModelVersion(registered_model=model, version=v,
-                                         category=("Detection", "Classification", "Segmentation")[i % 3],
-                                         origin="geti" if i % 5 == 0 else "upload"))
+            versions.append(
+                ModelVersion(
+                    registered_model=model,
+                    version=v,
+                    category=("Detection", "Classification", "Segmentation")[i % 3],
+                    origin="geti" if i % 5 == 0 else "upload",
+                )
+            )
     ModelVersion.objects.bulk_create(versions, batch_size=5000)
     artifacts = []
     for i, version in enumerate(versions):
         for precision, device in (("FP32", "CPU"), ("FP16", "GPU"), ("INT8", "NPU" if i % 4 else "CPU")):
-            artifacts.append(Artifact(version=version, precision=precision, target_device=device,
-                                      size=1000 + i, sha256=uuid.uuid4().hex * 2, score=(i % 100) / 100,
-                                      file=f"artifacts/{uuid.uuid4()}/model.bin"))
+            artifacts.append(
+                Artifact(
+                    version=version,
+                    precision=precision,
+                    target_device=device,
+                    size=1000 + i,
+                    sha256=uuid.uuid4().hex * 2,
+                    score=(i % 100) / 100,
+                    file=f"artifacts/{uuid.uuid4()}/model.bin",
+                )
+            )
     Artifact.objects.bulk_create(artifacts, batch_size=5000)
 
 

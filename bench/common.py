@@ -38,16 +38,24 @@ def wait_for(url, timeout=60):
 # malloc arena) takes 1.2-1.4 million page faults per GiB received, 7-11 s of kernel time that
 # competes with whatever runs beside it on the same cores. A long-running S3 server reuses its
 # buffers; these settings make the stand-in behave so, for both paths alike.
-MOTO_MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
-               "MALLOC_TRIM_THRESHOLD_": str(4 << 30), "MALLOC_TOP_PAD_": str(256 << 20)}
+MOTO_MALLOC = {
+    "MALLOC_ARENA_MAX": "1",
+    "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
+    "MALLOC_TRIM_THRESHOLD_": str(4 << 30),
+    "MALLOC_TOP_PAD_": str(256 << 20),
+}
 
 
 def start_moto(tuned=True):
     """A moto S3 server in its own process (large objects spill to temporary files)."""
     port = free_port()
     env = {**os.environ, **(MOTO_MALLOC if tuned else {})}
-    proc = subprocess.Popen([PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(url)
@@ -64,10 +72,26 @@ def manage(env, *args):
 def start_gunicorn(env, workers=1, threads=4):
     port = free_port()
     proc = subprocess.Popen(
-        [GUNICORN, "registry_project.wsgi", "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread",
-         "--workers", str(workers), "--threads", str(threads), "--timeout", "600", "--log-level", "warning",
-         *os.environ.get("BENCH_GUNICORN_ARGS", "").split()],
-        cwd=ROOT, env=env)
+        [
+            GUNICORN,
+            "registry_project.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--worker-class",
+            "gthread",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--timeout",
+            "600",
+            "--log-level",
+            "warning",
+            *os.environ.get("BENCH_GUNICORN_ARGS", "").split(),
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(base + "/healthz")
@@ -161,8 +185,13 @@ def table(headers, rows):
     widths = [max(len(str(h)), *(len(str(r[i])) for r in rows)) for i, h in enumerate(headers)]
     line = " | ".join(str(h).ljust(w) for h, w in zip(headers, widths))
     out = [line, "-|-".join("-" * w for w in widths)]
-    out += [" | ".join(str(c).rjust(w) if isinstance(c, (int, float)) or str(c)[:1].isdigit() else str(c).ljust(w)
-                       for c, w in zip(r, widths)) for r in rows]
+    out += [
+        " | ".join(
+            str(c).rjust(w) if isinstance(c, (int, float)) or str(c)[:1].isdigit() else str(c).ljust(w)
+            for c, w in zip(r, widths)
+        )
+        for r in rows
+    ]
     return "\n".join(out)
 
 

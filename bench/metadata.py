@@ -53,27 +53,50 @@ def seed(total, models=1000):
     rng = random.Random(7)
     now = timezone.now()
     registered = RegisteredModel.objects.bulk_create(
-        [RegisteredModel(name=f"model-{i:05d}", description=f"{rng.choice(CATEGORIES)} model number {i}",
-                         tags={"team": f"team-{i % 20}"}) for i in range(models)], batch_size=5000)
+        [
+            RegisteredModel(
+                name=f"model-{i:05d}",
+                description=f"{rng.choice(CATEGORIES)} model number {i}",
+                tags={"team": f"team-{i % 20}"},
+            )
+            for i in range(models)
+        ],
+        batch_size=5000,
+    )
     per_version = 4
     versions = []
     for n in range(total // per_version):
         model = registered[n % models]
-        versions.append(ModelVersion(
-            registered_model=model, version=str(n // models + 1), category=rng.choice(CATEGORIES),
-            architecture=rng.choice(["YOLOX", "ResNet50", "EfficientNet", "SSD", "UNet"]),
-            description=f"release {n} of {model.name}, trained on dataset-{rng.randint(1, 500)}",
-            labels=[rng.choice(["person", "car", "dog", "cat", "bicycle"])], project_name=f"project-{n % 300}",
-            origin=rng.choice(["upload", "geti"])))
+        versions.append(
+            ModelVersion(
+                registered_model=model,
+                version=str(n // models + 1),
+                category=rng.choice(CATEGORIES),
+                architecture=rng.choice(["YOLOX", "ResNet50", "EfficientNet", "SSD", "UNet"]),
+                description=f"release {n} of {model.name}, trained on dataset-{rng.randint(1, 500)}",
+                labels=[rng.choice(["person", "car", "dog", "cat", "bicycle"])],
+                project_name=f"project-{n % 300}",
+                origin=rng.choice(["upload", "geti"]),
+            )
+        )
     versions = ModelVersion.objects.bulk_create(versions, batch_size=5000)
     artifacts = []
     for n, version in enumerate(versions):
         for k in range(per_version):
-            artifacts.append(Artifact(
-                version=version, precision=PRECISIONS[k], target_device=DEVICES[(n + k) % 3],
-                format=FORMATS[(n + k) % 2], score=rng.random(), size=rng.randint(10**6, 10**9),
-                sha256=uuid.uuid4().hex * 2, file=f"artifacts/{uuid.uuid4()}/model.bin",
-                created_at=now, original_filename="model.bin"))
+            artifacts.append(
+                Artifact(
+                    version=version,
+                    precision=PRECISIONS[k],
+                    target_device=DEVICES[(n + k) % 3],
+                    format=FORMATS[(n + k) % 2],
+                    score=rng.random(),
+                    size=rng.randint(10**6, 10**9),
+                    sha256=uuid.uuid4().hex * 2,
+                    file=f"artifacts/{uuid.uuid4()}/model.bin",
+                    created_at=now,
+                    original_filename="model.bin",
+                )
+            )
             if len(artifacts) >= 10000:
                 Artifact.objects.bulk_create(artifacts)
                 artifacts = []
@@ -98,8 +121,11 @@ def plans(token):
             assert client.get(url).status_code == 200
         out.append(f"### GET {url}  ({len(ctx.captured_queries)} queries)")
         for query in ctx.captured_queries:
-            if not query["sql"].lstrip().upper().startswith("SELECT") or "django_session" in query["sql"] \
-                    or "authtoken" in query["sql"]:
+            if (
+                not query["sql"].lstrip().upper().startswith("SELECT")
+                or "django_session" in query["sql"]
+                or "authtoken" in query["sql"]
+            ):
                 continue
             with connection.cursor() as cursor:
                 cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + query["sql"])
@@ -142,15 +168,26 @@ def run(base, token, scenario, make_request, concurrency, requests_per_worker):
         t.join()
     wall = time.perf_counter() - start
     ms = [x * 1000 for x in latencies]
-    return [scenario, concurrency, len(ms), f"{percentile(ms, 50):.1f}", f"{percentile(ms, 95):.1f}",
-            f"{len(ms) / wall:.0f}", len(errors)]
+    return [
+        scenario,
+        concurrency,
+        len(ms),
+        f"{percentile(ms, 50):.1f}",
+        f"{percentile(ms, 95):.1f}",
+        f"{len(ms) / wall:.0f}",
+        len(errors),
+    ]
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--variants", type=int, default=100_000)
-    parser.add_argument("--requests", type=int, default=int(os.environ.get("BENCH_REQUESTS", 200)),
-                        help="requests per scenario at concurrency 1 (8 workers send this many each / 4)")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=int(os.environ.get("BENCH_REQUESTS", 200)),
+        help="requests per scenario at concurrency 1 (8 workers send this many each / 4)",
+    )
     parser.add_argument("--only", default="", help="run only the scenarios whose name contains this text")
     parser.add_argument("--no-plans", action="store_true", help="skip printing the query plans")
     args = parser.parse_args()
@@ -170,11 +207,20 @@ def main():
 
     django.setup()
     seconds = seed(args.variants)
-    print(f"\nSeeded {args.variants} variants in {seconds:.1f}s" if seconds else
-          f"\nUsing the {args.variants} variants already in the database")
+    print(
+        f"\nSeeded {args.variants} variants in {seconds:.1f}s"
+        if seconds
+        else f"\nUsing the {args.variants} variants already in the database"
+    )
     manage(env, "ensure_admin", "--url", "http://127.0.0.1")
-    token = subprocess.run([sys.executable, "manage.py", "issue_token", "admin"], cwd=ROOT, env=env, check=True,
-                           capture_output=True, text=True).stdout.strip()
+    token = subprocess.run(
+        [sys.executable, "manage.py", "issue_token", "admin"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     from models_app.models import Artifact
 
     ids = [str(i) for i in Artifact.objects.values_list("id", flat=True)[:5000]]
@@ -186,16 +232,23 @@ def main():
     scenarios = {
         "list filtered+sorted page of 50": lambda s, r: s.get(
             f"{base}/api/v1/artifacts/?format={r.choice(FORMATS)}&precision={r.choice(PRECISIONS).lower()}"
-            f"&ordering=-score&page_size=50&page={r.randint(1, 20)}"),
-        "list unfiltered page of 50": lambda s, r: s.get(f"{base}/api/v1/artifacts/?page_size=50&page={r.randint(1, 50)}"),
+            f"&ordering=-score&page_size=50&page={r.randint(1, 20)}"
+        ),
+        "list unfiltered page of 50": lambda s, r: s.get(
+            f"{base}/api/v1/artifacts/?page_size=50&page={r.randint(1, 50)}"
+        ),
         "search artifacts": lambda s, r: s.get(
-            f"{base}/api/v1/artifacts/?search=model-{r.randint(0, 999):05d}&page_size=50"),
+            f"{base}/api/v1/artifacts/?search=model-{r.randint(0, 999):05d}&page_size=50"
+        ),
         "search versions": lambda s, r: s.get(
-            f"{base}/api/v1/versions/?search=dataset-{r.randint(1, 500)}&page_size=50"),
+            f"{base}/api/v1/versions/?search=dataset-{r.randint(1, 500)}&page_size=50"
+        ),
         "get artifact": lambda s, r: s.get(f"{base}/api/v1/artifacts/{r.choice(ids)}/"),
         "register artifact": lambda s, r: s.post(
-            f"{base}/api/v1/artifacts/", files={"file": ("m.bin", b"m" * 1024)},
-            data={"registered_model": f"bench-{r.randint(0, 99)}", "version": uuid.uuid4().hex[:12]}),
+            f"{base}/api/v1/artifacts/",
+            files={"file": ("m.bin", b"m" * 1024)},
+            data={"registered_model": f"bench-{r.randint(0, 99)}", "version": uuid.uuid4().hex[:12]},
+        ),
     }
     rows = []
     try:

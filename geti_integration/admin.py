@@ -10,8 +10,16 @@ from .models import ImportJob
 @admin.register(ImportJob)
 class ImportJobAdmin(admin.ModelAdmin):
     change_list_template = "admin/geti_integration/importjob/change_list.html"
-    list_display = ["name_or_id", "project_name", "state", "progress_display", "artifact_link", "created_by",
-                    "created_at", "finished_at"]
+    list_display = [
+        "name_or_id",
+        "project_name",
+        "state",
+        "progress_display",
+        "artifact_link",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["state", "project_name"]
     search_fields = ["name", "optimized_model_id", "project_name", "project_id"]
     list_select_related = ["created_by", "artifact__version__registered_model"]

@@ -25,8 +25,7 @@ class CanImport(BasePermission):
     def has_permission(self, request, view):
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return bool(not settings.REGISTRY_REQUIRE_LOGIN or request.user.is_authenticated)
-        return bool(request.user and request.user.is_authenticated
-                    and request.user.has_perm("models_app.add_artifact"))
+        return bool(request.user and request.user.is_authenticated and request.user.has_perm("models_app.add_artifact"))
 
 
 # --- projects ---------------------------------------------------------------------------------
@@ -35,10 +34,16 @@ class CanImport(BasePermission):
 def optimized_json(optimized, imported):
     artifact = imported.get(optimized.id)
     return {
-        "id": optimized.id, "name": optimized.name, "model_format": optimized.model_format,
-        "precision": optimized.precision, "optimization_type": optimized.optimization_type,
-        "has_xai_head": optimized.has_xai_head, "model_status": optimized.model_status,
-        "score": optimized.score, "size": optimized.size, "version": optimized.version,
+        "id": optimized.id,
+        "name": optimized.name,
+        "model_format": optimized.model_format,
+        "precision": optimized.precision,
+        "optimization_type": optimized.optimization_type,
+        "has_xai_head": optimized.has_xai_head,
+        "model_status": optimized.model_status,
+        "score": optimized.score,
+        "size": optimized.size,
+        "version": optimized.version,
         "creation_date": optimized.creation_date,
         "imported_artifact": str(artifact.id) if artifact else None,
     }
@@ -48,19 +53,37 @@ def project_json(project, imported=None):
     """A project as our API shows it; ``imported`` maps Geti optimized ids to registry artifacts."""
     imported = imported or {}
     return {
-        "id": project.id, "name": project.name, "creation_time": project.creation_time,
-        "task_types": project.task_types, "score": project.score,
-        "model_groups": [{
-            "id": group.id, "name": group.name, "task_id": group.task_id,
-            "model_template_id": group.model_template_id, "learning_approach": group.learning_approach,
-            "models": [{
-                "id": model.id, "name": model.name, "architecture": model.architecture,
-                "version": model.version, "creation_date": model.creation_date, "score": model.score,
-                "size": model.size, "active_model": model.active_model, "is_purged": model.is_purged,
-                "labels": [label.get("name") for label in model.labels],
-                "optimized_models": [optimized_json(o, imported) for o in model.optimized_models],
-            } for model in group.models],
-        } for group in project.model_groups],
+        "id": project.id,
+        "name": project.name,
+        "creation_time": project.creation_time,
+        "task_types": project.task_types,
+        "score": project.score,
+        "model_groups": [
+            {
+                "id": group.id,
+                "name": group.name,
+                "task_id": group.task_id,
+                "model_template_id": group.model_template_id,
+                "learning_approach": group.learning_approach,
+                "models": [
+                    {
+                        "id": model.id,
+                        "name": model.name,
+                        "architecture": model.architecture,
+                        "version": model.version,
+                        "creation_date": model.creation_date,
+                        "score": model.score,
+                        "size": model.size,
+                        "active_model": model.active_model,
+                        "is_purged": model.is_purged,
+                        "labels": [label.get("name") for label in model.labels],
+                        "optimized_models": [optimized_json(o, imported) for o in model.optimized_models],
+                    }
+                    for model in group.models
+                ],
+            }
+            for group in project.model_groups
+        ],
     }
 
 
@@ -85,8 +108,11 @@ class GetiProjectViewSet(viewsets.ViewSet):
     pagination_class = ProjectPagination
     lookup_value_regex = "[A-Za-z0-9_-]+"
 
-    @extend_schema(responses=inline_serializer("GetiProjectPage", {"count": serializers.IntegerField(),
-                                                                  "results": serializers.ListField()}))
+    @extend_schema(
+        responses=inline_serializer(
+            "GetiProjectPage", {"count": serializers.IntegerField(), "results": serializers.ListField()}
+        )
+    )
     def list(self, request):
         paginator = self.pagination_class()
         with importer.get_client() as client:
@@ -108,8 +134,9 @@ class GetiProjectViewSet(viewsets.ViewSet):
 
 class ImportModelSerializer(serializers.Serializer):
     group_id = serializers.RegexField(GETI_ID)
-    model_id = serializers.RegexField(GETI_ID, required=False, allow_blank=True,
-                                      help_text="The trained model; found through Geti when omitted.")
+    model_id = serializers.RegexField(
+        GETI_ID, required=False, allow_blank=True, help_text="The trained model; found through Geti when omitted."
+    )
     optimized_model_id = serializers.RegexField(GETI_ID)
 
 
@@ -125,9 +152,25 @@ class ImportJobSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ImportJob
-        fields = ["id", "state", "project_id", "project_name", "group_id", "model_id", "optimized_model_id",
-                  "name", "bytes_done", "bytes_total", "progress", "error", "artifact", "created_by",
-                  "created_at", "started_at", "finished_at"]
+        fields = [
+            "id",
+            "state",
+            "project_id",
+            "project_name",
+            "group_id",
+            "model_id",
+            "optimized_model_id",
+            "name",
+            "bytes_done",
+            "bytes_total",
+            "progress",
+            "error",
+            "artifact",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
     def get_artifact(self, job) -> dict | None:
@@ -135,10 +178,17 @@ class ImportJobSerializer(serializers.ModelSerializer):
         if artifact is None:
             return None
         version = artifact.version
-        return {"id": str(artifact.id), "registered_model": version.registered_model.name,
-                "version": version.version, "precision": artifact.precision, "format": artifact.format,
-                "size": artifact.size, "sha256": artifact.sha256,
-                "url": version.get_absolute_url(), "download_url": artifact.get_download_url()}
+        return {
+            "id": str(artifact.id),
+            "registered_model": version.registered_model.name,
+            "version": version.version,
+            "precision": artifact.precision,
+            "format": artifact.format,
+            "size": artifact.size,
+            "sha256": artifact.sha256,
+            "url": version.get_absolute_url(),
+            "download_url": artifact.get_download_url(),
+        }
 
 
 class UUIDInFilter(filters.BaseInFilter, filters.UUIDFilter):
@@ -171,11 +221,14 @@ class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     def get_queryset(self):
         return ImportJob.objects.with_related()
 
-    @extend_schema(request=ImportRequestSerializer,
-                   responses={202: inline_serializer("ImportJobsStarted", {"jobs": ImportJobSerializer(many=True)})})
+    @extend_schema(
+        request=ImportRequestSerializer,
+        responses={202: inline_serializer("ImportJobsStarted", {"jobs": ImportJobSerializer(many=True)})},
+    )
     def create(self, request):
         data = ImportRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        jobs = importer.start_imports(project_id=data.validated_data["project_id"],
-                                      models=data.validated_data["models"], user=request.user)
+        jobs = importer.start_imports(
+            project_id=data.validated_data["project_id"], models=data.validated_data["models"], user=request.user
+        )
         return Response({"jobs": ImportJobSerializer(jobs, many=True).data}, status=status.HTTP_202_ACCEPTED)

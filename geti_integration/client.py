@@ -15,9 +15,10 @@ import email.utils
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, BinaryIO, Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
 from urllib.parse import quote
 
 import requests
@@ -151,8 +152,12 @@ class Task:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Task:
-        return cls(id=data["id"], title=data.get("title", ""), task_type=data["task_type"],
-                   labels=list(data.get("labels") or []))
+        return cls(
+            id=data["id"],
+            title=data.get("title", ""),
+            task_type=data["task_type"],
+            labels=list(data.get("labels") or []),
+        )
 
     @property
     def trainable(self) -> bool:
@@ -244,8 +249,9 @@ class Model:
             is_purged=is_purged,
             active_model=data.get("active_model", active_model),
             labels=list(data.get("labels") or []),
-            optimized_models=[OptimizedModel.from_json(o, is_purged=is_purged)
-                              for o in data.get("optimized_models") or []],
+            optimized_models=[
+                OptimizedModel.from_json(o, is_purged=is_purged) for o in data.get("optimized_models") or []
+            ],
             raw=dict(data),
         )
 
@@ -317,9 +323,13 @@ class Deployment:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Deployment:
-        return cls(id=data["id"], state=str(data.get("state", "")).upper(),
-                   progress=data.get("progress"), models=list(data.get("models") or []),
-                   raw=dict(data))
+        return cls(
+            id=data["id"],
+            state=str(data.get("state", "")).upper(),
+            progress=data.get("progress"),
+            models=list(data.get("models") or []),
+            raw=dict(data),
+        )
 
 
 # --- Client ---------------------------------------------------------------------------------------
@@ -364,7 +374,7 @@ def _retry_after(resp: requests.Response) -> float | None:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 class GetiClient:
@@ -393,8 +403,9 @@ class GetiClient:
 
     # --- transport --------------------------------------------------------------------------------
 
-    def _request(self, method: str, url: str, *, params=None, json=None, stream=False,
-                 headers=None) -> requests.Response:
+    def _request(
+        self, method: str, url: str, *, params=None, json=None, stream=False, headers=None
+    ) -> requests.Response:
         """Send one request, retrying what is worth retrying; return a 2xx response or raise.
 
         Retried: 429/503 (honouring Retry-After) and connection failures. Both POST routes used
@@ -406,7 +417,12 @@ class GetiClient:
             last = attempt == self.config.retries
             try:
                 resp = self.session.request(
-                    method, url, params=params, json=json, stream=stream, headers=headers,
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    stream=stream,
+                    headers=headers,
                     timeout=self.config.timeout,
                     # Per request, not only on the session: requests lets REQUESTS_CA_BUNDLE /
                     # CURL_CA_BUNDLE override Session.verify, even False (psf/requests#3829).
@@ -416,15 +432,14 @@ class GetiClient:
                     allow_redirects=False,
                 )
             except requests.exceptions.SSLError as exc:
-                raise GetiError(f"TLS error talking to {self.config.host}: {exc}",
-                                code="tls_error") from exc
+                raise GetiError(f"TLS error talking to {self.config.host}: {exc}", code="tls_error") from exc
             except requests.exceptions.ReadTimeout as exc:
-                raise GetiError(f"Geti did not answer {method} {url} within "
-                                f"{self.config.timeout}s", code="timeout") from exc
+                raise GetiError(
+                    f"Geti did not answer {method} {url} within {self.config.timeout}s", code="timeout"
+                ) from exc
             except requests.exceptions.ConnectionError as exc:
                 if last:
-                    raise GetiError(f"Cannot reach Geti at {self.config.host}: {exc}",
-                                    code="connection_error") from exc
+                    raise GetiError(f"Cannot reach Geti at {self.config.host}: {exc}", code="connection_error") from exc
                 delay = self._backoff(attempt)
             except requests.RequestException as exc:
                 raise GetiError(f"{method} {url} failed: {exc}", code="request_error") from exc
@@ -439,7 +454,7 @@ class GetiClient:
         raise AssertionError("unreachable")  # the loop always returns or raises on its last turn
 
     def _backoff(self, attempt: int) -> float:
-        return min(self.config.max_backoff, self.config.backoff * 2 ** attempt)
+        return min(self.config.max_backoff, self.config.backoff * 2**attempt)
 
     @staticmethod
     def _check(resp: requests.Response) -> requests.Response:
@@ -453,8 +468,11 @@ class GetiClient:
         if "text/html" in resp.headers.get("Content-Type", ""):
             # What an expired session or a proxy in front of Geti returns instead of data.
             resp.close()
-            raise GetiError("Geti answered with an HTML page (a login page?) instead of data",
-                            status=resp.status_code, code="unexpected_html")
+            raise GetiError(
+                "Geti answered with an HTML page (a login page?) instead of data",
+                status=resp.status_code,
+                code="unexpected_html",
+            )
         return resp
 
     def _get_json(self, url: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -472,8 +490,11 @@ class GetiClient:
         try:
             return resp.json()
         except ValueError as exc:
-            raise GetiError(f"Geti sent invalid JSON ({resp.headers.get('Content-Type')}): "
-                            f"{resp.text[:200]!r}", status=resp.status_code, code="invalid_json") from exc
+            raise GetiError(
+                f"Geti sent invalid JSON ({resp.headers.get('Content-Type')}): {resp.text[:200]!r}",
+                status=resp.status_code,
+                code="invalid_json",
+            ) from exc
 
     @staticmethod
     def _expect(data: Any, *keys: str) -> dict:
@@ -482,8 +503,10 @@ class GetiClient:
         Catches answers of the wrong shape (a proxy's page, another API) at the call that got them.
         """
         if not isinstance(data, dict) or any(key not in data for key in keys):
-            raise GetiError(f"Unexpected answer from Geti (expected an object with {', '.join(keys)}): "
-                            f"{str(data)[:200]}", code="unexpected_response")
+            raise GetiError(
+                f"Unexpected answer from Geti (expected an object with {', '.join(keys)}): {str(data)[:200]}",
+                code="unexpected_response",
+            )
         return data
 
     # --- discovery --------------------------------------------------------------------------------
@@ -507,19 +530,21 @@ class GetiClient:
             if not workspaces:
                 raise GetiError("The Geti organization has no workspace", code="workspace_not_found")
             if len(workspaces) > 1:
-                log.warning("Geti has %d workspaces; using %s (%s). Set GETI_WORKSPACE_ID to choose.",
-                            len(workspaces), workspaces[0].get("id"), workspaces[0].get("name"))
+                log.warning(
+                    "Geti has %d workspaces; using %s (%s). Set GETI_WORKSPACE_ID to choose.",
+                    len(workspaces),
+                    workspaces[0].get("id"),
+                    workspaces[0].get("name"),
+                )
             self._workspace_id = workspaces[0]["id"]
         return self._workspace_id
 
     def _project_url(self, project_id: str | None = None) -> str:
-        base = (f"{self._root}/organizations/{_q(self.organization_id())}"
-                f"/workspaces/{_q(self.workspace_id())}/projects")
+        base = f"{self._root}/organizations/{_q(self.organization_id())}/workspaces/{_q(self.workspace_id())}/projects"
         return base if project_id is None else f"{base}/{_q(project_id)}"
 
     def _model_url(self, project_id: str, group_id: str, model_id: str) -> str:
-        return (f"{self._project_url(project_id)}/model_groups/{_q(group_id)}"
-                f"/models/{_q(model_id)}")
+        return f"{self._project_url(project_id)}/model_groups/{_q(group_id)}/models/{_q(model_id)}"
 
     # --- read API ---------------------------------------------------------------------------------
 
@@ -538,10 +563,15 @@ class GetiClient:
         projects: dict[str, Project] = {}
         skip = 0
         while True:
-            data = self._get_json(self._project_url(), params={
-                "limit": page_size, "skip": skip,
-                "sort_by": "creation_date", "sort_direction": "asc",
-            })
+            data = self._get_json(
+                self._project_url(),
+                params={
+                    "limit": page_size,
+                    "skip": skip,
+                    "sort_by": "creation_date",
+                    "sort_direction": "asc",
+                },
+            )
             page = self._expect(data, "projects")["projects"]
             for item in page:
                 projects.setdefault(item["id"], Project.from_json(item))
@@ -563,8 +593,7 @@ class GetiClient:
         if isinstance(data, dict):
             data = data.get("model_groups", data.get("items"))
         if not isinstance(data, list):
-            raise GetiError(f"Unexpected model_groups answer from Geti: {str(data)[:200]}",
-                            code="unexpected_response")
+            raise GetiError(f"Unexpected model_groups answer from Geti: {str(data)[:200]}", code="unexpected_response")
         return [ModelGroup.from_json(g) for g in data]
 
     def get_model(self, project_id: str, group_id: str, model_id: str) -> Model:
@@ -583,8 +612,9 @@ class GetiClient:
         for optimized in base.optimized_models:
             if optimized.id == optimized_model_id:
                 return optimized
-        raise GetiError(f"Optimized model {optimized_model_id} is not in Geti's answer",
-                        status=404, code="model_not_found")
+        raise GetiError(
+            f"Optimized model {optimized_model_id} is not in Geti's answer", status=404, code="model_not_found"
+        )
 
     def project_tree(self, project_id: str) -> Project:
         """The project with its model groups, each model's detail and all its optimized models.
@@ -605,9 +635,16 @@ class GetiClient:
 
     # --- downloads --------------------------------------------------------------------------------
 
-    def download_model(self, project_id: str, group_id: str, model_id: str,
-                       optimized_model_id: str | None, fileobj: BinaryIO, chunk_size: int = 1 << 20,
-                       progress: ProgressCallback | None = None) -> int:
+    def download_model(
+        self,
+        project_id: str,
+        group_id: str,
+        model_id: str,
+        optimized_model_id: str | None,
+        fileobj: BinaryIO,
+        chunk_size: int = 1 << 20,
+        progress: ProgressCallback | None = None,
+    ) -> int:
         """Stream a model's export zip into ``fileobj``; return the number of bytes written.
 
         With an optimized id this is ``OpenVINO_model.zip`` (``openvino.xml/.bin``) or
@@ -623,25 +660,37 @@ class GetiClient:
         resp = self._request("GET", url, params=params, stream=True, headers=self._download_headers())
         return self._stream_to(resp, fileobj, chunk_size, progress)
 
-    def download_deployment(self, project_id: str, deployment_id: str, fileobj: BinaryIO,
-                            chunk_size: int = 1 << 20, progress: ProgressCallback | None = None) -> int:
+    def download_deployment(
+        self,
+        project_id: str,
+        deployment_id: str,
+        fileobj: BinaryIO,
+        chunk_size: int = 1 << 20,
+        progress: ProgressCallback | None = None,
+    ) -> int:
         """Stream a DONE code deployment's zip into ``fileobj``; return the bytes written."""
         url = f"{self._project_url(project_id)}/code_deployments/{_q(deployment_id)}/download"
         resp = self._request("GET", url, stream=True, headers=self._download_headers())
         return self._stream_to(resp, fileobj, chunk_size, progress)
 
-    def download_deployment_package(self, project_id: str, models: Iterable[Mapping[str, str]],
-                                    fileobj: BinaryIO, package_type: str = "geti_sdk",
-                                    chunk_size: int = 1 << 20,
-                                    progress: ProgressCallback | None = None) -> int:
+    def download_deployment_package(
+        self,
+        project_id: str,
+        models: Iterable[Mapping[str, str]],
+        fileobj: BinaryIO,
+        package_type: str = "geti_sdk",
+        chunk_size: int = 1 << 20,
+        progress: ProgressCallback | None = None,
+    ) -> int:
         """Stream a deployment package built synchronously by Geti (the non-deprecated route).
 
         ``models`` are ``{"model_id": <optimized OpenVINO id>, "model_group_id": ...}``, one per task.
         """
         url = f"{self._project_url(project_id)}/deployment_package:download"
         body = {"package_type": package_type, "models": self._deployment_models(models)}
-        resp = self._request("POST", url, json=body, stream=True,
-                             headers={**self._post_headers(), **self._download_headers()})
+        resp = self._request(
+            "POST", url, json=body, stream=True, headers={**self._post_headers(), **self._download_headers()}
+        )
         return self._stream_to(resp, fileobj, chunk_size, progress)
 
     @staticmethod
@@ -650,8 +699,9 @@ class GetiClient:
         return {"Accept": "application/zip, application/octet-stream", "Accept-Encoding": "identity"}
 
     @staticmethod
-    def _stream_to(resp: requests.Response, fileobj: BinaryIO, chunk_size: int,
-                   progress: ProgressCallback | None) -> int:
+    def _stream_to(
+        resp: requests.Response, fileobj: BinaryIO, chunk_size: int, progress: ProgressCallback | None
+    ) -> int:
         """Copy the body chunk by chunk, so memory does not depend on the file's size."""
         length = resp.headers.get("Content-Length", "")
         total = int(length) if length.isdigit() else None
@@ -663,13 +713,11 @@ class GetiClient:
                 if progress is not None:
                     progress(done, total)
         except requests.RequestException as exc:
-            raise GetiError(f"Download interrupted after {done} bytes: {exc}",
-                            code="download_interrupted") from exc
+            raise GetiError(f"Download interrupted after {done} bytes: {exc}", code="download_interrupted") from exc
         finally:
             resp.close()
         if total is not None and done != total:
-            raise GetiError(f"Download truncated: got {done} of {total} bytes",
-                            code="download_interrupted")
+            raise GetiError(f"Download truncated: got {done} of {total} bytes", code="download_interrupted")
         return done
 
     # --- code deployments -------------------------------------------------------------------------
@@ -695,8 +743,14 @@ class GetiClient:
         data = self._get_json(f"{self._project_url(project_id)}/code_deployments/{_q(deployment_id)}")
         return Deployment.from_json(self._expect(data, "id"))
 
-    def wait_for_deployment(self, project_id: str, deployment_id: str, deadline_seconds: float = 600.0,
-                            poll_interval: float = 1.0, max_interval: float = 15.0) -> Deployment:
+    def wait_for_deployment(
+        self,
+        project_id: str,
+        deployment_id: str,
+        deadline_seconds: float = 600.0,
+        poll_interval: float = 1.0,
+        max_interval: float = 15.0,
+    ) -> Deployment:
         """Poll until the deployment is DONE; raise GetiError if it FAILED or the deadline passed.
 
         The interval grows by half each poll up to ``max_interval``, so a long build costs few
@@ -709,11 +763,12 @@ class GetiClient:
             if deployment.state == "DONE":
                 return deployment
             if deployment.state == "FAILED":
-                raise GetiError(f"Geti failed to prepare deployment {deployment_id}",
-                                code="deployment_failed")
+                raise GetiError(f"Geti failed to prepare deployment {deployment_id}", code="deployment_failed")
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise GetiError(f"Deployment {deployment_id} still {deployment.state} after "
-                                f"{deadline_seconds}s", code="deadline_exceeded")
+                raise GetiError(
+                    f"Deployment {deployment_id} still {deployment.state} after {deadline_seconds}s",
+                    code="deadline_exceeded",
+                )
             self._sleep(min(interval, remaining))
             interval = min(interval * 1.5, max_interval)

@@ -13,10 +13,16 @@ from .client import GetiError
 DISABLED_MESSAGE = "The Geti integration is off: set GETI_HOST and GETI_TOKEN."
 
 # Geti's "this thing does not exist" codes: a 404 we pass on as a 404, not as an outage.
-NOT_FOUND_CODES = frozenset({
-    "project_not_found", "model_storage_not_found", "model_not_found", "organization_not_found",
-    "workspace_not_found", "code_deployment_not_found",
-})
+NOT_FOUND_CODES = frozenset(
+    {
+        "project_not_found",
+        "model_storage_not_found",
+        "model_not_found",
+        "organization_not_found",
+        "workspace_not_found",
+        "code_deployment_not_found",
+    }
+)
 
 
 class GetiDisabled(RegistryError):

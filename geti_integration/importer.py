@@ -126,7 +126,7 @@ def registered_model_for(project_id: str, project_name: str, group_name: str) ->
     two projects' models never end up as versions or variants of one registered model. A
     project that was given the longer name keeps it."""
     name = registered_model_name(project_name, group_name)
-    with_id = f"{name[:200 - len(project_id) - 1]}-{project_id}"
+    with_id = f"{name[: 200 - len(project_id) - 1]}-{project_id}"
     if RegisteredModel.objects.filter(name=with_id).exists():
         return with_id
     others = ModelVersion.objects.filter(registered_model__name=name).exclude(project_id=project_id)
@@ -180,15 +180,24 @@ def version_fields_for(config: GetiConfig, project: Project, group: ModelGroup, 
         "overview": {
             "task_types": project.task_types,
             "geti": {
-                "project_id": project.id, "project_name": project.name,
-                "model_group_id": group.id, "model_group_name": group.name,
-                "model_template_id": group.model_template_id, "learning_approach": group.learning_approach,
-                "model_id": model.id, "model_version": model.version, "performance": model.performance,
+                "project_id": project.id,
+                "project_name": project.name,
+                "model_group_id": group.id,
+                "model_group_name": group.name,
+                "model_template_id": group.model_template_id,
+                "learning_approach": group.learning_approach,
+                "model_id": model.id,
+                "model_version": model.version,
+                "performance": model.performance,
             },
         },
         "provenance": {
-            "source": "geti", "host": config.host, "project_id": project.id, "model_group_id": group.id,
-            "model_id": model.id, "created": model.creation_date,
+            "source": "geti",
+            "host": config.host,
+            "project_id": project.id,
+            "model_group_id": group.id,
+            "model_id": model.id,
+            "created": model.creation_date,
             "training_dataset": model.raw.get("training_dataset_info"),
             "training_framework": model.raw.get("training_framework"),
         },
@@ -236,17 +245,24 @@ def start_imports(*, project_id: str, models: list[dict], user=None) -> list[Imp
         wanted: dict[str, tuple[str, str, OptimizedModel]] = {}
         for entry in models:
             group_id, optimized_id = entry["group_id"], entry["optimized_model_id"]
-            model_id = entry.get("model_id") or client.get_optimized_model(
-                project_id, group_id, optimized_id).base_model_id
+            model_id = (
+                entry.get("model_id") or client.get_optimized_model(project_id, group_id, optimized_id).base_model_id
+            )
             if not model_id:
-                raise GetiError(f"Geti does not say which model {optimized_id} was optimized from",
-                                status=404, code="model_not_found")
+                raise GetiError(
+                    f"Geti does not say which model {optimized_id} was optimized from",
+                    status=404,
+                    code="model_not_found",
+                )
             if (group_id, model_id) not in details:
                 details[group_id, model_id] = client.get_model(project_id, group_id, model_id)
             optimized = next((o for o in details[group_id, model_id].optimized_models if o.id == optimized_id), None)
             if optimized is None:
-                raise GetiError(f"Model {model_id} of group {group_id} has no optimized model {optimized_id}",
-                                status=404, code="model_not_found")
+                raise GetiError(
+                    f"Model {model_id} of group {group_id} has no optimized model {optimized_id}",
+                    status=404,
+                    code="model_not_found",
+                )
             wanted[optimized_id] = (group_id, model_id, optimized)
 
     jobs = []
@@ -256,9 +272,14 @@ def start_imports(*, project_id: str, models: list[dict], user=None) -> list[Imp
             # whose job does not exist yet, and a failed enqueue leaves no orphan job.
             with transaction.atomic():
                 job = ImportJob.objects.create(
-                    project_id=project.id, project_name=project.name[:200], group_id=group_id,
-                    model_id=model_id, optimized_model_id=optimized_id, name=optimized.name[:200],
-                    bytes_total=optimized.size, created_by=user if user and user.is_authenticated else None,
+                    project_id=project.id,
+                    project_name=project.name[:200],
+                    group_id=group_id,
+                    model_id=model_id,
+                    optimized_model_id=optimized_id,
+                    name=optimized.name[:200],
+                    bytes_total=optimized.size,
+                    created_by=user if user and user.is_authenticated else None,
                 )
                 result = import_geti_model.enqueue(str(job.id))
                 ImportJob.objects.filter(pk=job.pk).update(task_id=str(result.id)[:64])
@@ -337,7 +358,8 @@ def beating(job_id, every: float = PROGRESS_SECONDS):
             while not stop.wait(every):
                 try:
                     ImportJob.objects.filter(pk=job_id, state=ImportJob.State.RUNNING).update(
-                        heartbeat_at=timezone.now())
+                        heartbeat_at=timezone.now()
+                    )
                 except DatabaseError:  # a missed beat is harmless; the next one may pass
                     logger.warning("Could not record the heartbeat of import %s", job_id, exc_info=True)
         finally:
@@ -398,17 +420,22 @@ def _download(client, project, group, model, optimized, writer, progress) -> str
             logger.info("Geti has no export route for %s (%s); using a code deployment", optimized.id, exc)
             writer.reset()
     if not optimized.is_openvino:
-        raise ImportFailed(f"Geti packages only OpenVINO models as deployments; {optimized.name} is "
-                           f"{optimized.model_format}.")
+        raise ImportFailed(
+            f"Geti packages only OpenVINO models as deployments; {optimized.name} is {optimized.model_format}."
+        )
     deployment = client.prepare_deployment(project.id, [{"model_id": optimized.id, "model_group_id": group.id}])
     try:
-        client.wait_for_deployment(project.id, deployment.id,
-                                   deadline_seconds=settings.GETI_DEPLOYMENT_DEADLINE_SECONDS,
-                                   poll_interval=settings.GETI_DEPLOYMENT_POLL_SECONDS)
+        client.wait_for_deployment(
+            project.id,
+            deployment.id,
+            deadline_seconds=settings.GETI_DEPLOYMENT_DEADLINE_SECONDS,
+            poll_interval=settings.GETI_DEPLOYMENT_POLL_SECONDS,
+        )
     except GetiError as exc:
         if exc.code == "deployment_failed":
-            raise ImportFailed(f"Geti could not prepare a deployment of {optimized.name}: the deployment "
-                               f"{deployment.id} ended FAILED.") from exc
+            raise ImportFailed(
+                f"Geti could not prepare a deployment of {optimized.name}: the deployment {deployment.id} ended FAILED."
+            ) from exc
         raise
     client.download_deployment(project.id, deployment.id, writer, progress=progress)
     return "geti_sdk_deployment"
@@ -470,7 +497,8 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         messages = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
         return "Invalid metadata from Geti: " + "; ".join(
-            f"{k}: {' '.join(v)}" if k else " ".join(v) for k, v in messages.items())
+            f"{k}: {' '.join(v)}" if k else " ".join(v) for k, v in messages.items()
+        )
     if isinstance(exc, RegistryError):
         return str(exc.detail)
     return str(exc)
@@ -485,15 +513,25 @@ def run_import(job_id) -> ImportJob | None:
     """
     now = timezone.now()
     if not ImportJob.objects.filter(pk=job_id, state=ImportJob.State.QUEUED).update(
-            state=ImportJob.State.RUNNING, started_at=now, heartbeat_at=now):
+        state=ImportJob.State.RUNNING, started_at=now, heartbeat_at=now
+    ):
         logger.info("Import job %s is not queued (run already, or deleted); nothing to do", job_id)
         return ImportJob.objects.filter(pk=job_id).first()
     job = ImportJob.objects.select_related("created_by").get(pk=job_id)
     progress = ProgressReporter(job)
     try:
         artifact = _import(job, progress)
-    except (GetiError, ImportFailed, ValidationError, GetiDisabled, GetiMisconfigured, ArtifactStorageError,
-            Conflict, FileTooLarge, RegistryError) as exc:
+    except (
+        GetiError,
+        ImportFailed,
+        ValidationError,
+        GetiDisabled,
+        GetiMisconfigured,
+        ArtifactStorageError,
+        Conflict,
+        FileTooLarge,
+        RegistryError,
+    ) as exc:
         logger.warning("Import job %s failed: %s", job.pk, _error_text(exc))
         _finish(job, ImportJob.State.FAILED, error=_error_text(exc))
     except Exception as exc:
@@ -523,5 +561,8 @@ def fail_stale_jobs(older_than_seconds: int) -> int:
     """
     now = timezone.now()
     return ImportJob.objects.stale(older_than_seconds).update(
-        state=ImportJob.State.FAILED, finished_at=now, heartbeat_at=now,
-        error="The worker running this import stopped before it finished; start the import again.")
+        state=ImportJob.State.FAILED,
+        finished_at=now,
+        heartbeat_at=now,
+        error="The worker running this import stopped before it finished; start the import again.",
+    )

@@ -8,6 +8,9 @@ from . import intel_views
 urlpatterns = [
     path("projects", intel_views.IntelProjectList.as_view(), name="intel-geti-projects"),
     path("projects/<str:project_id>", intel_views.IntelProjectDetail.as_view(), name="intel-geti-project"),
-    path("projects/<str:project_id>/geti-models/download", intel_views.IntelGetiDownload.as_view(),
-         name="intel-geti-download"),
+    path(
+        "projects/<str:project_id>/geti-models/download",
+        intel_views.IntelGetiDownload.as_view(),
+        name="intel-geti-download",
+    ),
 ]

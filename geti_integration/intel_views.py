@@ -36,21 +36,37 @@ def text(body, status_code):
 
 def check_project_id(value):
     if not ID_PATTERN.match(value or ""):
-        raise IntelError(status.HTTP_400_BAD_REQUEST, "invalid_id",
-                         "Invalid format for project ID. An id is 16 to 128 letters, digits, '_' or '-'.")
+        raise IntelError(
+            status.HTTP_400_BAD_REQUEST,
+            "invalid_id",
+            "Invalid format for project ID. An id is 16 to 128 letters, digits, '_' or '-'.",
+        )
 
 
 def intel_project(project):
     """Intel's ProjectOut: OpenVINO optimized models only, with their id and name."""
     return {
-        "id": project.id, "name": project.name, "creation_time": project.creation_time,
-        "model_groups": [{
-            "id": group.id, "name": group.name,
-            "model_versions": [{
-                "id": model.id, "name": model.name, "version": model.version,
-                "openvino_models": [{"id": o.id, "name": o.name} for o in model.optimized_models if o.is_openvino],
-            } for model in group.models],
-        } for group in project.model_groups],
+        "id": project.id,
+        "name": project.name,
+        "creation_time": project.creation_time,
+        "model_groups": [
+            {
+                "id": group.id,
+                "name": group.name,
+                "model_versions": [
+                    {
+                        "id": model.id,
+                        "name": model.name,
+                        "version": model.version,
+                        "openvino_models": [
+                            {"id": o.id, "name": o.name} for o in model.optimized_models if o.is_openvino
+                        ],
+                    }
+                    for model in group.models
+                ],
+            }
+            for group in project.model_groups
+        ],
     }
 
 
@@ -109,36 +125,54 @@ class IntelGetiDownload(IntelView):
         requested = parse_models(request.data)
         ids = list(dict.fromkeys(m["id"] for m in requested))
         if not ids:
-            raise IntelError(status.HTTP_403_FORBIDDEN, "not_registered",
-                             f"Model(s):  can not be registered.\n{NOTE}")
+            raise IntelError(status.HTTP_403_FORBIDDEN, "not_registered", f"Model(s):  can not be registered.\n{NOTE}")
         with importer.get_client() as client:
             project = fetch_project(client, project_id, NOT_FOUND)
-        openvino = {(g.id, o.id): m.id for g in project.model_groups for m in g.models
-                    for o in m.optimized_models if o.is_openvino}
+        openvino = {
+            (g.id, o.id): m.id
+            for g in project.model_groups
+            for m in g.models
+            for o in m.optimized_models
+            if o.is_openvino
+        }
         if any((m["group_id"], m["id"]) not in openvino for m in requested):
             raise IntelError(status.HTTP_404_NOT_FOUND, "not_found", NOT_FOUND)
         registered = sorted(importer.imported_artifacts(ids))
         if registered:
             verb = "is" if len(registered) == 1 else "are"
-            raise IntelError(status.HTTP_409_CONFLICT, "conflict",
-                             f"Model(s): {', '.join(registered)} {verb} already registered. No model(s) "
-                             "registered.\nTip: Delete the previously mentioned model(s) or remove the id(s) "
-                             "from the request body then try again.")
+            raise IntelError(
+                status.HTTP_409_CONFLICT,
+                "conflict",
+                f"Model(s): {', '.join(registered)} {verb} already registered. No model(s) "
+                "registered.\nTip: Delete the previously mentioned model(s) or remove the id(s) "
+                "from the request body then try again.",
+            )
 
-        jobs = importer.start_imports(project_id=project_id, user=request.user, models=[
-            {"group_id": m["group_id"], "model_id": openvino[m["group_id"], m["id"]], "optimized_model_id": m["id"]}
-            for m in requested])
+        jobs = importer.start_imports(
+            project_id=project_id,
+            user=request.user,
+            models=[
+                {"group_id": m["group_id"], "model_id": openvino[m["group_id"], m["id"]], "optimized_model_id": m["id"]}
+                for m in requested
+            ],
+        )
         jobs = self._wait(jobs)
         done = [j.optimized_model_id for j in jobs if j.state == ImportJob.State.DONE]
         failed = [j for j in jobs if j.state == ImportJob.State.FAILED]
         active = [j for j in jobs if j.is_active]
         if active:
-            return text(f"Model(s): {', '.join(j.optimized_model_id for j in active)} are being imported.\n"
-                        f"Follow them at /api/v1/geti/imports/?id={','.join(str(j.id) for j in active)}\n", 202)
+            return text(
+                f"Model(s): {', '.join(j.optimized_model_id for j in active)} are being imported.\n"
+                f"Follow them at /api/v1/geti/imports/?id={','.join(str(j.id) for j in active)}\n",
+                202,
+            )
         reasons = "".join(f"{j.optimized_model_id}: {j.error}\n" for j in failed)
         if not done:
-            raise IntelError(status.HTTP_403_FORBIDDEN, "not_registered",
-                             f"Model(s): {', '.join(ids)} can not be registered.\n{NOTE}{reasons}".rstrip("\n"))
+            raise IntelError(
+                status.HTTP_403_FORBIDDEN,
+                "not_registered",
+                f"Model(s): {', '.join(ids)} can not be registered.\n{NOTE}{reasons}".rstrip("\n"),
+            )
         body = f"Model(s): {', '.join(done)} registered.\n{NOTE}"
         if failed:
             body += f"Model(s): {', '.join(j.optimized_model_id for j in failed)} can not be registered.\n{reasons}"

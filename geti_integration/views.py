@@ -21,7 +21,10 @@ def projects(request):
     The integration being off or Geti failing is shown on the page (with what to do), never a 500.
     """
     context = {
-        "disabled": False, "error": None, "projects": [], "project": None,
+        "disabled": False,
+        "error": None,
+        "projects": [],
+        "project": None,
         "can_import": request.user.has_perm("models_app.add_artifact"),
         "jobs": ImportJob.objects.with_related()[:RECENT_JOBS],
     }

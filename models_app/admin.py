@@ -32,8 +32,12 @@ class AuditedSaveMixin:
         super().save_model(request, obj, form, change)
         changes = services.diff(before, services.snapshot(obj))
         if changes or not change:
-            services.record_audit(action=AuditEntry.Action.UPDATE if change else AuditEntry.Action.CREATE,
-                                  instance=obj, user=request.user, changes=changes)
+            services.record_audit(
+                action=AuditEntry.Action.UPDATE if change else AuditEntry.Action.CREATE,
+                instance=obj,
+                user=request.user,
+                changes=changes,
+            )
 
 
 @admin.action(permissions=["delete"], description="Delete selected %(verbose_name_plural)s and their files")
@@ -71,14 +75,18 @@ class ServiceDeleteMixin(AuditedSaveMixin):
         """Files and bytes stored for these rows (one aggregate query)."""
         lookup = f"{self.artifact_path}__in" if self.artifact_path else "pk__in"
         totals = Artifact.objects.filter(**{lookup: queryset.values("pk")}).aggregate(
-            count=Count("pk"), size=Sum("size"))
+            count=Count("pk"), size=Sum("size")
+        )
         return {"count": totals["count"], "size": totals["size"] or 0}
 
     def get_actions(self, request):
         actions = super().get_actions(request)
         if "delete_selected" in actions:
-            actions["delete_selected"] = (delete_selected_with_files, "delete_selected",
-                                          delete_selected_with_files.short_description)
+            actions["delete_selected"] = (
+                delete_selected_with_files,
+                "delete_selected",
+                delete_selected_with_files.short_description,
+            )
         return actions
 
     def delete_view(self, request, object_id, extra_context=None):
@@ -137,8 +145,16 @@ class RegisteredModelAdmin(ServiceDeleteMixin, admin.ModelAdmin):
 class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_version)
     artifact_path = "version"
-    list_display = ["registered_model", "version", "status", "category", "variant_count", "total_size",
-                    "best_score", "created_at"]
+    list_display = [
+        "registered_model",
+        "version",
+        "status",
+        "category",
+        "variant_count",
+        "total_size",
+        "best_score",
+        "created_at",
+    ]
     list_display_links = ["registered_model", "version"]
     list_select_related = ["registered_model"]
     list_filter = ["status", "origin", "category", "created_at"]
@@ -194,15 +210,33 @@ class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
 @admin.register(Artifact)
 class ArtifactAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_artifact)
-    list_display = ["model_name", "version_name", "precision", "target_device", "format", "score",
-                    "file_size", "created_at", "download"]
+    list_display = [
+        "model_name",
+        "version_name",
+        "precision",
+        "target_device",
+        "format",
+        "score",
+        "file_size",
+        "created_at",
+        "download",
+    ]
     list_display_links = ["model_name", "version_name"]
     date_hierarchy = "created_at"
     list_select_related = ["version", "version__registered_model"]
     list_filter = ["precision", "target_device", "format", "version__origin", "created_at"]
     search_fields = ["version__registered_model__name", "version__version", "sha256", "external_id"]
-    readonly_fields = ["file", "size", "sha256", "original_filename", "content_type", "created_by",
-                       "created_at", "updated_at", "download"]
+    readonly_fields = [
+        "file",
+        "size",
+        "sha256",
+        "original_filename",
+        "content_type",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "download",
+    ]
     autocomplete_fields = ["version", "derived_from"]
 
     def has_add_permission(self, request):
@@ -228,6 +262,7 @@ class ArtifactAdmin(ServiceDeleteMixin, admin.ModelAdmin):
 
 
 # --- Lifecycle: aliases and the audit log ----------------------------------------------------
+
 
 class AliasAdminForm(forms.ModelForm):
     """Checks the protected-alias permission in the form, so a refusal is a form error."""
@@ -276,8 +311,13 @@ class AliasAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
-        alias, _ = services.set_alias(registered_model=obj.registered_model, name=obj.name, version=obj.version,
-                                      user=request.user, reason=form.cleaned_data.get("reason", ""))
+        alias, _ = services.set_alias(
+            registered_model=obj.registered_model,
+            name=obj.name,
+            version=obj.version,
+            user=request.user,
+            reason=form.cleaned_data.get("reason", ""),
+        )
         obj.pk = alias.pk
 
     def delete_model(self, request, obj):
@@ -292,13 +332,29 @@ class AliasAdmin(admin.ModelAdmin):
     def history(self, obj):
         if not obj.pk:
             return "—"
-        events = (AliasEvent.objects.filter(registered_model=obj.registered_model, alias=obj.name)
-                  .select_related("user").order_by("-at", "-id")[:100])
-        return format_html_join(
-            "", "<div>{} · {} · {} → {} · {} {}</div>",
-            ((e.at.strftime("%Y-%m-%d %H:%M:%S"), e.action, e.from_version_label or "—",
-              e.to_version_label or "—", e.user or "—", f"({e.reason})" if e.reason else "") for e in events),
-        ) or "—"
+        events = (
+            AliasEvent.objects.filter(registered_model=obj.registered_model, alias=obj.name)
+            .select_related("user")
+            .order_by("-at", "-id")[:100]
+        )
+        return (
+            format_html_join(
+                "",
+                "<div>{} · {} · {} → {} · {} {}</div>",
+                (
+                    (
+                        e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                        e.action,
+                        e.from_version_label or "—",
+                        e.to_version_label or "—",
+                        e.user or "—",
+                        f"({e.reason})" if e.reason else "",
+                    )
+                    for e in events
+                ),
+            )
+            or "—"
+        )
 
 
 @admin.register(AuditEntry)

@@ -20,8 +20,13 @@ from .models import Artifact, ModelVersion, RegisteredModel
 # Facet name -> field, on the version or on the artifact.
 VERSION_FACETS = {"category": "category", "origin": "origin"}
 ARTIFACT_FACETS = {"precision": "precision", "target_device": "target_device", "format": "format"}
-FACET_LABELS = {"category": "Category", "precision": "Precision", "target_device": "Target device",
-                "format": "Format", "origin": "Origin"}
+FACET_LABELS = {
+    "category": "Category",
+    "precision": "Precision",
+    "target_device": "Target device",
+    "format": "Format",
+    "origin": "Origin",
+}
 FACET_ORDER = ["category", "precision", "target_device", "format", "origin"]
 
 SORTS = {
@@ -64,8 +69,12 @@ class CatalogueQuery:
             if value:
                 facets[name] = value
         sort = params.get("sort", DEFAULT_SORT)
-        return cls(q=params.get("q", "").strip(), tag=params.get("tag", "").strip(),
-                   sort=sort if sort in SORTS else DEFAULT_SORT, facets=facets)
+        return cls(
+            q=params.get("q", "").strip(),
+            tag=params.get("tag", "").strip(),
+            sort=sort if sort in SORTS else DEFAULT_SORT,
+            facets=facets,
+        )
 
     @property
     def is_filtered(self):
@@ -76,18 +85,17 @@ class CatalogueQuery:
         models = RegisteredModel.objects.all()
         if self.q:
             in_versions = ModelVersion.objects.filter(
-                Q(architecture__icontains=self.q) | Q(project_name__icontains=self.q)
-                | Q(category__icontains=self.q),
+                Q(architecture__icontains=self.q) | Q(project_name__icontains=self.q) | Q(category__icontains=self.q),
                 registered_model=OuterRef("pk"),
             )
-            models = models.filter(Q(name__icontains=self.q) | Q(description__icontains=self.q)
-                                   | Exists(in_versions))
+            models = models.filter(Q(name__icontains=self.q) | Q(description__icontains=self.q) | Exists(in_versions))
         if self.tag:
             key, sep, value = self.tag.partition(":")
             # The key goes in as a value (json_key_text, has_key), never into a lookup path.
             if sep:
                 versions = ModelVersion.objects.alias(tag_value=_tag_text(key)).filter(
-                    tag_value=value, registered_model=OuterRef("pk"))
+                    tag_value=value, registered_model=OuterRef("pk")
+                )
                 models = models.alias(tag_value=_tag_text(key)).filter(Q(tag_value=value) | Exists(versions))
             else:
                 versions = ModelVersion.objects.filter(tags__has_key=key, registered_model=OuterRef("pk"))
@@ -110,11 +118,11 @@ class CatalogueQuery:
             return models
         if any(name in ARTIFACT_FACETS for name in facets):
             # One artifact must carry every chosen value (see the module docstring).
-            match = Artifact.objects.filter(version__registered_model=OuterRef("pk"),
-                                            **self._variant_filter(facets))
+            match = Artifact.objects.filter(version__registered_model=OuterRef("pk"), **self._variant_filter(facets))
         else:
-            match = ModelVersion.objects.filter(registered_model=OuterRef("pk"),
-                                                **{f"{VERSION_FACETS[n]}__iexact": v for n, v in facets.items()})
+            match = ModelVersion.objects.filter(
+                registered_model=OuterRef("pk"), **{f"{VERSION_FACETS[n]}__iexact": v for n, v in facets.items()}
+            )
         return models.filter(Exists(match))
 
     def models(self):
@@ -132,8 +140,10 @@ class CatalogueQuery:
         seconds = settings.REGISTRY_FACET_CACHE_SECONDS
         if not seconds:
             return self._facet_counts()
-        key = "catalogue-facets:" + hashlib.sha256(
-            repr((self.q, self.tag, sorted(self.facets.items()))).encode()).hexdigest()
+        key = (
+            "catalogue-facets:"
+            + hashlib.sha256(repr((self.q, self.tag, sorted(self.facets.items()))).encode()).hexdigest()
+        )
         counts = cache.get(key)
         if counts is None:
             counts = self._facet_counts()
@@ -151,16 +161,22 @@ class CatalogueQuery:
             if has_variant:
                 rows = Artifact.objects.filter(
                     **({"version__registered_model__in": base.values("pk")} if in_base is None else {}),
-                    **self._variant_filter(others))
+                    **self._variant_filter(others),
+                )
                 column = ARTIFACT_FACETS.get(name) or f"version__{VERSION_FACETS[name]}"
                 model_key = "version__registered_model"
             else:
                 rows = ModelVersion.objects.filter(
                     **({"registered_model__in": base.values("pk")} if in_base is None else {}),
-                    **{f"{VERSION_FACETS[n]}__iexact": v for n, v in others.items()})
+                    **{f"{VERSION_FACETS[n]}__iexact": v for n, v in others.items()},
+                )
                 column, model_key = VERSION_FACETS[name], "registered_model"
-            counts = (rows.exclude(**{column: ""}).values_list(column)
-                      .annotate(n=Count(model_key, distinct=True)).order_by("-n", column)[:30])
+            counts = (
+                rows.exclude(**{column: ""})
+                .values_list(column)
+                .annotate(n=Count(model_key, distinct=True))
+                .order_by("-n", column)[:30]
+            )
             chosen = self.facets.get(name, "")
             values = [(value, n, value.lower() == chosen.lower()) for value, n in counts]
             if chosen and not any(selected for _, _, selected in values):

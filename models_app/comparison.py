@@ -24,17 +24,41 @@ MIN_ITEMS, MAX_ITEMS = 2, 4  # what fits side by side on a page (the API takes m
 SIZE_UNITS = ["bytes", "KB", "MB", "GB", "TB"]
 # One colour per precision, the same on every chart (colour-blind-safe Okabe-Ito palette).
 PRECISION_COLOURS = {
-    "FP32": "#0072B2", "FP16": "#E69F00", "BF16": "#CC79A7", "FP8": "#56B4E9",
-    "INT8": "#009E73", "INT4": "#D55E00", "MIXED": "#7f7f7f",
+    "FP32": "#0072B2",
+    "FP16": "#E69F00",
+    "BF16": "#CC79A7",
+    "FP8": "#56B4E9",
+    "INT8": "#009E73",
+    "INT4": "#D55E00",
+    "MIXED": "#7f7f7f",
 }
 FIELD_LABELS = {
-    "registered_model": "Model", "version": "Version", "status": "Status", "description": "Description",
-    "architecture": "Architecture", "category": "Category", "labels": "Labels", "project_id": "Geti project id",
-    "project_name": "Geti project", "origin": "Origin", "tags": "Tags", "provenance": "Provenance",
-    "derived_from": "Derived from", "overview": "Overview", "created_by": "Created by", "created_at": "Created",
-    "artifact_count": "Variants", "total_size": "Total size", "precision": "Precision",
-    "target_device": "Target device", "target_device_type": "Device type", "format": "Format", "score": "Score",
-    "size": "Size", "sha256": "sha256", "external_id": "External id",
+    "registered_model": "Model",
+    "version": "Version",
+    "status": "Status",
+    "description": "Description",
+    "architecture": "Architecture",
+    "category": "Category",
+    "labels": "Labels",
+    "project_id": "Geti project id",
+    "project_name": "Geti project",
+    "origin": "Origin",
+    "tags": "Tags",
+    "provenance": "Provenance",
+    "derived_from": "Derived from",
+    "overview": "Overview",
+    "created_by": "Created by",
+    "created_at": "Created",
+    "artifact_count": "Variants",
+    "total_size": "Total size",
+    "precision": "Precision",
+    "target_device": "Target device",
+    "target_device_type": "Device type",
+    "format": "Format",
+    "score": "Score",
+    "size": "Size",
+    "sha256": "sha256",
+    "external_id": "External id",
     "optimization_capabilities": "Optimisations",
 }
 
@@ -134,8 +158,14 @@ def compare(kind, ids):
     for item, name, version in zip(result["items"], names, versions):
         url = reverse("models_app:version-detail", kwargs={"name": name, "version": version})
         items.append(Item(item["label"], url + (f"#variant-{item['id']}" if kind == "artifacts" else "")))
-    rows = [Row(FIELD_LABELS.get(row["field"], row["field"]), [_display(row["field"], v) for v in row["values"]],
-                row["differs"]) for row in result["fields"]]
+    rows = [
+        Row(
+            FIELD_LABELS.get(row["field"], row["field"]),
+            [_display(row["field"], v) for v in row["values"]],
+            row["differs"],
+        )
+        for row in result["fields"]
+    ]
     comparison = Comparison(kind, items, rows)
     # Points are labelled by version (and model, when the items span several) and device.
     one_model = len(set(names)) == 1
@@ -143,16 +173,20 @@ def compare(kind, ids):
     if kind == "versions":
         for row in result["variants"]:
             precision, device, _ = row["variant"].split("/", 2)
-            cells = ["—" if c is None else f"{_score(c['score'])} · {filesizeformat(c['size'])}"
-                     for c in row["values"]]
+            cells = ["—" if c is None else f"{_score(c['score'])} · {filesizeformat(c['size'])}" for c in row["values"]]
             comparison.variants.append(Row(row["variant"], cells, row["differs"]))
             for tag, cell in zip(tags, row["values"]):
                 if cell is not None:
                     _add_point(comparison, precision, cell["size"], cell["score"], f"{tag} {device}")
     else:
         for i, tag in enumerate(tags):
-            _add_point(comparison, fields["precision"]["values"][i], fields["size"]["values"][i],
-                       fields["score"]["values"][i], f"{tag} {fields['target_device']['values'][i]}")
+            _add_point(
+                comparison,
+                fields["precision"]["values"][i],
+                fields["size"]["values"][i],
+                fields["score"]["values"][i],
+                f"{tag} {fields['target_device']['values'][i]}",
+            )
     return comparison
 
 
@@ -188,7 +222,7 @@ def score_size_chart(points, width=640, height=360):
     max_size = max(p.size for p in points) or 1
     # Size ticks at round numbers of the largest binary unit that fits (20 KB, not 19.5 KB).
     power = min(int(math.log(max_size, 1024)), len(SIZE_UNITS) - 1)
-    unit = 1024 ** power
+    unit = 1024**power
     x_step = _nice_step(max_size / unit) * unit
     x_max = math.ceil(max_size / x_step) * x_step
     scores = [p.score for p in points]
@@ -209,38 +243,73 @@ def score_size_chart(points, width=640, height=360):
     def y(score):
         return top + plot_h * (1 - (score - y_lo) / (y_hi - y_lo))
 
-    parts = [format_html(
-        '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="chart-title">'
-        '<title id="chart-title">Score against size, per precision</title>', width, height)]
+    parts = [
+        format_html(
+            '<svg class="chart" viewBox="0 0 {} {}" role="img" aria-labelledby="chart-title">'
+            '<title id="chart-title">Score against size, per precision</title>',
+            width,
+            height,
+        )
+    ]
     ticks = []
     for i in range(round(x_max / x_step) + 1):
         tick = i * x_step
-        ticks.append(format_html(
-            '<line class="grid" x1="{x}" x2="{x}" y1="{t}" y2="{b}"/>'
-            '<text class="tick" x="{x}" y="{ty}" text-anchor="middle">{label}</text>',
-            x=_n(x(tick)), t=top, b=top + plot_h, ty=top + plot_h + 16,
-            label=f"{tick / unit:g} {SIZE_UNITS[power]}" if tick else "0"))
+        ticks.append(
+            format_html(
+                '<line class="grid" x1="{x}" x2="{x}" y1="{t}" y2="{b}"/>'
+                '<text class="tick" x="{x}" y="{ty}" text-anchor="middle">{label}</text>',
+                x=_n(x(tick)),
+                t=top,
+                b=top + plot_h,
+                ty=top + plot_h + 16,
+                label=f"{tick / unit:g} {SIZE_UNITS[power]}" if tick else "0",
+            )
+        )
     for i in range(round((y_hi - y_lo) / y_step) + 1):
         value = y_lo + i * y_step
-        ticks.append(format_html(
-            '<line class="grid" x1="{l}" x2="{r}" y1="{y}" y2="{y}"/>'
-            '<text class="tick" x="{tx}" y="{ty}" text-anchor="end">{label}</text>',
-            l=left, r=left + plot_w, y=_n(y(value)), tx=left - 6, ty=_n(y(value) + 4), label=f"{value:.4g}"))
+        ticks.append(
+            format_html(
+                '<line class="grid" x1="{l}" x2="{r}" y1="{y}" y2="{y}"/>'
+                '<text class="tick" x="{tx}" y="{ty}" text-anchor="end">{label}</text>',
+                l=left,
+                r=left + plot_w,
+                y=_n(y(value)),
+                tx=left - 6,
+                ty=_n(y(value) + 4),
+                label=f"{value:.4g}",
+            )
+        )
     parts += ticks
-    parts.append(format_html(
-        '<text class="axis" x="{}" y="{}" text-anchor="middle">Size</text>'
-        '<text class="axis" transform="translate(14 {}) rotate(-90)" text-anchor="middle">Score</text>',
-        _n(left + plot_w / 2), height - 8, _n(top + plot_h / 2)))
+    parts.append(
+        format_html(
+            '<text class="axis" x="{}" y="{}" text-anchor="middle">Size</text>'
+            '<text class="axis" transform="translate(14 {}) rotate(-90)" text-anchor="middle">Score</text>',
+            _n(left + plot_w / 2),
+            height - 8,
+            _n(top + plot_h / 2),
+        )
+    )
     for p in points:
         # Labels of points on the right side go to their left, so they stay inside the chart.
         px, py = x(p.size), y(p.score)
         flip = px > left + plot_w * 0.7
-        parts.append(format_html(
-            '<g class="point"><circle cx="{}" cy="{}" r="6" fill="{}"><title>{}: {} {}, score {}</title>'
-            '</circle><text class="point-label" x="{}" y="{}" text-anchor="{}">{}</text></g>',
-            _n(px), _n(py), PRECISION_COLOURS.get(p.precision, "#333"), p.label, p.precision,
-            filesizeformat(p.size), f"{p.score:.4g}", _n(px - 9 if flip else px + 9), _n(py + 4),
-            "end" if flip else "start", p.label))
+        parts.append(
+            format_html(
+                '<g class="point"><circle cx="{}" cy="{}" r="6" fill="{}"><title>{}: {} {}, score {}</title>'
+                '</circle><text class="point-label" x="{}" y="{}" text-anchor="{}">{}</text></g>',
+                _n(px),
+                _n(py),
+                PRECISION_COLOURS.get(p.precision, "#333"),
+                p.label,
+                p.precision,
+                filesizeformat(p.size),
+                f"{p.score:.4g}",
+                _n(px - 9 if flip else px + 9),
+                _n(py + 4),
+                "end" if flip else "start",
+                p.label,
+            )
+        )
     parts.append("</svg>")
     return mark_safe("".join(str(part) for part in parts))
 

@@ -65,5 +65,7 @@ class DirectUploadUnavailable(RegistryError):
 
     status_code = status.HTTP_501_NOT_IMPLEMENTED
     default_code = "direct_upload_unavailable"
-    default_detail = ("Direct uploads need S3 storage; this registry stores files locally. "
-                      "Upload the file with POST /api/v1/artifacts/ instead.")
+    default_detail = (
+        "Direct uploads need S3 storage; this registry stores files locally. "
+        "Upload the file with POST /api/v1/artifacts/ instead."
+    )

@@ -9,8 +9,8 @@ import re
 import uuid
 
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery, Sum
@@ -20,9 +20,7 @@ from django.urls import reverse
 from .storage import get_artifact_storage
 
 # Names appear in URLs (/registered-models/<name>/): anything printable but a slash.
-NAME_VALIDATOR = RegexValidator(
-    r"^[^/\\\x00-\x1f]+$", "Names may not contain slashes or control characters."
-)
+NAME_VALIDATOR = RegexValidator(r"^[^/\\\x00-\x1f]+$", "Names may not contain slashes or control characters.")
 # The id pattern Intel's Model Registry accepted in paths; client-chosen ids must match it.
 EXTERNAL_ID_VALIDATOR = RegexValidator(
     r"^[a-zA-Z0-9_-]{16,128}$",
@@ -86,14 +84,17 @@ class RegisteredModelQuerySet(models.QuerySet):
         newest = (
             ModelVersion.objects.order_by("-created_at", "-pk")
             .only("id", "registered_model_id", "version", "status", "category", "created_at")
-            .prefetch_related(Prefetch(
-                "artifacts",
-                queryset=Artifact.objects.only("id", "version_id", "precision", "target_device", "format"),
-            ))
+            .prefetch_related(
+                Prefetch(
+                    "artifacts",
+                    queryset=Artifact.objects.only("id", "version_id", "precision", "target_device", "format"),
+                )
+            )
         )
         return self.annotate(
             version_count=Coalesce(
-                Subquery(of_model.values("registered_model").annotate(n=Count("pk")).values("n")), 0),
+                Subquery(of_model.values("registered_model").annotate(n=Count("pk")).values("n")), 0
+            ),
             latest_version_at=Subquery(of_model.order_by("-created_at").values("created_at")[:1]),
         ).prefetch_related(
             Prefetch("versions", queryset=newest[:1], to_attr="newest"),
@@ -225,8 +226,13 @@ class ModelVersion(Timestamped):
         devices = sorted({a.target_device for a in artifacts})
         precisions = sorted({a.precision for a in artifacts}, key=Artifact.precision_order)
         rows = [
-            (precision, [[a for a in artifacts if a.precision == precision and a.target_device == device]
-                         for device in devices])
+            (
+                precision,
+                [
+                    [a for a in artifacts if a.precision == precision and a.target_device == device]
+                    for device in devices
+                ],
+            )
             for precision in precisions
         ]
         return devices, rows
@@ -244,8 +250,9 @@ class ArtifactQuerySet(models.QuerySet):
         columns (labels, overview, tags, descriptions...) that it never shows.
         """
         own = [field.name for field in self.model._meta.concrete_fields]
-        return self.with_version().only(*own, "version__version", "version__registered_model__name",
-                                        "created_by__username")
+        return self.with_version().only(
+            *own, "version__version", "version__registered_model__name", "created_by__username"
+        )
 
 
 VARIANT_COVER = ["format", "precision", "target_device", "version"]
@@ -308,16 +315,19 @@ class Artifact(Timestamped):
         indexes = [
             # precision, target_device and format are stored normalised and filtered exactly:
             # this index serves their combinations, and counts of them are index-only.
-            models.Index(fields=["format", "precision", "target_device"], include=["version"],
-                         name="artifact_variant_key"),
+            models.Index(
+                fields=["format", "precision", "target_device"], include=["version"], name="artifact_variant_key"
+            ),
             models.Index(Upper("target_device_type"), name="artifact_devtype_upper"),
             models.Index(Upper("sha256"), name="artifact_sha256_upper"),
             # The sort keys of artifact lists, each carrying the variant columns and the version:
             # a filtered, sorted page finds its ids in the index alone (index-only scans), where
             # a plain index would visit the table for every row it skips, 8,000 for page 20.
             # The id is the second key: lists break ties by it (api.filters.OrderingFilter).
-            *(models.Index(fields=[key, "id"], include=VARIANT_COVER, name=f"artifact_{key}_cover")
-              for key in ("created_at", "updated_at", "score", "size")),
+            *(
+                models.Index(fields=[key, "id"], include=VARIANT_COVER, name=f"artifact_{key}_cover")
+                for key in ("created_at", "updated_at", "score", "size")
+            ),
             models.Index(fields=["version", "-created_at"], name="artifact_version_created"),
         ]
 
@@ -331,10 +341,14 @@ class Artifact(Timestamped):
         self.target_device = (self.target_device or "").strip().upper()
         self.format = (self.format or "").strip().lower()
         if self.precision not in self.Precision.values:
-            raise ValidationError({"precision": (
-                f"{self.precision or 'An empty value'} is not a supported precision "
-                f"({', '.join(self.Precision.values)})."
-            )})
+            raise ValidationError(
+                {
+                    "precision": (
+                        f"{self.precision or 'An empty value'} is not a supported precision "
+                        f"({', '.join(self.Precision.values)})."
+                    )
+                }
+            )
         super().clean_fields(exclude=exclude)
 
     def clean(self):
@@ -430,8 +444,9 @@ class Alias(models.Model):
         if self.version_id and self.version.registered_model_id != self.registered_model_id:
             raise ValidationError({"version": "An alias can only point to a version of its own model."})
         if self.version_id and self.version.status == ModelVersion.Status.ARCHIVED:
-            raise ValidationError({"version": f"Version {self.version.version} is archived; "
-                                              "an alias cannot point to it."})
+            raise ValidationError(
+                {"version": f"Version {self.version.version} is archived; an alias cannot point to it."}
+            )
 
 
 class AliasEvent(models.Model):
@@ -449,12 +464,8 @@ class AliasEvent(models.Model):
     registered_model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="alias_events")
     alias = models.CharField(max_length=64, db_index=True)
     action = models.CharField(max_length=16, choices=Action.choices)
-    from_version = models.ForeignKey(
-        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    to_version = models.ForeignKey(
-        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    from_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    to_version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     from_version_label = models.CharField(max_length=100, blank=True)
     to_version_label = models.CharField(max_length=100, blank=True)
     user = models.ForeignKey(
@@ -469,7 +480,9 @@ class AliasEvent(models.Model):
         indexes = [models.Index(fields=["registered_model", "alias", "-at"], name="alias_event_history")]
 
     def __str__(self):
-        return f"{self.registered_model_id}@{self.alias} {self.action} {self.from_version_label}->{self.to_version_label}"
+        return (
+            f"{self.registered_model_id}@{self.alias} {self.action} {self.from_version_label}->{self.to_version_label}"
+        )
 
 
 class AuditEntryQuerySet(models.QuerySet):

@@ -45,12 +45,26 @@ logger = logging.getLogger(__name__)
 STORAGE_ERRORS = (BotoCoreError, ClientError, OSError)
 
 VERSION_FIELDS = (
-    "description", "architecture", "category", "labels", "overview",
-    "project_id", "project_name", "origin", "tags", "provenance",
+    "description",
+    "architecture",
+    "category",
+    "labels",
+    "overview",
+    "project_id",
+    "project_name",
+    "origin",
+    "tags",
+    "provenance",
 )
 ARTIFACT_FIELDS = (
-    "precision", "target_device", "target_device_type", "format", "score",
-    "optimization_capabilities", "external_id", "derived_from",
+    "precision",
+    "target_device",
+    "target_device_type",
+    "format",
+    "score",
+    "optimization_capabilities",
+    "external_id",
+    "derived_from",
 )
 
 
@@ -104,8 +118,17 @@ def _model_name_of(instance):
     return ""
 
 
-def record_audit(*, action, instance=None, changes=None, user=None, object_type=None, object_id=None,
-                 object_repr=None, registered_model=None):
+def record_audit(
+    *,
+    action,
+    instance=None,
+    changes=None,
+    user=None,
+    object_type=None,
+    object_id=None,
+    object_repr=None,
+    registered_model=None,
+):
     """Append one entry to the audit log, in the caller's transaction.
 
     Give ``instance`` for a registry object (type, id, text and model name are taken from it), or
@@ -119,9 +142,14 @@ def record_audit(*, action, instance=None, changes=None, user=None, object_type=
         registered_model = registered_model if registered_model is not None else _model_name_of(instance)
     actor = user if user is not None and user.is_authenticated else None
     return AuditEntry.objects.create(
-        action=action, actor=actor, actor_name=actor.get_username() if actor else "",
-        object_type=object_type, object_id=str(object_id), object_repr=(object_repr or "")[:300],
-        registered_model=registered_model or "", changes=changes or {},
+        action=action,
+        actor=actor,
+        actor_name=actor.get_username() if actor else "",
+        object_type=object_type,
+        object_id=str(object_id),
+        object_repr=(object_repr or "")[:300],
+        registered_model=registered_model or "",
+        changes=changes or {},
     )
 
 
@@ -191,8 +219,7 @@ def _get_or_create(model, defaults=None, **lookup):
 
 def _audit_created(instance, user):
     """Audit a new row with every field as a change from nothing."""
-    record_audit(action=AuditEntry.Action.CREATE, instance=instance, user=user,
-                 changes=diff({}, snapshot(instance)))
+    record_audit(action=AuditEntry.Action.CREATE, instance=instance, user=user, changes=diff({}, snapshot(instance)))
 
 
 def _get_or_create_audited(model, *, user, defaults=None, **lookup):
@@ -216,14 +243,28 @@ def _variant_conflict(version, artifact):
     )
 
 
-def _checked_artifact(*, model_name, version, user=None, model_fields=None, version_fields=None,
-                      artifact_fields=None, filename="", content_type="", artifact_id=None):
+def _checked_artifact(
+    *,
+    model_name,
+    version,
+    user=None,
+    model_fields=None,
+    version_fields=None,
+    artifact_fields=None,
+    filename="",
+    content_type="",
+    artifact_id=None,
+):
     """An unsaved Artifact for the given metadata, after every check that can be made before a
     byte is stored: field validation, an archived version, a taken variant or external id."""
     model_fields, version_fields, artifact_fields = model_fields or {}, version_fields or {}, artifact_fields or {}
-    artifact = Artifact(id=artifact_id or uuid.uuid4(), created_by=user if user and user.is_authenticated else None,
-                        original_filename=(filename or "")[:255], content_type=(content_type or "")[:100],
-                        **artifact_fields)
+    artifact = Artifact(
+        id=artifact_id or uuid.uuid4(),
+        created_by=user if user and user.is_authenticated else None,
+        original_filename=(filename or "")[:255],
+        content_type=(content_type or "")[:100],
+        **artifact_fields,
+    )
     registered = RegisteredModel.objects.filter(name=model_name).first()
     if registered is None:
         registered = _validated(RegisteredModel(name=model_name, **model_fields))
@@ -232,13 +273,18 @@ def _checked_artifact(*, model_name, version, user=None, model_fields=None, vers
         existing_version = registered.versions.filter(version=version).first()
     # Metadata of an existing version is kept as it is (PATCH the version to change it), but what
     # the client sent must still be valid.
-    _validated(ModelVersion(registered_model=registered, version=version, **version_fields),
-               exclude=["registered_model"])
+    _validated(
+        ModelVersion(registered_model=registered, version=version, **version_fields), exclude=["registered_model"]
+    )
     _validated(artifact, exclude=["version", "file", "size", "sha256"])
     if existing_version and existing_version.status == ModelVersion.Status.ARCHIVED:
         raise Conflict(f"Version {version} of {model_name} is archived; it takes no new artifacts.")
-    if existing_version and existing_version.artifacts.filter(
-            precision=artifact.precision, target_device=artifact.target_device, format=artifact.format).exists():
+    if (
+        existing_version
+        and existing_version.artifacts.filter(
+            precision=artifact.precision, target_device=artifact.target_device, format=artifact.format
+        ).exists()
+    ):
         raise _variant_conflict(existing_version, artifact)
     if artifact.external_id and Artifact.objects.filter(external_id=artifact.external_id).exists():
         raise Conflict(f"An artifact with id {artifact.external_id} already exists.")
@@ -258,12 +304,17 @@ def check_upload_precheck(fields):
     model_name, version = fields.get("registered_model"), fields.get("version")
     if not model_name or not version:
         return
-    variant = Artifact.objects.filter(
-        version__registered_model__name=model_name, version__version=version,
-        precision=(fields.get("precision") or "FP32").strip().upper(),
-        target_device=(fields.get("target_device") or "CPU").strip().upper(),
-        format=(fields.get("format") or "openvino").strip().lower(),
-    ).select_related("version", "version__registered_model").first()
+    variant = (
+        Artifact.objects.filter(
+            version__registered_model__name=model_name,
+            version__version=version,
+            precision=(fields.get("precision") or "FP32").strip().upper(),
+            target_device=(fields.get("target_device") or "CPU").strip().upper(),
+            format=(fields.get("format") or "openvino").strip().lower(),
+        )
+        .select_related("version", "version__registered_model")
+        .first()
+    )
     if variant is not None:
         raise _variant_conflict(variant.version, variant)
 
@@ -280,9 +331,21 @@ def _store_file(artifact, fileobj):
     return _save_file(artifact_key(artifact.id, artifact.original_filename), fileobj)
 
 
-def register_artifact(*, model_name, version, fileobj, user=None, model_fields=None,
-                      version_fields=None, artifact_fields=None, size=None, sha256=None,
-                      filename=None, content_type="", audit_action=AuditEntry.Action.UPLOAD):
+def register_artifact(
+    *,
+    model_name,
+    version,
+    fileobj,
+    user=None,
+    model_fields=None,
+    version_fields=None,
+    artifact_fields=None,
+    size=None,
+    sha256=None,
+    filename=None,
+    content_type="",
+    audit_action=AuditEntry.Action.UPLOAD,
+):
     """Register one model file, creating the registered model and version when they are new.
 
     ``size``/``sha256`` come from the hashing upload handler; when absent they are computed here
@@ -297,9 +360,14 @@ def register_artifact(*, model_name, version, fileobj, user=None, model_fields=N
     # Validate everything before a byte goes to storage.
     try:
         artifact = _checked_artifact(
-            model_name=model_name, version=version, user=user, model_fields=model_fields,
-            version_fields=version_fields, artifact_fields=artifact_fields,
-            filename=filename or getattr(fileobj, "name", "") or "", content_type=content_type,
+            model_name=model_name,
+            version=version,
+            user=user,
+            model_fields=model_fields,
+            version_fields=version_fields,
+            artifact_fields=artifact_fields,
+            filename=filename or getattr(fileobj, "name", "") or "",
+            content_type=content_type,
             artifact_id=getattr(fileobj, "artifact_id", None),
         )
     except BaseException:
@@ -314,7 +382,10 @@ def register_artifact(*, model_name, version, fileobj, user=None, model_fields=N
         with transaction.atomic():
             registered = _get_or_create_audited(RegisteredModel, user=user, name=model_name, defaults=model_fields)
             model_version = _get_or_create_audited(
-                ModelVersion, user=user, registered_model=registered, version=version,
+                ModelVersion,
+                user=user,
+                registered_model=registered,
+                version=version,
                 defaults={**version_fields, "created_by": artifact.created_by},
             )
             artifact.version = model_version
@@ -377,8 +448,7 @@ def update_registered_model(registered_model, *, fields, user=None):
             registered_model.save(update_fields=[*fields, "updated_at"])
             changes = diff(before, snapshot(registered_model))
             if changes:
-                record_audit(action=AuditEntry.Action.UPDATE, instance=registered_model, user=user,
-                             changes=changes)
+                record_audit(action=AuditEntry.Action.UPDATE, instance=registered_model, user=user, changes=changes)
     except IntegrityError as exc:
         raise Conflict(f"A registered model named {registered_model.name} already exists.") from exc
     return registered_model
@@ -387,8 +457,9 @@ def update_registered_model(registered_model, *, fields, user=None):
 def create_version(*, registered_model, user=None, **fields):
     """Create a version without files (artifacts are uploaded to it later) and audit it."""
     created_by = user if user is not None and user.is_authenticated else None
-    version = _validated(ModelVersion(registered_model=registered_model, created_by=created_by, **fields),
-                         exclude=["id"])
+    version = _validated(
+        ModelVersion(registered_model=registered_model, created_by=created_by, **fields), exclude=["id"]
+    )
     try:
         with transaction.atomic():
             version.save(force_insert=True)
@@ -458,8 +529,10 @@ def delete_version(version, *, user=None):
     points at it, so "production" never dangles."""
     aliases = sorted(version.aliases.values_list("name", flat=True))
     if aliases:
-        raise Conflict(f"Version {version.version} of {version.registered_model.name} is the target of "
-                       f"alias(es) {', '.join(aliases)}; move or delete them first.")
+        raise Conflict(
+            f"Version {version.version} of {version.registered_model.name} is the target of "
+            f"alias(es) {', '.join(aliases)}; move or delete them first."
+        )
     names = list(version.artifacts.values_list("file", flat=True))
     _delete_with_files(version, names, user=user, cascade={"artifacts": len(names)})
 
@@ -474,8 +547,12 @@ def delete_registered_model(registered_model, *, force=False, user=None):
             "repeat the request with ?force=true to delete them and their files."
         )
     names = list(registered_model.artifact_files())
-    _delete_with_files(registered_model, names, user=user, cascade={
-        "versions": version_count, "artifacts": len(names), "aliases": registered_model.aliases.count()})
+    _delete_with_files(
+        registered_model,
+        names,
+        user=user,
+        cascade={"versions": version_count, "artifacts": len(names), "aliases": registered_model.aliases.count()},
+    )
 
 
 def parse_range(header, size):
@@ -514,8 +591,9 @@ def iter_artifact(artifact, start=0, end=None, chunk_size=1024 * 1024):
     storage = current_storage()
     try:
         if is_s3(storage):
-            body = storage.bucket.Object(storage._normalize_name(artifact.file.name)).get(
-                Range=f"bytes={start}-{end}")["Body"]
+            body = storage.bucket.Object(storage._normalize_name(artifact.file.name)).get(Range=f"bytes={start}-{end}")[
+                "Body"
+            ]
             return _guarded(_read_ahead(body.iter_chunks(chunk_size)), body.close)
         handle = storage.open(artifact.file.name, "rb")
     except STORAGE_ERRORS as exc:
@@ -600,8 +678,7 @@ def artifact_uri(artifact):
     return f"s3://{storage.bucket_name}/{storage._normalize_name(artifact.file.name)}"
 
 
-def change_artifact(artifact, *, model_name=None, version=None, version_fields=None, artifact_fields=None,
-                    user=None):
+def change_artifact(artifact, *, model_name=None, version=None, version_fields=None, artifact_fields=None, user=None):
     """Update an artifact and, when ``model_name``/``version`` name another version, move it there first.
 
     All in one transaction: a move that conflicts leaves nothing changed. A version created by the
@@ -618,10 +695,14 @@ def change_artifact(artifact, *, model_name=None, version=None, version_fields=N
             _validated(RegisteredModel(name=model_name))
             shared = {key: getattr(current, key) for key in VERSION_FIELDS}
             registered = _get_or_create_audited(RegisteredModel, user=user, name=model_name)
-            _validated(ModelVersion(registered_model=registered, version=version, **shared),
-                       exclude=["registered_model"])
+            _validated(
+                ModelVersion(registered_model=registered, version=version, **shared), exclude=["registered_model"]
+            )
             target = _get_or_create_audited(
-                ModelVersion, user=user, registered_model=registered, version=version,
+                ModelVersion,
+                user=user,
+                registered_model=registered,
+                version=version,
                 defaults={**shared, "created_by": user if user and user.is_authenticated else None},
             )
             if target.status == ModelVersion.Status.ARCHIVED:
@@ -632,13 +713,18 @@ def change_artifact(artifact, *, model_name=None, version=None, version_fields=N
                     artifact.save(update_fields=["version", "updated_at"])
             except IntegrityError as exc:
                 raise _variant_conflict(target, artifact) from exc
-            record_audit(action=AuditEntry.Action.UPDATE, instance=artifact, user=user,
-                         changes={"version": [str(current.pk), str(target.pk)]})
+            record_audit(
+                action=AuditEntry.Action.UPDATE,
+                instance=artifact,
+                user=user,
+                changes={"version": [str(current.pk), str(target.pk)]},
+            )
         update_artifact(artifact, version_fields=version_fields, artifact_fields=artifact_fields, user=user)
     return artifact
 
 
 # --- Aliases ----------------------------------------------------------------------------------
+
 
 def normalize_alias_name(name):
     """Alias names are lower-case slugs, so "Production" cannot dodge the protected "production"."""
@@ -657,28 +743,36 @@ def _locked_alias(registered_model, name):
     is re-checked against the *old* joined rows, and a changed version_id would make the alias
     vanish from the result. Its version is read after the lock, so it is current.
     """
-    return (Alias.objects.select_for_update().filter(registered_model=registered_model, name=name)
-            .order_by().first())
+    return Alias.objects.select_for_update().filter(registered_model=registered_model, name=name).order_by().first()
 
 
 def _alias_event(alias_name, registered_model, action, from_version, to_version, user, reason):
     return AliasEvent.objects.create(
-        registered_model=registered_model, alias=alias_name, action=action,
-        from_version=from_version, to_version=to_version,
+        registered_model=registered_model,
+        alias=alias_name,
+        action=action,
+        from_version=from_version,
+        to_version=to_version,
         from_version_label=from_version.version if from_version else "",
         to_version_label=to_version.version if to_version else "",
-        user=user if user is not None and user.is_authenticated else None, reason=reason or "",
+        user=user if user is not None and user.is_authenticated else None,
+        reason=reason or "",
     )
 
 
 def _audit_alias(action, registered_model, name, from_version, to_version, user, reason):
-    changes = {"version": [from_version.version if from_version else None,
-                           to_version.version if to_version else None]}
+    changes = {"version": [from_version.version if from_version else None, to_version.version if to_version else None]}
     if reason:
         changes["reason"] = [None, reason]
-    record_audit(action=action, user=user, object_type="alias", object_id=name,
-                 object_repr=f"{registered_model.name}@{name}", registered_model=registered_model.name,
-                 changes=changes)
+    record_audit(
+        action=action,
+        user=user,
+        object_type="alias",
+        object_id=name,
+        object_repr=f"{registered_model.name}@{name}",
+        registered_model=registered_model.name,
+        changes=changes,
+    )
 
 
 def _move_alias(alias, version, *, user, reason, action):
@@ -686,9 +780,18 @@ def _move_alias(alias, version, *, user, reason, action):
     alias.version, alias.updated_by = version, user if user is not None and user.is_authenticated else None
     alias.save(update_fields=["version", "updated_by", "updated_at"])
     event = _alias_event(alias.name, alias.registered_model, action, from_version, version, user, reason)
-    _audit_alias({AliasEvent.Action.MOVE: AuditEntry.Action.ALIAS_MOVE,
-                  AliasEvent.Action.ROLLBACK: AuditEntry.Action.ALIAS_ROLLBACK}[action],
-                 alias.registered_model, alias.name, from_version, version, user, reason)
+    _audit_alias(
+        {
+            AliasEvent.Action.MOVE: AuditEntry.Action.ALIAS_MOVE,
+            AliasEvent.Action.ROLLBACK: AuditEntry.Action.ALIAS_ROLLBACK,
+        }[action],
+        alias.registered_model,
+        alias.name,
+        from_version,
+        version,
+        user,
+        reason,
+    )
     return event
 
 
@@ -700,8 +803,7 @@ def _lock_target(registered_model, version):
     if target is None or target.registered_model_id != registered_model.pk:
         raise ValidationError({"version": f"{registered_model.name} has no such version."})
     if target.status == ModelVersion.Status.ARCHIVED:
-        raise Conflict(f"Version {target.version} of {registered_model.name} is archived; "
-                       "an alias cannot point to it.")
+        raise Conflict(f"Version {target.version} of {registered_model.name} is archived; an alias cannot point to it.")
     return target
 
 
@@ -721,8 +823,11 @@ def set_alias(*, registered_model, name, version, user=None, reason=""):
             try:
                 with transaction.atomic():
                     alias = Alias.objects.create(
-                        registered_model=registered_model, name=name, version=version,
-                        updated_by=user if user is not None and user.is_authenticated else None)
+                        registered_model=registered_model,
+                        name=name,
+                        version=version,
+                        updated_by=user if user is not None and user.is_authenticated else None,
+                    )
             except IntegrityError:
                 # A concurrent caller created it first: wait for its row and move it from there.
                 logger.info("Alias %s of %s was created concurrently; moving it", name, registered_model.name)
@@ -748,13 +853,18 @@ def rollback_alias(*, registered_model, name, user=None, reason=""):
         alias = _locked_alias(registered_model, name)
         if alias is None:
             raise Http404(f"{registered_model.name} has no alias {name}.")
-        last = (AliasEvent.objects.select_related("from_version")
-                .filter(registered_model=registered_model, alias=name).order_by("-at", "-id").first())
+        last = (
+            AliasEvent.objects.select_related("from_version")
+            .filter(registered_model=registered_model, alias=name)
+            .order_by("-at", "-id")
+            .first()
+        )
         if last is None or not last.from_version_label:
             raise Conflict(f"Alias {name} of {registered_model.name} has no previous version to roll back to.")
         if last.from_version is None:
-            raise Conflict(f"Alias {name} previously pointed to version {last.from_version_label}, "
-                           "which has been deleted.")
+            raise Conflict(
+                f"Alias {name} previously pointed to version {last.from_version_label}, which has been deleted."
+            )
         target = _lock_target(registered_model, last.from_version)
         return alias, _move_alias(alias, target, user=user, reason=reason, action=AliasEvent.Action.ROLLBACK)
 
@@ -781,12 +891,15 @@ GENERIC_DEVICES = ("AUTO", "ANY")
 def _no_match(constraint, value, available):
     shown = ", ".join(str(a) for a in available) or "none"
     return NoMatchingVariant(
-        f"No variant matches: the remaining ones were ruled out by {constraint}={value} "
-        f"(available: {shown}).", constraint=constraint, available=available)
+        f"No variant matches: the remaining ones were ruled out by {constraint}={value} (available: {shown}).",
+        constraint=constraint,
+        available=available,
+    )
 
 
-def resolve_artifact(*, registered_model, alias=None, version=None, target_device=None, precisions=None,
-                     format=None, max_size=None):
+def resolve_artifact(
+    *, registered_model, alias=None, version=None, target_device=None, precisions=None, format=None, max_size=None
+):
     """Pick the best artifact of a version (named directly or through an alias) for a device.
 
     Constraints are applied in this order, and the first one that leaves nothing raises
@@ -801,8 +914,11 @@ def resolve_artifact(*, registered_model, alias=None, version=None, target_devic
         raise ValidationError({"non_field_errors": ["Give exactly one of alias or version."]})
     alias_obj = None
     if alias is not None:
-        alias_obj = (Alias.objects.select_related("version")
-                     .filter(registered_model=registered_model, name=alias.strip().lower()).first())
+        alias_obj = (
+            Alias.objects.select_related("version")
+            .filter(registered_model=registered_model, name=alias.strip().lower())
+            .first()
+        )
         if alias_obj is None:
             raise Http404(f"{registered_model.name} has no alias {alias}.")
         model_version = alias_obj.version
@@ -814,8 +930,11 @@ def resolve_artifact(*, registered_model, alias=None, version=None, target_devic
     model_version.registered_model = registered_model
     candidates = list(model_version.artifacts.select_related("created_by"))
     if not candidates:
-        raise NoMatchingVariant(f"Version {model_version.version} of {registered_model.name} has no artifacts.",
-                                constraint="version", available=[])
+        raise NoMatchingVariant(
+            f"Version {model_version.version} of {registered_model.name} has no artifacts.",
+            constraint="version",
+            available=[],
+        )
     precisions = [p.strip().upper() for p in precisions or [] if p.strip()]
     device = (target_device or "").strip().upper()
     fmt = (format or "").strip().lower()
@@ -840,7 +959,8 @@ def resolve_artifact(*, registered_model, alias=None, version=None, target_devic
         return (
             precisions.index(a.precision) if precisions else 0,
             0 if not device or a.target_device == device else 1,
-            a.score is None, -(a.score or 0.0),
+            a.score is None,
+            -(a.score or 0.0),
             a.size,
             -a.created_at.timestamp(),
             str(a.id),
@@ -854,13 +974,46 @@ def resolve_artifact(*, registered_model, alias=None, version=None, target_devic
 # --- Comparison ------------------------------------------------------------------------------
 
 COMPARE_MAX_ITEMS = 20
-VERSION_COMPARE_FIELDS = ("registered_model", "version", "status", "description", "architecture", "category",
-                          "labels", "project_id", "project_name", "origin", "tags", "provenance",
-                          "derived_from", "overview", "created_by", "created_at", "artifact_count", "total_size")
-ARTIFACT_COMPARE_FIELDS = ("registered_model", "version", "precision", "target_device", "target_device_type",
-                           "format", "score", "size", "sha256", "external_id", "derived_from",
-                           "optimization_capabilities", "architecture", "category", "labels", "tags",
-                           "provenance", "created_at")
+VERSION_COMPARE_FIELDS = (
+    "registered_model",
+    "version",
+    "status",
+    "description",
+    "architecture",
+    "category",
+    "labels",
+    "project_id",
+    "project_name",
+    "origin",
+    "tags",
+    "provenance",
+    "derived_from",
+    "overview",
+    "created_by",
+    "created_at",
+    "artifact_count",
+    "total_size",
+)
+ARTIFACT_COMPARE_FIELDS = (
+    "registered_model",
+    "version",
+    "precision",
+    "target_device",
+    "target_device_type",
+    "format",
+    "score",
+    "size",
+    "sha256",
+    "external_id",
+    "derived_from",
+    "optimization_capabilities",
+    "architecture",
+    "category",
+    "labels",
+    "tags",
+    "provenance",
+    "created_at",
+)
 NUMERIC_FIELDS = {"score", "size", "total_size", "artifact_count"}
 
 
@@ -888,13 +1041,23 @@ def _row(field, values):
 def _version_values(v):
     artifacts = list(v.artifacts.all())
     return {
-        "registered_model": v.registered_model.name, "version": v.version, "status": v.status,
-        "description": v.description, "architecture": v.architecture, "category": v.category,
-        "labels": _label_names(v.labels), "project_id": v.project_id, "project_name": v.project_name,
-        "origin": v.origin, "tags": v.tags, "provenance": v.provenance,
-        "derived_from": str(v.derived_from_id) if v.derived_from_id else None, "overview": v.overview,
+        "registered_model": v.registered_model.name,
+        "version": v.version,
+        "status": v.status,
+        "description": v.description,
+        "architecture": v.architecture,
+        "category": v.category,
+        "labels": _label_names(v.labels),
+        "project_id": v.project_id,
+        "project_name": v.project_name,
+        "origin": v.origin,
+        "tags": v.tags,
+        "provenance": v.provenance,
+        "derived_from": str(v.derived_from_id) if v.derived_from_id else None,
+        "overview": v.overview,
         "created_by": v.created_by.get_username() if v.created_by else None,
-        "created_at": v.created_at.isoformat(), "artifact_count": len(artifacts),
+        "created_at": v.created_at.isoformat(),
+        "artifact_count": len(artifacts),
         "total_size": sum(a.size for a in artifacts),
     }
 
@@ -902,12 +1065,23 @@ def _version_values(v):
 def _artifact_values(a):
     v = a.version
     return {
-        "registered_model": v.registered_model.name, "version": v.version, "precision": a.precision,
-        "target_device": a.target_device, "target_device_type": a.target_device_type, "format": a.format,
-        "score": a.score, "size": a.size, "sha256": a.sha256, "external_id": a.external_id,
+        "registered_model": v.registered_model.name,
+        "version": v.version,
+        "precision": a.precision,
+        "target_device": a.target_device,
+        "target_device_type": a.target_device_type,
+        "format": a.format,
+        "score": a.score,
+        "size": a.size,
+        "sha256": a.sha256,
+        "external_id": a.external_id,
         "derived_from": str(a.derived_from_id) if a.derived_from_id else None,
-        "optimization_capabilities": a.optimization_capabilities, "architecture": v.architecture,
-        "category": v.category, "labels": _label_names(v.labels), "tags": v.tags, "provenance": v.provenance,
+        "optimization_capabilities": a.optimization_capabilities,
+        "architecture": v.architecture,
+        "category": v.category,
+        "labels": _label_names(v.labels),
+        "tags": v.tags,
+        "provenance": v.provenance,
         "created_at": a.created_at.isoformat(),
     }
 
@@ -948,24 +1122,33 @@ def compare(*, versions=None, artifacts=None):
         }
     items = _fetch_in_order(
         ModelVersion.objects.select_related("registered_model", "created_by").prefetch_related("artifacts"),
-        versions, "versions")
+        versions,
+        "versions",
+    )
     values = [_version_values(v) for v in items]
     variants = {}
     for index, v in enumerate(items):
         for a in v.artifacts.all():
             key = f"{a.precision}/{a.target_device}/{a.format}"
             variants.setdefault(key, [None] * len(items))[index] = {
-                "id": str(a.id), "score": a.score, "size": a.size, "sha256": a.sha256}
+                "id": str(a.id),
+                "score": a.score,
+                "size": a.size,
+                "sha256": a.sha256,
+            }
     variant_rows = []
     for key in sorted(variants):
         cells = variants[key]
         base = cells[0]
-        variant_rows.append({
-            "variant": key, "values": cells,
-            "differs": any((c or {}).get("sha256") != (base or {}).get("sha256") for c in cells[1:]),
-            "score_deltas": [_delta(base and base["score"], c and c["score"]) for c in cells],
-            "size_deltas": [_delta(base and base["size"], c and c["size"]) for c in cells],
-        })
+        variant_rows.append(
+            {
+                "variant": key,
+                "values": cells,
+                "differs": any((c or {}).get("sha256") != (base or {}).get("sha256") for c in cells[1:]),
+                "score_deltas": [_delta(base and base["score"], c and c["score"]) for c in cells],
+                "size_deltas": [_delta(base and base["size"], c and c["size"]) for c in cells],
+            }
+        )
     return {
         "kind": "versions",
         "items": [{"id": str(v.id), "label": str(v)} for v in items],
@@ -993,8 +1176,12 @@ def presigning_client(storage):
     key = (public, storage.access_key, storage.region_name)
     if key not in _presigning_clients:
         _presigning_clients[key] = storage._create_session().client(
-            "s3", endpoint_url=public, region_name=storage.region_name, config=storage.client_config,
-            verify=storage.verify)
+            "s3",
+            endpoint_url=public,
+            region_name=storage.region_name,
+            config=storage.client_config,
+            verify=storage.verify,
+        )
     return _presigning_clients[key]
 
 
@@ -1011,18 +1198,23 @@ def presigned_download_url(artifact, expires=None):
 
     try:
         client = presigning_client(storage)
-        return client.generate_presigned_url("get_object", ExpiresIn=expires or storage.querystring_expire, Params={
-            "Bucket": storage.bucket_name,
-            "Key": storage._normalize_name(artifact.file.name),
-            "ResponseContentDisposition": content_disposition_header(True, artifact.download_filename),
-            "ResponseContentType": "application/octet-stream",
-        })
+        return client.generate_presigned_url(
+            "get_object",
+            ExpiresIn=expires or storage.querystring_expire,
+            Params={
+                "Bucket": storage.bucket_name,
+                "Key": storage._normalize_name(artifact.file.name),
+                "ResponseContentDisposition": content_disposition_header(True, artifact.download_filename),
+                "ResponseContentType": "application/octet-stream",
+            },
+        )
     except STORAGE_ERRORS as exc:
         raise ArtifactStorageError(f"Could not sign a download URL: {exc}") from exc
 
 
 # Direct uploads: big files go from the client to S3 through presigned part URLs; the registry
 # only hands out the URLs, then completes, verifies and registers what arrived.
+
 
 def _s3_client():
     storage = current_storage()
@@ -1031,8 +1223,9 @@ def _s3_client():
     return storage, storage.connection.meta.client
 
 
-def start_direct_upload(*, user, model_name, version, size, filename, content_type="", sha256="",
-                        version_fields=None, artifact_fields=None):
+def start_direct_upload(
+    *, user, model_name, version, size, filename, content_type="", sha256="", version_fields=None, artifact_fields=None
+):
     """Check the metadata as a registration would, then open an S3 multipart upload for the file.
 
     Returns the UploadSession; ``direct_upload_part_urls`` gives the URLs to PUT the parts to.
@@ -1052,19 +1245,35 @@ def start_direct_upload(*, user, model_name, version, size, filename, content_ty
         artifact_fields["derived_from_id"] = str(artifact_fields.pop("derived_from").pk)
     artifact_fields.pop("derived_from", None)
     version_fields = version_fields or {}
-    check_artifact_registration(model_name=model_name, version=version, user=user, version_fields=version_fields,
-                                artifact_fields=artifact_fields, filename=filename, content_type=content_type)
+    check_artifact_registration(
+        model_name=model_name,
+        version=version,
+        user=user,
+        version_fields=version_fields,
+        artifact_fields=artifact_fields,
+        filename=filename,
+        content_type=content_type,
+    )
     session = UploadSession(
-        created_by=user if user and user.is_authenticated else None, size=size, sha256=(sha256 or "").lower(),
-        filename=filename[:255], content_type=(content_type or "")[:100], part_size=part_size_for(size),
-        metadata={"registered_model": model_name, "version": version,
-                  "version_fields": version_fields, "artifact_fields": artifact_fields},
+        created_by=user if user and user.is_authenticated else None,
+        size=size,
+        sha256=(sha256 or "").lower(),
+        filename=filename[:255],
+        content_type=(content_type or "")[:100],
+        part_size=part_size_for(size),
+        metadata={
+            "registered_model": model_name,
+            "version": version,
+            "version_fields": version_fields,
+            "artifact_fields": artifact_fields,
+        },
         expires_at=timezone.now() + timedelta(hours=settings.REGISTRY_UPLOAD_SESSION_HOURS),
     )
     session.key = artifact_key(session.id, filename)
     try:
         session.upload_id = client.create_multipart_upload(
-            Bucket=storage.bucket_name, Key=storage._normalize_name(session.key))["UploadId"]
+            Bucket=storage.bucket_name, Key=storage._normalize_name(session.key)
+        )["UploadId"]
     except STORAGE_ERRORS as exc:
         raise ArtifactStorageError(f"Could not start the upload: {exc}") from exc
     try:
@@ -1086,9 +1295,14 @@ def direct_upload_part_urls(session):
     expires_in = min(expires_in, 7 * 24 * 3600)
     key = storage._normalize_name(session.key)
     return [
-        {"part_number": number, "url": client.generate_presigned_url(
-            "upload_part", ExpiresIn=expires_in,
-            Params={"Bucket": storage.bucket_name, "Key": key, "UploadId": session.upload_id, "PartNumber": number})}
+        {
+            "part_number": number,
+            "url": client.generate_presigned_url(
+                "upload_part",
+                ExpiresIn=expires_in,
+                Params={"Bucket": storage.bucket_name, "Key": key, "UploadId": session.upload_id, "PartNumber": number},
+            ),
+        }
         for number in range(1, session.part_count + 1)
     ]
 
@@ -1096,8 +1310,9 @@ def direct_upload_part_urls(session):
 def _abort_multipart(session):
     storage, client = _s3_client()
     try:
-        client.abort_multipart_upload(Bucket=storage.bucket_name, Key=storage._normalize_name(session.key),
-                                      UploadId=session.upload_id)
+        client.abort_multipart_upload(
+            Bucket=storage.bucket_name, Key=storage._normalize_name(session.key), UploadId=session.upload_id
+        )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "404"):
             raise
@@ -1129,7 +1344,8 @@ def complete_direct_upload(session, *, parts, user=None):
     (the variant was taken meanwhile) deletes it too. The session ends ``completed`` or ``failed``.
     """
     claimed = UploadSession.objects.filter(pk=session.pk, state=UploadSession.State.PENDING).update(
-        state=UploadSession.State.COMPLETING)
+        state=UploadSession.State.COMPLETING
+    )
     if not claimed:
         session.refresh_from_db()
         raise Conflict(f"This upload is {session.state}; only a pending upload can be completed.")
@@ -1137,13 +1353,21 @@ def complete_direct_upload(session, *, parts, user=None):
     key = storage._normalize_name(session.key)
     try:
         client.complete_multipart_upload(
-            Bucket=storage.bucket_name, Key=key, UploadId=session.upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": p["part_number"], "ETag": p["etag"]}
-                                       for p in sorted(parts, key=lambda p: p["part_number"])]})
+            Bucket=storage.bucket_name,
+            Key=key,
+            UploadId=session.upload_id,
+            MultipartUpload={
+                "Parts": [
+                    {"PartNumber": p["part_number"], "ETag": p["etag"]}
+                    for p in sorted(parts, key=lambda p: p["part_number"])
+                ]
+            },
+        )
     except ClientError as exc:
         # Wrong or missing parts: the upload stays open so the client can fix its list.
         UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.PENDING)
-        raise ValidationError({"parts": [f"S3 refused the parts: {exc.response.get('Error', {}).get('Message', exc)}"]})
+        message = exc.response.get("Error", {}).get("Message", exc)
+        raise ValidationError({"parts": [f"S3 refused the parts: {message}"]}) from exc
     except STORAGE_ERRORS as exc:
         UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.PENDING)
         raise ArtifactStorageError(f"Could not complete the upload: {exc}") from exc
@@ -1162,15 +1386,28 @@ def complete_direct_upload(session, *, parts, user=None):
         raise
     from .uploads import StoredUpload
 
-    stored = StoredUpload(name=session.filename, stored_name=session.key, artifact_id=session.id, size=size,
-                          sha256=sha256, content_type=session.content_type)
+    stored = StoredUpload(
+        name=session.filename,
+        stored_name=session.key,
+        artifact_id=session.id,
+        size=size,
+        sha256=sha256,
+        content_type=session.content_type,
+    )
     meta = session.metadata
     try:
         artifact = register_artifact(
-            model_name=meta["registered_model"], version=meta["version"], fileobj=stored,
-            user=user or session.created_by, version_fields=meta.get("version_fields"),
-            artifact_fields=meta.get("artifact_fields"), size=size, sha256=sha256,
-            filename=session.filename, content_type=session.content_type)
+            model_name=meta["registered_model"],
+            version=meta["version"],
+            fileobj=stored,
+            user=user or session.created_by,
+            version_fields=meta.get("version_fields"),
+            artifact_fields=meta.get("artifact_fields"),
+            size=size,
+            sha256=sha256,
+            filename=session.filename,
+            content_type=session.content_type,
+        )
     except BaseException as exc:
         _fail_session(session, str(getattr(exc, "detail", exc)))
         raise

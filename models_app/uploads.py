@@ -18,6 +18,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers, TemporaryFileUploadHandler
@@ -26,8 +27,6 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils.datastructures import MultiValueDict
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import DataAndFiles, FileUploadParser, MultiPartParser, get_encoding
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import ArtifactStorageError, FileTooLarge
 from .storage import current_storage, is_s3
@@ -144,15 +143,22 @@ class S3MultipartWriter:
     def _send(self, data):
         if self.upload_id is None:
             self.upload_id = self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=self.key, ChecksumAlgorithm=self.checksum)["UploadId"]
+                Bucket=self.bucket, Key=self.key, ChecksumAlgorithm=self.checksum
+            )["UploadId"]
             self.executor = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="s3-part")
         self._wait_for_slot()
         number = len(self.parts) + len(self.pending) + 1
         self.pending.append(self.executor.submit(self._upload_part, number, data))
 
     def _upload_part(self, number, data):
-        response = self.client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
-                                           PartNumber=number, Body=data, ChecksumAlgorithm=self.checksum)
+        response = self.client.upload_part(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=data,
+            ChecksumAlgorithm=self.checksum,
+        )
         part = {"PartNumber": number, "ETag": response["ETag"]}
         if f"Checksum{self.checksum}" in response:  # completing the upload names each part's checksum
             part[f"Checksum{self.checksum}"] = response[f"Checksum{self.checksum}"]
@@ -169,8 +175,9 @@ class S3MultipartWriter:
         self.parts.extend(future.result() for future in self.pending)
         self.pending = []
         self.executor.shutdown()
-        self.client.complete_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
-                                              MultipartUpload={"Parts": self.parts})
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
+        )
 
     def abort(self):
         """Forget the buffer and abort the multipart upload (its parts are deleted by S3)."""
@@ -184,8 +191,9 @@ class S3MultipartWriter:
             try:
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
             except Exception:
-                logger.exception("Could not abort upload %s of %s; `manage.py prune_uploads` will",
-                                 self.upload_id, self.key)
+                logger.exception(
+                    "Could not abort upload %s of %s; `manage.py prune_uploads` will", self.upload_id, self.key
+                )
             self.upload_id = None
 
 
@@ -226,7 +234,9 @@ class S3StreamingUploadHandler(FileUploadHandler):
         self.stored_name = artifact_key(self.artifact_id, file_name)
         self.sha256, self.size = hashlib.sha256(), 0
         self.writer = S3MultipartWriter(
-            storage.connection.meta.client, storage.bucket_name, storage._normalize_name(self.stored_name),
+            storage.connection.meta.client,
+            storage.bucket_name,
+            storage._normalize_name(self.stored_name),
             part_size_for(self.content_length),
         )
         raise StopFutureHandlers()
@@ -249,8 +259,14 @@ class S3StreamingUploadHandler(FileUploadHandler):
         writer, self.writer = self.writer, None
         with aborting_on_failure(writer.abort):
             writer.close()
-        return StoredUpload(name=self.file_name, stored_name=self.stored_name, artifact_id=self.artifact_id,
-                            size=self.size, sha256=self.sha256.hexdigest(), content_type=self.content_type or "")
+        return StoredUpload(
+            name=self.file_name,
+            stored_name=self.stored_name,
+            artifact_id=self.artifact_id,
+            size=self.size,
+            sha256=self.sha256.hexdigest(),
+            content_type=self.content_type or "",
+        )
 
     def abort(self):
         """Drop the file in progress: nothing of it stays in the bucket."""

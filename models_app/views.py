@@ -80,12 +80,16 @@ def read_access(view):
 def catalogue(request):
     query = CatalogueQuery.from_params(request.GET)
     page = Paginator(query.models(), CATALOGUE_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "models_app/registeredmodel_list.html", {
-        "page": page,
-        "query": query,
-        "facets": query.facet_counts(),
-        "sorts": [(key, label) for key, (label, _) in SORTS.items()],
-    })
+    return render(
+        request,
+        "models_app/registeredmodel_list.html",
+        {
+            "page": page,
+            "query": query,
+            "facets": query.facet_counts(),
+            "sorts": [(key, label) for key, (label, _) in SORTS.items()],
+        },
+    )
 
 
 @read_access
@@ -97,39 +101,53 @@ def registered_model_detail(request, name):
         versions = versions.exclude(status=ModelVersion.Status.ARCHIVED)
     newest = versions.first()
     page = Paginator(versions.with_totals().select_related("derived_from"), VERSIONS_PAGE_SIZE).get_page(
-        request.GET.get("page"))
-    return render(request, "models_app/registeredmodel_detail.html", {
-        "model": registered,
-        "page": page,
-        "include_archived": include_archived,
-        "newest": newest,
-        "matrix": newest.variant_matrix() if newest else None,
-        **alias_context(request, registered),
-        "audit_entries": AuditEntry.objects.filter(registered_model=registered.name)[:AUDIT_ON_PAGE],
-    })
+        request.GET.get("page")
+    )
+    return render(
+        request,
+        "models_app/registeredmodel_detail.html",
+        {
+            "model": registered,
+            "page": page,
+            "include_archived": include_archived,
+            "newest": newest,
+            "matrix": newest.variant_matrix() if newest else None,
+            **alias_context(request, registered),
+            "audit_entries": AuditEntry.objects.filter(registered_model=registered.name)[:AUDIT_ON_PAGE],
+        },
+    )
 
 
 @read_access
 def version_detail(request, name, version):
     model_version = get_object_or_404(
         ModelVersion.objects.select_related("registered_model", "created_by", "derived_from__registered_model"),
-        registered_model__name=name, version=version)
+        registered_model__name=name,
+        version=version,
+    )
     artifacts = sorted(
         Artifact.objects.filter(version=model_version).select_related("derived_from__version__registered_model"),
-        key=lambda a: (a.precision_rank, a.target_device, a.format))
+        key=lambda a: (a.precision_rank, a.target_device, a.format),
+    )
     for artifact in artifacts:
         artifact.absolute_download_url = request.build_absolute_uri(artifact.get_download_url())
-    return render(request, "models_app/version_detail.html", {
-        "version": model_version,
-        "model": model_version.registered_model,
-        "artifacts": artifacts,
-        "token_required": settings.REGISTRY_REQUIRE_LOGIN,
-        "derivatives": model_version.derivatives.select_related("registered_model").order_by("-created_at"),
-        "version_aliases": model_version.aliases.order_by("name"),
-        "audit_entries": AuditEntry.objects.filter(
-            registered_model=name, object_type__in=["modelversion", "artifact"],
-            object_id__in=[str(model_version.pk), *(str(a.pk) for a in artifacts)])[:AUDIT_ON_PAGE],
-    })
+    return render(
+        request,
+        "models_app/version_detail.html",
+        {
+            "version": model_version,
+            "model": model_version.registered_model,
+            "artifacts": artifacts,
+            "token_required": settings.REGISTRY_REQUIRE_LOGIN,
+            "derivatives": model_version.derivatives.select_related("registered_model").order_by("-created_at"),
+            "version_aliases": model_version.aliases.order_by("name"),
+            "audit_entries": AuditEntry.objects.filter(
+                registered_model=name,
+                object_type__in=["modelversion", "artifact"],
+                object_id__in=[str(model_version.pk), *(str(a.pk) for a in artifacts)],
+            )[:AUDIT_ON_PAGE],
+        },
+    )
 
 
 @read_access
@@ -153,29 +171,33 @@ def compare(request):
 def upload(request):
     """The upload form. The browser posts the file to the artifacts API, which validates and
     stores it, so this view only renders the form."""
-    return render(request, "models_app/upload.html", {
-        "initial_model": request.GET.get("model", ""),
-        "initial_version": request.GET.get("version", ""),
-        "precisions": Artifact.Precision.values,
-        "devices": DEVICE_SUGGESTIONS,
-        "formats": FORMAT_SUGGESTIONS,
-        "max_upload_bytes": settings.REGISTRY_MAX_UPLOAD_BYTES,
-        "api_url": reverse("api:artifact-list"),
-        # Files this big go straight to S3 in parts (0: never, as on local-file storage).
-        "direct_upload_threshold": settings.REGISTRY_DIRECT_UPLOAD_THRESHOLD if is_s3() else 0,
-        "direct_upload_url": reverse("api:upload-list"),
-        # Filled in by the script with the registered model and version the API answered with.
-        "version_url_template": reverse("models_app:version-detail",
-                                        kwargs={"name": "__model__", "version": "__version__"}),
-    })
+    return render(
+        request,
+        "models_app/upload.html",
+        {
+            "initial_model": request.GET.get("model", ""),
+            "initial_version": request.GET.get("version", ""),
+            "precisions": Artifact.Precision.values,
+            "devices": DEVICE_SUGGESTIONS,
+            "formats": FORMAT_SUGGESTIONS,
+            "max_upload_bytes": settings.REGISTRY_MAX_UPLOAD_BYTES,
+            "api_url": reverse("api:artifact-list"),
+            # Files this big go straight to S3 in parts (0: never, as on local-file storage).
+            "direct_upload_threshold": settings.REGISTRY_DIRECT_UPLOAD_THRESHOLD if is_s3() else 0,
+            "direct_upload_url": reverse("api:upload-list"),
+            # Filled in by the script with the registered model and version the API answered with.
+            "version_url_template": reverse(
+                "models_app:version-detail", kwargs={"name": "__model__", "version": "__version__"}
+            ),
+        },
+    )
 
 
 def alias_context(request, registered):
     """What the aliases partial shows: the aliases, their recent moves, and the versions an alias
     may point at (archived ones cannot be targets)."""
     return {
-        "aliases": (registered.aliases.select_related("version__registered_model", "updated_by")
-                    .order_by("name")),
+        "aliases": (registered.aliases.select_related("version__registered_model", "updated_by").order_by("name")),
         "alias_events": AliasEvent.objects.filter(registered_model=registered).select_related("user")[:20],
         "alias_targets": registered.versions.exclude(status=ModelVersion.Status.ARCHIVED).order_by("-created_at"),
     }
@@ -202,8 +224,13 @@ def alias_set(request, name):
         version = registered.versions.filter(pk=request.POST.get("version")).first()
         if version is None:
             raise ValidationError("Choose a version.")
-        services.set_alias(registered_model=registered, name=alias_name, version=version, user=request.user,
-                           reason=request.POST.get("reason", ""))
+        services.set_alias(
+            registered_model=registered,
+            name=alias_name,
+            version=version,
+            user=request.user,
+            reason=request.POST.get("reason", ""),
+        )
         messages.success(request, f"{alias_name} now points to version {version.version}.")
 
     return _alias_write(request, name, request.POST.get("name"), write)
@@ -213,8 +240,9 @@ def alias_set(request, name):
 @require_POST
 def alias_rollback(request, name, alias):
     def write(registered, alias_name):
-        moved, _ = services.rollback_alias(registered_model=registered, name=alias_name, user=request.user,
-                                           reason=request.POST.get("reason", ""))
+        moved, _ = services.rollback_alias(
+            registered_model=registered, name=alias_name, user=request.user, reason=request.POST.get("reason", "")
+        )
         messages.success(request, f"{alias_name} rolled back to version {moved.version.version}.")
 
     return _alias_write(request, name, alias, write)
@@ -224,8 +252,9 @@ def alias_rollback(request, name, alias):
 @require_POST
 def alias_delete(request, name, alias):
     def write(registered, alias_name):
-        services.delete_alias(registered_model=registered, name=alias_name, user=request.user,
-                              reason=request.POST.get("reason", ""))
+        services.delete_alias(
+            registered_model=registered, name=alias_name, user=request.user, reason=request.POST.get("reason", "")
+        )
         messages.success(request, f"Alias {alias_name} deleted.")
 
     return _alias_write(request, name, alias, write)

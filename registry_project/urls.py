@@ -40,8 +40,9 @@ handler500 = "registry_project.urls.server_error"
 def is_intel_path(path):
     """Intel's paths: /health, /models, /projects (Geti) and below, never with the trailing slash of
     our pages."""
-    return path == "/health" or (not path.endswith("/") and any(
-        path == root or path.startswith(root + "/") for root in ("/models", "/projects")))
+    return path == "/health" or (
+        not path.endswith("/") and any(path == root or path.startswith(root + "/") for root in ("/models", "/projects"))
+    )
 
 
 def not_found(request, exception=None):

@@ -34,7 +34,9 @@ def s3_storages(endpoint_url, bucket):
     from django.conf import settings
 
     options = s3_storage_options(
-        bucket, endpoint_url, os.environ.get("S3_REGION", "us-east-1"),
+        bucket,
+        endpoint_url,
+        os.environ.get("S3_REGION", "us-east-1"),
         os.environ.get("S3_ACCESS_KEY_ID", os.environ["AWS_ACCESS_KEY_ID"]),
         os.environ.get("S3_SECRET_ACCESS_KEY", os.environ["AWS_SECRET_ACCESS_KEY"]),
     )
@@ -113,9 +115,13 @@ def small_parts(settings):
 @pytest.fixture
 def local_storage(tmp_path, settings):
     """Switch artifacts to local files under a temporary directory (the zero-set-up default)."""
-    settings.STORAGES = {**settings.STORAGES, "artifacts": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(tmp_path / "media")}}}
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
     return tmp_path / "media"
 
 
@@ -129,8 +135,11 @@ def grant(user, *codenames):
     return user
 
 
-ALL_MODEL_PERMS = [f"{action}_{model}" for action in ("add", "change", "delete", "view")
-                   for model in ("registeredmodel", "modelversion", "artifact", "alias")]
+ALL_MODEL_PERMS = [
+    f"{action}_{model}"
+    for action in ("add", "change", "delete", "view")
+    for model in ("registeredmodel", "modelversion", "artifact", "alias")
+]
 
 
 @pytest.fixture
@@ -162,8 +171,14 @@ def upload(api_client, bucket):
     """Register an artifact through the API; returns the response."""
 
     def _upload(content=b"model-bytes", client=None, name="model.zip", **fields):
-        data = {"registered_model": "person-detection", "version": "1", "precision": "FP32",
-                "target_device": "CPU", "format": "openvino", **fields}
+        data = {
+            "registered_model": "person-detection",
+            "version": "1",
+            "precision": "FP32",
+            "target_device": "CPU",
+            "format": "openvino",
+            **fields,
+        }
         data["file"] = model_file(content, name)
         return (client or api_client).post("/api/v1/artifacts/", data, format="multipart")
 

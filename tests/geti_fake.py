@@ -42,11 +42,11 @@ import tempfile
 import threading
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import parse_qs, unquote, urlsplit
 
 
@@ -63,7 +63,12 @@ CREATOR = "a5f3b2c1-0000-4000-8000-000000000001"
 WIDGETS, CELLS, SCRATCHES, PARKING = oid(0x1), oid(0x2), oid(0x3), oid(0x4)
 WIDGETS_GROUP, WIDGETS_MODEL = oid(0x100), oid(0x200)
 WIDGETS_FP16, WIDGETS_INT8, WIDGETS_FP32, WIDGETS_FP32_XAI, WIDGETS_ONNX = (
-    oid(0x301), oid(0x302), oid(0x303), oid(0x304), oid(0x305))
+    oid(0x301),
+    oid(0x302),
+    oid(0x303),
+    oid(0x304),
+    oid(0x305),
+)
 PURGED_GROUP, PURGED_MODEL, PURGED_FP16 = oid(0x101), oid(0x201), oid(0x306)
 CELLS_GROUP, CELLS_MODEL = oid(0x110), oid(0x210)
 CELLS_FP32, CELLS_FP16, CELLS_INT8, CELLS_ONNX = oid(0x311), oid(0x312), oid(0x313), oid(0x314)
@@ -71,7 +76,10 @@ SCRATCHES_GROUP, SCRATCHES_MODEL = oid(0x120), oid(0x220)
 SCRATCHES_FP32, SCRATCHES_FP16, SCRATCHES_ONNX = oid(0x321), oid(0x322), oid(0x323)
 PARKING_DETECTION_GROUP, PARKING_DETECTION_MODEL, PARKING_DETECTION_FP16 = oid(0x130), oid(0x230), oid(0x331)
 PARKING_CLASSIFICATION_GROUP, PARKING_CLASSIFICATION_MODEL, PARKING_CLASSIFICATION_FP16 = (
-    oid(0x131), oid(0x231), oid(0x332))
+    oid(0x131),
+    oid(0x231),
+    oid(0x332),
+)
 
 _ID = re.compile(r"^[0-9a-f]{24}$")
 _ZIP_TIME = (2025, 1, 3, 0, 0, 0)
@@ -96,7 +104,7 @@ class Generated:
         while done < self.size:
             n = min(_CHUNK, self.size - done)
             offset = (start + index * 7919) % len(_BLOCK)
-            yield _DOUBLE[offset:offset + n]
+            yield _DOUBLE[offset : offset + n]
             done += n
             index += 1
 
@@ -188,8 +196,17 @@ class _NotFound(Exception):
 
 
 def _label(n, name, color, group, *, empty=False, anomalous=False, hotkey=""):
-    return {"id": oid(n), "name": name, "color": color, "group": group, "parent_id": None,
-            "is_empty": empty, "is_anomalous": anomalous, "is_deleted": False, "hotkey": hotkey}
+    return {
+        "id": oid(n),
+        "name": name,
+        "color": color,
+        "group": group,
+        "parent_id": None,
+        "is_empty": empty,
+        "is_anomalous": anomalous,
+        "is_deleted": False,
+        "hotkey": hotkey,
+    }
 
 
 def _task(n, title, task_type, labels=None, schema=None):
@@ -203,60 +220,118 @@ def _project(n, name, tasks, created, score=None):
     ids = [t["id"] for t in tasks]
     trainable = [t for t in tasks if t["task_type"] not in ("dataset", "crop")]
     return {
-        "id": oid(n), "name": name, "creation_time": created, "creator_id": CREATOR,
+        "id": oid(n),
+        "name": name,
+        "creation_time": created,
+        "creator_id": CREATOR,
         "pipeline": {"tasks": tasks, "connections": [{"from": a, "to": b} for a, b in zip(ids, ids[1:])]},
-        "performance": {"score": score, "task_performances": [
-            {"task_id": t["id"], "score": {"value": score, "metric_type": "f-measure"}}
-            for t in trainable if score is not None]},
+        "performance": {
+            "score": score,
+            "task_performances": [
+                {"task_id": t["id"], "score": {"value": score, "metric_type": "f-measure"}}
+                for t in trainable
+                if score is not None
+            ],
+        },
         "thumbnail": f"/api/v1/organizations/{ORG_ID}/workspaces/{WORKSPACE_ID}/projects/{oid(n)}/thumbnail",
         "storage_info": {},
-        "datasets": [{"id": oid(0x10000 + n), "name": "Dataset", "creation_time": created,
-                      "use_for_training": True}],
+        "datasets": [{"id": oid(0x10000 + n), "name": "Dataset", "creation_time": created, "use_for_training": True}],
     }
 
 
 def _group(n, name, template, task_id, models):
-    return {"id": oid(n), "name": name, "model_template_id": template, "task_id": task_id,
-            "learning_approach": "fully_supervised", "lifecycle_stage": "active", "_models": models}
+    return {
+        "id": oid(n),
+        "name": name,
+        "model_template_id": template,
+        "task_id": task_id,
+        "learning_approach": "fully_supervised",
+        "lifecycle_stage": "active",
+        "_models": models,
+    }
 
 
 def _optimized(n, arch, base_id, fmt, precision, *, size, performance, created, xai=False):
     kind = "ONNX" if fmt == "ONNX" else ("POT" if precision == "INT8" else "MO")
     return {
-        "id": oid(n), "name": f"{arch} {fmt} {precision}" + (" with XAI head" if xai else ""),
-        "version": 1, "creation_date": created, "size": size, "total_disk_size": size,
-        "model_format": fmt, "precision": [precision], "has_xai_head": xai,
-        "optimization_type": kind, "optimization_methods": ["QUANTIZATION"] if kind == "POT" else [],
-        "optimization_objectives": {}, "model_status": "SUCCESS",
+        "id": oid(n),
+        "name": f"{arch} {fmt} {precision}" + (" with XAI head" if xai else ""),
+        "version": 1,
+        "creation_date": created,
+        "size": size,
+        "total_disk_size": size,
+        "model_format": fmt,
+        "precision": [precision],
+        "has_xai_head": xai,
+        "optimization_type": kind,
+        "optimization_methods": ["QUANTIZATION"] if kind == "POT" else [],
+        "optimization_objectives": {},
+        "model_status": "SUCCESS",
         "configurations": [{"name": "sample_size", "value": 300}] if kind == "POT" else [],
-        "performance": performance, "target_device": "CPU", "target_device_type": None,
-        "latency": "0 ms", "fps_throughput": "0.0", "lifecycle_stage": "active",
-        "previous_revision_id": base_id, "previous_trained_revision_id": base_id,
+        "performance": performance,
+        "target_device": "CPU",
+        "target_device_type": None,
+        "latency": "0 ms",
+        "fps_throughput": "0.0",
+        "lifecycle_stage": "active",
+        "previous_revision_id": base_id,
+        "previous_trained_revision_id": base_id,
     }
 
 
 def _model(n, arch, labels, *, size, performance, created, active=True, purged=False, variants=()):
     """A base model detail; ``variants`` are (n, format, precision, xai) for its optimized models."""
     optimized = [
-        _optimized(vn, arch, oid(n), fmt, precision, xai=xai, performance=performance,
-                   size=size // (2 if precision == "FP16" else 4 if precision == "INT8" else 1),
-                   created=created.replace("T00", "T01"))
+        _optimized(
+            vn,
+            arch,
+            oid(n),
+            fmt,
+            precision,
+            xai=xai,
+            performance=performance,
+            size=size // (2 if precision == "FP16" else 4 if precision == "INT8" else 1),
+            created=created.replace("T00", "T01"),
+        )
         for vn, fmt, precision, xai in variants
     ]
     return {
-        "id": oid(n), "name": arch, "architecture": arch, "version": 1, "creation_date": created,
-        "size": size, "total_disk_size": size + sum(o["size"] for o in optimized),
-        "label_schema_in_sync": True, "score_up_to_date": True, "performance": performance,
-        "precision": ["FP32"], "target_device": "CPU", "target_device_type": None,
-        "latency": "0 ms", "fps_throughput": "0.0", "previous_revision_id": None,
-        "previous_trained_revision_id": None, "labels": labels,
-        "training_dataset_info": {"dataset_storage_id": oid(0x10000), "dataset_revision_id": oid(0x20000 + n),
-                                  "n_samples": 120, "n_images": 120, "n_videos": 0, "n_frames": 0},
+        "id": oid(n),
+        "name": arch,
+        "architecture": arch,
+        "version": 1,
+        "creation_date": created,
+        "size": size,
+        "total_disk_size": size + sum(o["size"] for o in optimized),
+        "label_schema_in_sync": True,
+        "score_up_to_date": True,
+        "performance": performance,
+        "precision": ["FP32"],
+        "target_device": "CPU",
+        "target_device_type": None,
+        "latency": "0 ms",
+        "fps_throughput": "0.0",
+        "previous_revision_id": None,
+        "previous_trained_revision_id": None,
+        "labels": labels,
+        "training_dataset_info": {
+            "dataset_storage_id": oid(0x10000),
+            "dataset_revision_id": oid(0x20000 + n),
+            "n_samples": 120,
+            "n_images": 120,
+            "n_videos": 0,
+            "n_frames": 0,
+        },
         "training_framework": {"type": "otx", "version": "2.2.0"},
-        "purge_info": {"is_purged": purged, "purge_time": "2025-02-01T00:00:00+00:00" if purged else None,
-                       "user_uid": CREATOR if purged else None},
-        "learning_approach": "fully_supervised", "lifecycle_stage": "active",
-        "optimized_models": optimized, "_active": active,
+        "purge_info": {
+            "is_purged": purged,
+            "purge_time": "2025-02-01T00:00:00+00:00" if purged else None,
+            "user_uid": CREATOR if purged else None,
+        },
+        "learning_approach": "fully_supervised",
+        "lifecycle_stage": "active",
+        "optimized_models": optimized,
+        "_active": active,
     }
 
 
@@ -265,14 +340,26 @@ def _public(data: dict) -> dict:
 
 
 def _summary(model: dict) -> dict:
-    keys = ("id", "name", "creation_date", "version", "size", "performance", "label_schema_in_sync",
-            "score_up_to_date", "purge_info", "lifecycle_stage")
+    keys = (
+        "id",
+        "name",
+        "creation_date",
+        "version",
+        "size",
+        "performance",
+        "label_schema_in_sync",
+        "score_up_to_date",
+        "purge_info",
+        "lifecycle_stage",
+    )
     return {**{k: model[k] for k in keys}, "active_model": model["_active"]}
 
 
 def _ir_xml(name: str) -> bytes:
-    return (f'<?xml version="1.0"?>\n<net name="{name}" version="11"><layers/><edges/>'
-            f'<rt_info><model_info><model_type value="fake"/></model_info></rt_info></net>\n').encode()
+    return (
+        f'<?xml version="1.0"?>\n<net name="{name}" version="11"><layers/><edges/>'
+        f'<rt_info><model_info><model_type value="fake"/></model_info></rt_info></net>\n'
+    ).encode()
 
 
 # --- the server -----------------------------------------------------------------------------------
@@ -282,22 +369,25 @@ _PR = _P + r"/projects/(?P<project_id>[^/]+)"
 _G = _PR + r"/model_groups/(?P<model_group_id>[^/]+)"
 _M = _G + r"/models/(?P<model_id>[^/]+)"
 _D = _PR + r"/code_deployments/(?P<deployment_id>[^/]+)"
-_ROUTES = [(method, re.compile(pattern), name) for method, pattern, name in [
-    ("GET", r"/product_info", "product_info"),
-    ("GET", r"/personal_access_tokens/organization", "organization"),
-    ("GET", r"/organizations/(?P<org>[^/]+)/workspaces", "workspaces"),
-    ("GET", _P + r"/projects", "projects"),
-    ("GET", _PR, "project"),
-    ("GET", _PR + r"/model_groups", "model_groups"),
-    ("GET", _G, "model_group"),
-    ("GET", _M, "model"),
-    ("GET", _M + r"/export", "model_export"),
-    ("GET", _M + r"/optimized_models/(?P<optimized_model_id>[^/]+)/export", "optimized_export"),
-    ("POST", _PR + r"/code_deployments:prepare", "prepare_deployment"),
-    ("GET", _D, "deployment"),
-    ("GET", _D + r"/download", "deployment_download"),
-    ("POST", _PR + r"/deployment_package:download", "deployment_package"),
-]]
+_ROUTES = [
+    (method, re.compile(pattern), name)
+    for method, pattern, name in [
+        ("GET", r"/product_info", "product_info"),
+        ("GET", r"/personal_access_tokens/organization", "organization"),
+        ("GET", r"/organizations/(?P<org>[^/]+)/workspaces", "workspaces"),
+        ("GET", _P + r"/projects", "projects"),
+        ("GET", _PR, "project"),
+        ("GET", _PR + r"/model_groups", "model_groups"),
+        ("GET", _G, "model_group"),
+        ("GET", _M, "model"),
+        ("GET", _M + r"/export", "model_export"),
+        ("GET", _M + r"/optimized_models/(?P<optimized_model_id>[^/]+)/export", "optimized_export"),
+        ("POST", _PR + r"/code_deployments:prepare", "prepare_deployment"),
+        ("GET", _D, "deployment"),
+        ("GET", _D + r"/download", "deployment_download"),
+        ("POST", _PR + r"/deployment_package:download", "deployment_package"),
+    ]
+]
 
 
 class FakeGeti:
@@ -309,23 +399,37 @@ class FakeGeti:
     ``tls``: serve HTTPS with a self-signed certificate whose path is ``ca_path``.
     """
 
-    def __init__(self, *, project_count: int | None = None, deployment_polls: int = 2,
-                 failing_deployment_models=(CELLS_INT8,), model_groups_shape: str = "model_groups",
-                 tls: bool = False, token: str = TOKEN, org_id: str = ORG_ID,
-                 workspace_id: str = WORKSPACE_ID):
+    def __init__(
+        self,
+        *,
+        project_count: int | None = None,
+        deployment_polls: int = 2,
+        failing_deployment_models=(CELLS_INT8,),
+        model_groups_shape: str = "model_groups",
+        tls: bool = False,
+        token: str = TOKEN,
+        org_id: str = ORG_ID,
+        workspace_id: str = WORKSPACE_ID,
+    ):
         self.token = token
         self.org_id = org_id
         self.workspace_id = workspace_id
-        self.workspaces = [{"id": workspace_id, "name": "Default", "creator_name": "admin",
-                            "creation_date": "2025-01-01T00:00:00+00:00"}]
+        self.workspaces = [
+            {
+                "id": workspace_id,
+                "name": "Default",
+                "creator_name": "admin",
+                "creation_date": "2025-01-01T00:00:00+00:00",
+            }
+        ]
         self.deployment_polls = deployment_polls
         self.failing_deployment_models = set(failing_deployment_models)
         self.model_groups_shape = model_groups_shape
         self.tls = tls
         self.ca_path: str | None = None
         self.requests: list[RecordedRequest] = []
-        self.projects: dict[str, dict] = {}       # id -> project detail
-        self.model_groups: dict[str, list] = {}   # project id -> groups (models under "_models")
+        self.projects: dict[str, dict] = {}  # id -> project detail
+        self.model_groups: dict[str, list] = {}  # project id -> groups (models under "_models")
         self.deployments: dict[str, dict] = {}
         self._canned: list[_Reply] = []
         self._overrides: list[tuple[str, _Reply]] = []
@@ -382,8 +486,14 @@ class FakeGeti:
 
     # --- scenarios ----------------------------------------------------------------------------
 
-    def queue_response(self, status: int, body: bytes | str = b"", content_type: str = "application/json",
-                       headers: dict[str, str] | None = None, times: int = 1) -> None:
+    def queue_response(
+        self,
+        status: int,
+        body: bytes | str = b"",
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+    ) -> None:
         """Answer the next ``times`` requests with this, before authentication and routing."""
         body = body.encode() if isinstance(body, str) else body
         with self._lock:
@@ -391,15 +501,22 @@ class FakeGeti:
 
     def fail_next(self, status: int = 503, times: int = 1, retry_after: float | None = None) -> None:
         """Geti-shaped JSON errors for the next requests: 503 "not ready", 429 "slow down"..."""
-        code, message = {429: ("too_many_requests", "Too many requests, slow down."),
-                         503: ("service_unavailable", "The service is not ready yet.")}.get(
-            status, ("internal_server_error", "Fake failure."))
+        code, message = {
+            429: ("too_many_requests", "Too many requests, slow down."),
+            503: ("service_unavailable", "The service is not ready yet."),
+        }.get(status, ("internal_server_error", "Fake failure."))
         headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
         body = json.dumps({"http_status": status, "message": message, "error_code": code})
         self.queue_response(status, body, headers=headers, times=times)
 
-    def override(self, path_suffix: str, status: int = 200, body: bytes | str = b"",
-                 content_type: str = "application/zip", times: int = 1) -> None:
+    def override(
+        self,
+        path_suffix: str,
+        status: int = 200,
+        body: bytes | str = b"",
+        content_type: str = "application/zip",
+        times: int = 1,
+    ) -> None:
         """Answer the next ``times`` authenticated requests whose path ends with ``path_suffix``
         with this instead of routing them (an unsafe zip for ``/export``, a missing route...)."""
         body = body.encode() if isinstance(body, str) else body
@@ -427,10 +544,17 @@ class FakeGeti:
         """Append ``count`` empty detection projects (for paging tests)."""
         start = len(self.projects) + 1
         for n in range(start, start + count):
-            created = (datetime(2025, 2, 1, tzinfo=timezone.utc) + timedelta(minutes=n)).isoformat()
-            tasks = [_task(0x40000 + 2 * n, "Dataset", "dataset"),
-                     _task(0x40001 + 2 * n, "Detection", "detection",
-                           [_label(0x50000 + n, "object", "#ff0000ff", "Detection")], 0x60000 + n)]
+            created = (datetime(2025, 2, 1, tzinfo=UTC) + timedelta(minutes=n)).isoformat()
+            tasks = [
+                _task(0x40000 + 2 * n, "Dataset", "dataset"),
+                _task(
+                    0x40001 + 2 * n,
+                    "Detection",
+                    "detection",
+                    [_label(0x50000 + n, "object", "#ff0000ff", "Detection")],
+                    0x60000 + n,
+                ),
+            ]
             self._add_project(_project(0x1000 + n, f"Filler {n:04d}", tasks, created), [])
 
     def requests_to(self, path_suffix: str, method: str = "GET") -> list[RecordedRequest]:
@@ -478,66 +602,200 @@ class FakeGeti:
 
     def _build_canned_data(self, project_count: int | None) -> None:
         day = "2025-01-0{}T00:00:00+00:00".format
-        widget_labels = [_label(0x0d, "widget", "#00ff00ff", "Detection", hotkey="1"),
-                         _label(0x0e, "No object", "#000000ff", "No object", empty=True)]
-        widgets = _project(0x1, "Widgets", [
-            _task(0x0a, "Dataset", "dataset"),
-            _task(0x0b, "Detection", "detection", widget_labels, 0x0c)], day(3), 0.91)
+        widget_labels = [
+            _label(0x0D, "widget", "#00ff00ff", "Detection", hotkey="1"),
+            _label(0x0E, "No object", "#000000ff", "No object", empty=True),
+        ]
+        widgets = _project(
+            0x1,
+            "Widgets",
+            [_task(0x0A, "Dataset", "dataset"), _task(0x0B, "Detection", "detection", widget_labels, 0x0C)],
+            day(3),
+            0.91,
+        )
         score = {"score": 0.91}
-        self._add_project(widgets, [
-            _group(0x100, "YOLOX-TINY", "Object_Detection_YOLOX_TINY", oid(0x0b), [
-                _model(0x200, "YOLOX-TINY", widget_labels, size=64_000, performance=score, created=day(3),
-                       variants=[(0x301, "OpenVINO", "FP16", False), (0x302, "OpenVINO", "INT8", False),
-                                 (0x303, "OpenVINO", "FP32", False), (0x304, "OpenVINO", "FP32", True),
-                                 (0x305, "ONNX", "FP32", False)])]),
-            _group(0x101, "ATSS", "Object_Detection_ATSS", oid(0x0b), [
-                _model(0x201, "ATSS", widget_labels, size=48_000, performance={"score": 0.84},
-                       created=day(2), active=False, purged=True,
-                       variants=[(0x306, "OpenVINO", "FP16", False)])]),
-        ])
+        self._add_project(
+            widgets,
+            [
+                _group(
+                    0x100,
+                    "YOLOX-TINY",
+                    "Object_Detection_YOLOX_TINY",
+                    oid(0x0B),
+                    [
+                        _model(
+                            0x200,
+                            "YOLOX-TINY",
+                            widget_labels,
+                            size=64_000,
+                            performance=score,
+                            created=day(3),
+                            variants=[
+                                (0x301, "OpenVINO", "FP16", False),
+                                (0x302, "OpenVINO", "INT8", False),
+                                (0x303, "OpenVINO", "FP32", False),
+                                (0x304, "OpenVINO", "FP32", True),
+                                (0x305, "ONNX", "FP32", False),
+                            ],
+                        )
+                    ],
+                ),
+                _group(
+                    0x101,
+                    "ATSS",
+                    "Object_Detection_ATSS",
+                    oid(0x0B),
+                    [
+                        _model(
+                            0x201,
+                            "ATSS",
+                            widget_labels,
+                            size=48_000,
+                            performance={"score": 0.84},
+                            created=day(2),
+                            active=False,
+                            purged=True,
+                            variants=[(0x306, "OpenVINO", "FP16", False)],
+                        )
+                    ],
+                ),
+            ],
+        )
 
-        cell_labels = [_label(0x1d, "cell", "#ff00ffff", "Instance segmentation"),
-                       _label(0x1e, "Empty", "#000000ff", "Empty", empty=True)]
-        cells = _project(0x2, "Cells", [
-            _task(0x1a, "Dataset", "dataset"),
-            _task(0x1b, "Instance segmentation", "instance_segmentation", cell_labels, 0x1c)], day(4), 0.8)
-        self._add_project(cells, [
-            _group(0x110, "MaskRCNN-EfficientNetB2B", "Custom_Counting_Instance_Segmentation_MaskRCNN_EfficientNetB2B",
-                   oid(0x1b), [
-                _model(0x210, "MaskRCNN-EfficientNetB2B", cell_labels, size=80_000,
-                       performance={"score": 0.8}, created=day(4),
-                       variants=[(0x311, "OpenVINO", "FP32", False), (0x312, "OpenVINO", "FP16", False),
-                                 (0x313, "OpenVINO", "INT8", False), (0x314, "ONNX", "FP32", False)])]),
-        ])
+        cell_labels = [
+            _label(0x1D, "cell", "#ff00ffff", "Instance segmentation"),
+            _label(0x1E, "Empty", "#000000ff", "Empty", empty=True),
+        ]
+        cells = _project(
+            0x2,
+            "Cells",
+            [
+                _task(0x1A, "Dataset", "dataset"),
+                _task(0x1B, "Instance segmentation", "instance_segmentation", cell_labels, 0x1C),
+            ],
+            day(4),
+            0.8,
+        )
+        self._add_project(
+            cells,
+            [
+                _group(
+                    0x110,
+                    "MaskRCNN-EfficientNetB2B",
+                    "Custom_Counting_Instance_Segmentation_MaskRCNN_EfficientNetB2B",
+                    oid(0x1B),
+                    [
+                        _model(
+                            0x210,
+                            "MaskRCNN-EfficientNetB2B",
+                            cell_labels,
+                            size=80_000,
+                            performance={"score": 0.8},
+                            created=day(4),
+                            variants=[
+                                (0x311, "OpenVINO", "FP32", False),
+                                (0x312, "OpenVINO", "FP16", False),
+                                (0x313, "OpenVINO", "INT8", False),
+                                (0x314, "ONNX", "FP32", False),
+                            ],
+                        )
+                    ],
+                ),
+            ],
+        )
 
-        scratch_labels = [_label(0x2d, "Normal", "#00ff00ff", "default - Anomaly"),
-                          _label(0x2e, "Anomalous", "#ff0000ff", "default - Anomaly", anomalous=True)]
-        scratches = _project(0x3, "Scratches", [
-            _task(0x2a, "Dataset", "dataset"),
-            _task(0x2b, "Anomaly", "anomaly", scratch_labels, 0x2c)], day(5), 0.87)
+        scratch_labels = [
+            _label(0x2D, "Normal", "#00ff00ff", "default - Anomaly"),
+            _label(0x2E, "Anomalous", "#ff0000ff", "default - Anomaly", anomalous=True),
+        ]
+        scratches = _project(
+            0x3,
+            "Scratches",
+            [_task(0x2A, "Dataset", "dataset"), _task(0x2B, "Anomaly", "anomaly", scratch_labels, 0x2C)],
+            day(5),
+            0.87,
+        )
         anomaly_score = {"local_score": 0.62, "global_score": 0.87}
-        self._add_project(scratches, [
-            _group(0x120, "PADIM", "ote_anomaly_classification_padim", oid(0x2b), [
-                _model(0x220, "PADIM", scratch_labels, size=40_000, performance=anomaly_score, created=day(5),
-                       variants=[(0x321, "OpenVINO", "FP32", False), (0x322, "OpenVINO", "FP16", False),
-                                 (0x323, "ONNX", "FP32", False)])]),
-        ])
+        self._add_project(
+            scratches,
+            [
+                _group(
+                    0x120,
+                    "PADIM",
+                    "ote_anomaly_classification_padim",
+                    oid(0x2B),
+                    [
+                        _model(
+                            0x220,
+                            "PADIM",
+                            scratch_labels,
+                            size=40_000,
+                            performance=anomaly_score,
+                            created=day(5),
+                            variants=[
+                                (0x321, "OpenVINO", "FP32", False),
+                                (0x322, "OpenVINO", "FP16", False),
+                                (0x323, "ONNX", "FP32", False),
+                            ],
+                        )
+                    ],
+                ),
+            ],
+        )
 
-        car_labels = [_label(0x3e, "car", "#0000ffff", "Detection")]
-        type_labels = [_label(0x3f, "sedan", "#ffff00ff", "Type"), _label(0x40, "truck", "#00ffffff", "Type")]
-        parking = _project(0x4, "Parking", [
-            _task(0x3a, "Dataset", "dataset"),
-            _task(0x3b, "Detection", "detection", car_labels, 0x45),
-            _task(0x3c, "Crop", "crop"),
-            _task(0x3d, "Classification", "classification", type_labels, 0x46)], day(6), 0.75)
-        self._add_project(parking, [
-            _group(0x130, "SSD", "Custom_Object_Detection_Gen3_SSD", oid(0x3b), [
-                _model(0x230, "SSD", car_labels, size=32_000, performance={"score": 0.7}, created=day(6),
-                       variants=[(0x331, "OpenVINO", "FP16", False)])]),
-            _group(0x131, "EfficientNet-B0", "Custom_Image_Classification_EfficinetNet-B0", oid(0x3d), [
-                _model(0x231, "EfficientNet-B0", type_labels, size=24_000, performance={"score": 0.8},
-                       created=day(6), variants=[(0x332, "OpenVINO", "FP16", False)])]),
-        ])
+        car_labels = [_label(0x3E, "car", "#0000ffff", "Detection")]
+        type_labels = [_label(0x3F, "sedan", "#ffff00ff", "Type"), _label(0x40, "truck", "#00ffffff", "Type")]
+        parking = _project(
+            0x4,
+            "Parking",
+            [
+                _task(0x3A, "Dataset", "dataset"),
+                _task(0x3B, "Detection", "detection", car_labels, 0x45),
+                _task(0x3C, "Crop", "crop"),
+                _task(0x3D, "Classification", "classification", type_labels, 0x46),
+            ],
+            day(6),
+            0.75,
+        )
+        self._add_project(
+            parking,
+            [
+                _group(
+                    0x130,
+                    "SSD",
+                    "Custom_Object_Detection_Gen3_SSD",
+                    oid(0x3B),
+                    [
+                        _model(
+                            0x230,
+                            "SSD",
+                            car_labels,
+                            size=32_000,
+                            performance={"score": 0.7},
+                            created=day(6),
+                            variants=[(0x331, "OpenVINO", "FP16", False)],
+                        )
+                    ],
+                ),
+                _group(
+                    0x131,
+                    "EfficientNet-B0",
+                    "Custom_Image_Classification_EfficinetNet-B0",
+                    oid(0x3D),
+                    [
+                        _model(
+                            0x231,
+                            "EfficientNet-B0",
+                            type_labels,
+                            size=24_000,
+                            performance={"score": 0.8},
+                            created=day(6),
+                            variants=[(0x332, "OpenVINO", "FP16", False)],
+                        )
+                    ],
+                ),
+            ],
+        )
 
         if project_count is not None:
             self.add_filler_projects(max(0, project_count - len(self.projects)))
@@ -546,8 +804,11 @@ class FakeGeti:
 
     def _project(self, project_id):
         if project_id not in self.projects:
-            raise _NotFound(_error(404, "project_not_found",
-                                   f"The requested project could not be found. Project ID: `{project_id}`."))
+            raise _NotFound(
+                _error(
+                    404, "project_not_found", f"The requested project could not be found. Project ID: `{project_id}`."
+                )
+            )
         return self.projects[project_id]
 
     def _group(self, project_id, group_id):
@@ -555,12 +816,18 @@ class FakeGeti:
         for group in self.model_groups[project_id]:
             if group["id"] == group_id:
                 return group
-        raise _NotFound(_error(404, "model_storage_not_found",
-                               f"The requested model storage could not be found. Model storage ID: `{group_id}`."))
+        raise _NotFound(
+            _error(
+                404,
+                "model_storage_not_found",
+                f"The requested model storage could not be found. Model storage ID: `{group_id}`.",
+            )
+        )
 
     def _model_not_found(self, model_id):
-        return _NotFound(_error(404, "model_not_found",
-                                f"The requested model could not be found. Model ID: `{model_id}`."))
+        return _NotFound(
+            _error(404, "model_not_found", f"The requested model could not be found. Model ID: `{model_id}`.")
+        )
 
     def _find_optimized(self, project_id, optimized_model_id, group_id=None):
         """(group, base model, optimized model) for an optimized id within the project."""
@@ -591,8 +858,9 @@ class FakeGeti:
         task = self._task_of(pid, group)
         payload = Generated(optimized["id"], optimized["size"])
         key = ("export", optimized["id"], model_only, optimized["size"])
-        config = json.dumps({"model_type": group["name"], "task_type": task["task_type"],
-                             "confidence_threshold": 0.35}).encode()
+        config = json.dumps(
+            {"model_type": group["name"], "task_type": task["task_type"], "confidence_threshold": 0.35}
+        ).encode()
         if optimized["model_format"] == "ONNX":
             return _ZipReply("ONNX_model.zip", key, [("model.onnx", payload)])
         if model_only:
@@ -600,17 +868,28 @@ class FakeGeti:
             if task["task_type"] == "detection":
                 members.append(("config.json", config))
             return _ZipReply("OpenVINO_model.zip", key, members)
-        return _ZipReply("OpenVINO_exportable_code.zip", key, [
-            ("model/model.xml", _ir_xml(optimized["name"])), ("model/model.bin", payload),
-            ("model/config.json", config),
-            ("python/demo.py", b"print('fake demo')\n"), ("python/requirements.txt", b"openvino\n"),
-            ("README.md", b"# Exportable code\n"), ("LICENSE", b"Apache-2.0\n")])
+        return _ZipReply(
+            "OpenVINO_exportable_code.zip",
+            key,
+            [
+                ("model/model.xml", _ir_xml(optimized["name"])),
+                ("model/model.bin", payload),
+                ("model/config.json", config),
+                ("python/demo.py", b"print('fake demo')\n"),
+                ("python/requirements.txt", b"openvino\n"),
+                ("README.md", b"# Exportable code\n"),
+                ("LICENSE", b"Apache-2.0\n"),
+            ],
+        )
 
     def _model_export_zip(self, model_id) -> _ZipReply:
         for model in self._all_models():
             if model["id"] == model_id:
-                return _ZipReply("PyTorch_model.zip", ("base", model_id, model["size"]),
-                                 [("weights.pth", Generated(model_id, model["size"]))])
+                return _ZipReply(
+                    "PyTorch_model.zip",
+                    ("base", model_id, model["size"]),
+                    [("weights.pth", Generated(model_id, model["size"]))],
+                )
         raise self._model_not_found(model_id)
 
     def _package_zip(self, project_id, models, package_type) -> _ZipReply:
@@ -619,12 +898,24 @@ class FakeGeti:
         key = ("package", package_type, project_id, tuple((o["id"], o["size"]) for _, _, o in entries))
         if package_type == "ovms":
             graph = f"{project_id}-graph"
-            members = [("config.json", json.dumps({"model_config_list": [], "mediapipe_config_list": [
-                {"name": graph, "graph_path": f"{graph}/graph.pbtxt"}]}).encode()),
-                (f"{graph}/subconfig.json", b'{"model_config_list": []}'), (f"{graph}/graph.pbtxt", b"# graph\n")]
+            members = [
+                (
+                    "config.json",
+                    json.dumps(
+                        {
+                            "model_config_list": [],
+                            "mediapipe_config_list": [{"name": graph, "graph_path": f"{graph}/graph.pbtxt"}],
+                        }
+                    ).encode(),
+                ),
+                (f"{graph}/subconfig.json", b'{"model_config_list": []}'),
+                (f"{graph}/graph.pbtxt", b"# graph\n"),
+            ]
             for _, _, optimized in entries:
-                members += [(f"{graph}/{optimized['id']}/1/model.xml", _ir_xml(optimized["name"])),
-                            (f"{graph}/{optimized['id']}/1/model.bin", Generated(optimized["id"], optimized["size"]))]
+                members += [
+                    (f"{graph}/{optimized['id']}/1/model.xml", _ir_xml(optimized["name"])),
+                    (f"{graph}/{optimized['id']}/1/model.bin", Generated(optimized["id"], optimized["size"])),
+                ]
             members += [("README.md", b"# OVMS deployment\n"), ("LICENSE", b"Apache-2.0\n")]
             return _ZipReply(f"Deployment-{project['name']}.zip", key, members)
         members = [("deployment/project.json", json.dumps(_public(project)).encode())]
@@ -637,8 +928,12 @@ class FakeGeti:
                 (f"{folder}/model/config.json", json.dumps({"model_type": group["name"]}).encode()),
                 (f"{folder}/python/requirements.txt", b"openvino\n"),
             ]
-        members += [("README.md", b"# Deployment\n"), ("LICENSE", b"Apache-2.0\n"),
-                    ("example_code/demo.py", b"print('fake demo')\n"), ("sample_image.jpg", b"\xff\xd8\xff\xd9")]
+        members += [
+            ("README.md", b"# Deployment\n"),
+            ("LICENSE", b"Apache-2.0\n"),
+            ("example_code/demo.py", b"print('fake demo')\n"),
+            ("sample_image.jpg", b"\xff\xd8\xff\xd9"),
+        ]
         return _ZipReply(f"Deployment-{project['name']}.zip", key, members)
 
     # --- routes (each returns a _Reply or _ZipReply) -------------------------------------------
@@ -646,15 +941,18 @@ class FakeGeti:
     def handle(self, method, path, query, body) -> _Reply | _ZipReply:
         if not path.startswith("/api/v1/"):
             return _json_reply({"endpoint_not_found_response": f"Endpoint {path} is not found"}, 404)
-        route = path[len("/api/v1"):]
+        route = path[len("/api/v1") :]
         for route_method, pattern, name in _ROUTES:
             match = pattern.fullmatch(route)
             if match and route_method == method:
                 params = match.groupdict()
                 for key, value in params.items():
                     if key.endswith("_id") and not _ID.match(value):
-                        return _error(400, "bad_request", f"Invalid request parameters: '{key}' "
-                                      f"must be a valid ObjectId, got {value!r}.")
+                        return _error(
+                            400,
+                            "bad_request",
+                            f"Invalid request parameters: '{key}' must be a valid ObjectId, got {value!r}.",
+                        )
                 if params.get("org", self.org_id) != self.org_id:
                     return _error(404, "organization_not_found", f"Organization {params['org']} not found.")
                 if params.get("ws", self.workspace_id) != self.workspace_id:
@@ -668,9 +966,17 @@ class FakeGeti:
         return _json_reply({"endpoint_not_found_response": f"Endpoint {path} is not found"}, 404)
 
     def _route_product_info(self, query, body):
-        return _json_reply({"product-version": "2.11.0", "build-version": "2.11.0-test",
-                            "smtp-defined": "False", "intel-email": "", "grafana_enabled": False,
-                            "environment": "on-prem", "gpu-provider": "none"})
+        return _json_reply(
+            {
+                "product-version": "2.11.0",
+                "build-version": "2.11.0-test",
+                "smtp-defined": "False",
+                "intel-email": "",
+                "grafana_enabled": False,
+                "environment": "on-prem",
+                "gpu-provider": "none",
+            }
+        )
 
     def _route_organization(self, query, body):
         return _json_reply({"organizationId": self.org_id})
@@ -688,16 +994,23 @@ class FakeGeti:
             return _error(400, "bad_request", "Invalid request parameters: 'limit' must be in 1..100, 'skip' >= 0.")
         name = query.get("name", [""])[0].lower()
         by_name = query.get("sort_by", ["creation_date"])[0] == "name"
-        items = sorted(self.projects.values(),
-                       key=lambda p: p["name"].lower() if by_name else p["creation_time"],
-                       reverse=query.get("sort_direction", ["dsc"])[0] != "asc")
+        items = sorted(
+            self.projects.values(),
+            key=lambda p: p["name"].lower() if by_name else p["creation_time"],
+            reverse=query.get("sort_direction", ["dsc"])[0] != "asc",
+        )
         items = [p for p in items if name in p["name"].lower()]
-        page = items[skip:skip + limit]
+        page = items[skip : skip + limit]
         # Like Geti: next_page is set on every non-empty page, the last one included.
         next_page = f"{self.workspace_path}/projects?limit={limit}&skip={skip + limit}" if page else ""
-        return _json_reply({"projects": [{k: v for k, v in _public(p).items() if k != "datasets"} for p in page],
-                            "project_counts": len(items), "project_page_count": len(page),
-                            "next_page": next_page})
+        return _json_reply(
+            {
+                "projects": [{k: v for k, v in _public(p).items() if k != "datasets"} for p in page],
+                "project_counts": len(items),
+                "project_page_count": len(page),
+                "next_page": next_page,
+            }
+        )
 
     def _route_project(self, query, body, project_id):
         return _json_reply(_public(self._project(project_id)))
@@ -707,8 +1020,11 @@ class FakeGeti:
 
     def _route_model_groups(self, query, body, project_id):
         self._project(project_id)
-        groups = [self._group_json(g) for g in self.model_groups[project_id]
-                  if "task_id" not in query or g["task_id"] == query["task_id"][0]]
+        groups = [
+            self._group_json(g)
+            for g in self.model_groups[project_id]
+            if "task_id" not in query or g["task_id"] == query["task_id"][0]
+        ]
         if self.model_groups_shape == "list":
             return _json_reply(groups)
         return _json_reply({self.model_groups_shape: groups})
@@ -727,8 +1043,9 @@ class FakeGeti:
 
     def _purged_error(self, model):
         if model["purge_info"]["is_purged"]:
-            raise _NotFound(_error(422, "model_purging_not_possible",
-                                   f"The weights of model `{model['id']}` have been purged."))
+            raise _NotFound(
+                _error(422, "model_purging_not_possible", f"The weights of model `{model['id']}` have been purged.")
+            )
 
     def _route_model_export(self, query, body, project_id, model_group_id, model_id):
         group = self._group(project_id, model_group_id)
@@ -752,15 +1069,20 @@ class FakeGeti:
             models = json.loads(body or b"{}").get("models")
         except (ValueError, AttributeError):
             models = None
-        if not isinstance(models, list) or not models or not all(
-                isinstance(m, dict) and {"model_id", "model_group_id"} <= m.keys() for m in models):
-            raise _NotFound(_error(400, "code_deployment_invalid", "Request must list models with "
-                                   "'model_id' and 'model_group_id'."))
+        if (
+            not isinstance(models, list)
+            or not models
+            or not all(isinstance(m, dict) and {"model_id", "model_group_id"} <= m.keys() for m in models)
+        ):
+            raise _NotFound(
+                _error(400, "code_deployment_invalid", "Request must list models with 'model_id' and 'model_group_id'.")
+            )
         for entry in models:
             _, model, optimized = self._find_optimized(project_id, entry["model_id"], entry["model_group_id"])
             if optimized["model_format"] != "OpenVINO":
-                raise _NotFound(_error(400, "incompatible_model_format",
-                                       f"Model `{optimized['id']}` is not an OpenVINO model."))
+                raise _NotFound(
+                    _error(400, "incompatible_model_format", f"Model `{optimized['id']}` is not an OpenVINO model.")
+                )
             self._purged_error(model)
         return [{"model_id": m["model_id"], "model_group_id": m["model_group_id"]} for m in models]
 
@@ -769,9 +1091,14 @@ class FakeGeti:
         with self._lock:
             deployment_id = f"6650ad{len(self.deployments) + 1:018x}"
             self.deployments[deployment_id] = {
-                "id": deployment_id, "progress": 0.0, "state": "PREPARING", "models": models,
-                "creator_id": CREATOR, "creation_time": datetime.now(timezone.utc).isoformat(),
-                "_project": project_id, "_polls": 0,
+                "id": deployment_id,
+                "progress": 0.0,
+                "state": "PREPARING",
+                "models": models,
+                "creator_id": CREATOR,
+                "creation_time": datetime.now(UTC).isoformat(),
+                "_project": project_id,
+                "_polls": 0,
                 "_fails": any(m["model_id"] in self.failing_deployment_models for m in models),
             }
             return _json_reply(_public(self.deployments[deployment_id]))
@@ -780,8 +1107,7 @@ class FakeGeti:
         self._project(project_id)
         deployment = self.deployments.get(deployment_id)
         if deployment is None or deployment["_project"] != project_id:
-            raise _NotFound(_error(404, "code_deployment_not_found",
-                                   f"Code deployment `{deployment_id}` not found."))
+            raise _NotFound(_error(404, "code_deployment_not_found", f"Code deployment `{deployment_id}` not found."))
         return deployment
 
     def _route_deployment(self, query, body, project_id, deployment_id):
@@ -799,8 +1125,11 @@ class FakeGeti:
     def _route_deployment_download(self, query, body, project_id, deployment_id):
         deployment = self._deployment(project_id, deployment_id)
         if deployment["state"] != "DONE":
-            return _error(503, "code_deployment_download_not_ready",
-                          f"Code deployment `{deployment_id}` is not ready for download.")
+            return _error(
+                503,
+                "code_deployment_download_not_ready",
+                f"Code deployment `{deployment_id}` is not ready for download.",
+            )
         return self._package_zip(project_id, deployment["models"], "geti_sdk")
 
     def _route_deployment_package(self, query, body, project_id):
@@ -839,9 +1168,15 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         path = unquote(url.path)
         with fake._lock:
-            fake.requests.append(RecordedRequest(
-                method, path, parse_qs(url.query, keep_blank_values=True),
-                {k.lower(): v for k, v in self.headers.items()}, body))
+            fake.requests.append(
+                RecordedRequest(
+                    method,
+                    path,
+                    parse_qs(url.query, keep_blank_values=True),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                )
+            )
             canned = fake._canned.pop(0) if fake._canned else None
         if canned is not None:
             reply = canned
@@ -850,7 +1185,8 @@ class _Handler(BaseHTTPRequestHandler):
             reply = _Reply(401, b"Invalid authorization token", "text/plain")
         else:
             reply = fake._take_override(path) or fake.handle(
-                method, path, parse_qs(url.query, keep_blank_values=True), body)
+                method, path, parse_qs(url.query, keep_blank_values=True), body
+            )
         try:
             if isinstance(reply, _ZipReply):
                 self._send_zip(fake, reply)
@@ -887,13 +1223,19 @@ def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-geti")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([
-            x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
@@ -901,6 +1243,7 @@ def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path

@@ -1,12 +1,13 @@
 """The one JSON error shape, for every error the registry returns.
 
-    {"error": {"code": "validation_error", "message": "Invalid input.",
-               "fields": {"name": ["This field is required."]}}}
+{"error": {"code": "validation_error", "message": "Invalid input.",
+           "fields": {"name": ["This field is required."]}}}
 """
 
 import logging
 
-from django.core.exceptions import PermissionDenied, ValidationError as DjangoValidationError
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import ProtectedError
 from django.http import Http404, JsonResponse
@@ -38,8 +39,10 @@ def _flatten_message(detail):
 def _as_fields(detail):
     """DRF detail (dict/list/str) as {field: [messages]}; non-field errors under non_field_errors."""
     if isinstance(detail, dict):
-        return {k: [str(m) for m in (v if isinstance(v, list) else [v])] if not isinstance(v, dict)
-                else _as_fields(v) for k, v in detail.items()}
+        return {
+            k: [str(m) for m in (v if isinstance(v, list) else [v])] if not isinstance(v, dict) else _as_fields(v)
+            for k, v in detail.items()
+        }
     return {"non_field_errors": [str(m) for m in (detail if isinstance(detail, list) else [detail])]}
 
 
@@ -48,7 +51,8 @@ def exception_handler(exc, context):
     headers = {}
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
-            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, PermissionDenied):
@@ -56,17 +60,24 @@ def exception_handler(exc, context):
     elif isinstance(exc, (ProtectedError, IntegrityError)):
         set_rollback()
         logger.info("Conflict: %s", exc)
-        return Response(error_body("conflict", "The request conflicts with existing data."),
-                        status=status.HTTP_409_CONFLICT)
+        return Response(
+            error_body("conflict", "The request conflicts with existing data."), status=status.HTTP_409_CONFLICT
+        )
     elif isinstance(exc, GetiError):
         # Geti failed, not the client: 503 (502 for a refused token, 404 for a missing project).
         code_status, code = geti_errors.api_status(exc)
-        return Response(error_body(code, geti_errors.describe(exc)), status=code_status,
-                        headers={"Retry-After": "30"} if code_status == 503 else {})
+        return Response(
+            error_body(code, geti_errors.describe(exc)),
+            status=code_status,
+            headers={"Retry-After": "30"} if code_status == 503 else {},
+        )
     elif isinstance(exc, (OperationalError, InterfaceError, DatabaseError)):
         logger.exception("Database unavailable")
-        return Response(error_body("database_unavailable", "The database is unavailable; try again later."),
-                        status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+        return Response(
+            error_body("database_unavailable", "The database is unavailable; try again later."),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
 
     if not isinstance(exc, exceptions.APIException):
         return None  # a real bug: Django logs it and the 500 handler answers in the same shape
@@ -92,10 +103,12 @@ def exception_handler(exc, context):
 def json_error_view(status_code, code, message):
     def view(request, exception=None):
         return JsonResponse(error_body(code, message), status=status_code)
+
     return view
 
 
 def wants_json(request):
     accept = request.headers.get("Accept", "")
     return not request.path.startswith(("/admin/",)) and (
-        request.path.startswith("/api/") or "application/json" in accept or "text/html" not in accept)
+        request.path.startswith("/api/") or "application/json" in accept or "text/html" not in accept
+    )

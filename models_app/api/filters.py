@@ -1,10 +1,9 @@
 """Filters for every metadata field of the list endpoints."""
 
 import django_filters as filters
-from django.db.models import TextField
+from django.db.models import Exists, OuterRef, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
-from django.db.models import Exists, OuterRef
 from rest_framework.filters import OrderingFilter as DRFOrderingFilter
 from rest_framework.filters import SearchFilter as DRFSearchFilter
 
@@ -146,6 +145,7 @@ class ArtifactFilterSet(HidesArchivedFilterSet):
             archived = ModelVersion.objects.filter(pk=OuterRef("version_id"), status=ModelVersion.Status.ARCHIVED)
             queryset = queryset.filter(~Exists(archived))
         return queryset
+
     locals().update(version_filters("version__"))
     version = filters.CharFilter(field_name="version__version")
     version_id = filters.UUIDFilter(field_name="version_id")
@@ -188,7 +188,6 @@ class AuditEntryFilterSet(FilterSet):
     class Meta:
         model = AuditEntry
         fields = []
-
 
 
 def search_ids(model, fields, term):

@@ -28,7 +28,7 @@ class CheapCountPaginator(Paginator):
             return queryset.count()
         # values("pk"): the per-row annotations (correlated subqueries) are not computed.
         rows = queryset.order_by().values("pk")
-        capped = rows[:limit + 1].count()
+        capped = rows[: limit + 1].count()
         if capped <= limit:
             return capped
         sql, params = rows.query.sql_with_params()

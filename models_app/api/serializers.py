@@ -8,7 +8,6 @@ from rest_framework import serializers
 from ..models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
 
 
-
 class ValidatedModelSerializer(serializers.ModelSerializer):
     """Runs the model's own ``full_clean`` so the API and the admin enforce the same rules
     (NetBox's ValidatedModelSerializer). Uniqueness is left to the database constraints."""
@@ -33,8 +32,17 @@ class RegisteredModelSerializer(ValidatedModelSerializer):
 
     class Meta:
         model = RegisteredModel
-        fields = ["id", "url", "name", "description", "tags", "version_count", "latest_version_at",
-                  "created_at", "updated_at"]
+        fields = [
+            "id",
+            "url",
+            "name",
+            "description",
+            "tags",
+            "version_count",
+            "latest_version_at",
+            "created_at",
+            "updated_at",
+        ]
         # Uniqueness is checked by the database constraint (409), not by a racy pre-check.
         extra_kwargs = {"name": {"validators": []}}
 
@@ -47,9 +55,28 @@ class ModelVersionSerializer(ValidatedModelSerializer):
 
     class Meta:
         model = ModelVersion
-        fields = ["id", "registered_model", "version", "status", "description", "architecture", "category",
-                  "labels", "overview", "project_id", "project_name", "origin", "tags", "derived_from",
-                  "provenance", "artifact_count", "total_size", "created_by", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "registered_model",
+            "version",
+            "status",
+            "description",
+            "architecture",
+            "category",
+            "labels",
+            "overview",
+            "project_id",
+            "project_name",
+            "origin",
+            "tags",
+            "derived_from",
+            "provenance",
+            "artifact_count",
+            "total_size",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
         validators = []  # the (registered_model, version) constraint answers 409 in the database
 
     def validate_registered_model(self, value):
@@ -69,10 +96,28 @@ class ArtifactSerializer(ValidatedModelSerializer):
 
     class Meta:
         model = Artifact
-        fields = ["id", "external_id", "registered_model", "version", "version_id", "precision",
-                  "target_device", "target_device_type", "format", "score", "optimization_capabilities",
-                  "size", "sha256", "original_filename", "content_type", "derived_from", "download_url",
-                  "created_by", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "external_id",
+            "registered_model",
+            "version",
+            "version_id",
+            "precision",
+            "target_device",
+            "target_device_type",
+            "format",
+            "score",
+            "optimization_capabilities",
+            "size",
+            "sha256",
+            "original_filename",
+            "content_type",
+            "derived_from",
+            "download_url",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["external_id", "size", "sha256", "original_filename", "content_type"]
         validators = []
 
@@ -85,7 +130,8 @@ class ArtifactSerializer(ValidatedModelSerializer):
             request = self.context.get("request")
             url = request.build_absolute_uri(url) if request else url
             template = self.context["_download_url_template"] = url.replace(
-                "00000000-0000-0000-0000-000000000000", "{}")
+                "00000000-0000-0000-0000-000000000000", "{}"
+            )
         return template.format(obj.pk)
 
 
@@ -106,8 +152,7 @@ class ArtifactUploadSerializer(serializers.Serializer):
     format = serializers.CharField(max_length=32, default="openvino")
     score = serializers.FloatField(required=False, allow_null=True)
     optimization_capabilities = serializers.JSONField(required=False)
-    derived_from = serializers.PrimaryKeyRelatedField(queryset=Artifact.objects.all(), required=False,
-                                                      allow_null=True)
+    derived_from = serializers.PrimaryKeyRelatedField(queryset=Artifact.objects.all(), required=False, allow_null=True)
     # version fields
     description = serializers.CharField(required=False, allow_blank=True)
     architecture = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -120,10 +165,27 @@ class ArtifactUploadSerializer(serializers.Serializer):
     tags = serializers.JSONField(required=False)
     provenance = serializers.JSONField(required=False)
 
-    ARTIFACT_FIELDS = ("precision", "target_device", "target_device_type", "format", "score",
-                       "optimization_capabilities", "derived_from")
-    VERSION_FIELDS = ("description", "architecture", "category", "labels", "overview", "project_id",
-                      "project_name", "origin", "tags", "provenance")
+    ARTIFACT_FIELDS = (
+        "precision",
+        "target_device",
+        "target_device_type",
+        "format",
+        "score",
+        "optimization_capabilities",
+        "derived_from",
+    )
+    VERSION_FIELDS = (
+        "description",
+        "architecture",
+        "category",
+        "labels",
+        "overview",
+        "project_id",
+        "project_name",
+        "origin",
+        "tags",
+        "provenance",
+    )
 
     def split(self):
         data = self.validated_data
@@ -149,15 +211,24 @@ class AliasSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Alias
-        fields = ["name", "registered_model", "version", "version_id", "version_status", "protected",
-                  "updated_by", "updated_at"]
+        fields = [
+            "name",
+            "registered_model",
+            "version",
+            "version_id",
+            "version_status",
+            "protected",
+            "updated_by",
+            "updated_at",
+        ]
 
 
 class AliasWriteSerializer(serializers.Serializer):
     """Where an alias should point: a version label (``"3"``) or a version id, and why."""
 
-    name = serializers.CharField(max_length=64, required=False,
-                                 help_text="Alias name; only when POSTing to the alias collection.")
+    name = serializers.CharField(
+        max_length=64, required=False, help_text="Alias name; only when POSTing to the alias collection."
+    )
     version = serializers.CharField(max_length=100, required=False, help_text="Version label, e.g. 3")
     version_id = serializers.UUIDField(required=False)
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
@@ -173,7 +244,12 @@ class AliasWriteSerializer(serializers.Serializer):
         version = registered_model.versions.filter(**lookup).first()
         if version is None:
             raise serializers.ValidationError(
-                {"version": [f"{registered_model.name} has no version {data.get('version') or data.get('version_id')}."]})
+                {
+                    "version": [
+                        f"{registered_model.name} has no version {data.get('version') or data.get('version_id')}."
+                    ]
+                }
+            )
         return version
 
 
@@ -188,8 +264,18 @@ class AliasEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AliasEvent
-        fields = ["id", "alias", "action", "from_version", "from_version_id", "to_version", "to_version_id",
-                  "user", "at", "reason"]
+        fields = [
+            "id",
+            "alias",
+            "action",
+            "from_version",
+            "from_version_id",
+            "to_version",
+            "to_version_id",
+            "user",
+            "at",
+            "reason",
+        ]
 
 
 class AuditEntrySerializer(serializers.ModelSerializer):
@@ -197,8 +283,17 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEntry
-        fields = ["id", "at", "actor", "action", "object_type", "object_id", "object_repr", "registered_model",
-                  "changes"]
+        fields = [
+            "id",
+            "at",
+            "actor",
+            "action",
+            "object_type",
+            "object_id",
+            "object_repr",
+            "registered_model",
+            "changes",
+        ]
         read_only_fields = fields
 
 
@@ -208,8 +303,9 @@ class ResolveQuerySerializer(serializers.Serializer):
     alias = serializers.CharField(required=False, max_length=64)
     version = serializers.CharField(required=False, max_length=100)
     target_device = serializers.CharField(required=False, max_length=64)
-    precision = serializers.CharField(required=False, max_length=200,
-                                      help_text="Acceptable precisions, best first: INT8,FP16,FP32")
+    precision = serializers.CharField(
+        required=False, max_length=200, help_text="Acceptable precisions, best first: INT8,FP16,FP32"
+    )
     format = serializers.CharField(required=False, max_length=32)
     max_size = serializers.IntegerField(required=False, min_value=0, help_text="Bytes")
 
@@ -249,8 +345,21 @@ class UploadSessionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = UploadSession
-        fields = ["id", "state", "registered_model", "version", "filename", "size", "sha256", "part_size",
-                  "part_count", "artifact", "error", "created_at", "expires_at"]
+        fields = [
+            "id",
+            "state",
+            "registered_model",
+            "version",
+            "filename",
+            "size",
+            "sha256",
+            "part_size",
+            "part_count",
+            "artifact",
+            "error",
+            "created_at",
+            "expires_at",
+        ]
         read_only_fields = fields
 
 

@@ -64,8 +64,7 @@ class RegisteredModelViewSet(viewsets.ModelViewSet):
         serializer.instance = services.create_registered_model(user=self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer):
-        services.update_registered_model(serializer.instance, fields=serializer.validated_data,
-                                         user=self.request.user)
+        services.update_registered_model(serializer.instance, fields=serializer.validated_data, user=self.request.user)
 
     @extend_schema(parameters=[FORCE_PARAM])
     def destroy(self, request, *args, **kwargs):
@@ -81,11 +80,17 @@ class RegisteredModelViewSet(viewsets.ModelViewSet):
         See docs/lifecycle.md for the ranking rule."""
         artifact, version, alias = resolve_from_query(request, self.get_object())
         artifact_data = ArtifactSerializer(artifact, context={"request": request}).data
-        return Response({
-            "registered_model": version.registered_model.name, "alias": alias.name if alias else None,
-            "version": version.version, "version_id": version.id, "version_status": version.status,
-            "artifact": artifact_data, "download_url": artifact_data["download_url"],
-        })
+        return Response(
+            {
+                "registered_model": version.registered_model.name,
+                "alias": alias.name if alias else None,
+                "version": version.version,
+                "version_id": version.id,
+                "version_status": version.status,
+                "artifact": artifact_data,
+                "download_url": artifact_data["download_url"],
+            }
+        )
 
 
 def resolve_from_query(request, registered_model, alias=None):
@@ -138,16 +143,12 @@ class ModelVersionViewSet(PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelVi
 
     serializer_class = ModelVersionSerializer
     filterset_class = ModelVersionFilterSet
-    search_fields = ["version", "description", "registered_model__name", "architecture", "category",
-                     "project_name"]
+    search_fields = ["version", "description", "registered_model__name", "architecture", "category", "project_name"]
     ordering_fields = ["created_at", "updated_at", "version", "registered_model__name"]
     ordering = ["-created_at"]
 
     def get_queryset(self):
-        return (
-            ModelVersion.objects.select_related("registered_model", "created_by")
-            .annotate(**version_stats())
-        )
+        return ModelVersion.objects.select_related("registered_model", "created_by").annotate(**version_stats())
 
     def perform_create(self, serializer):
         serializer.instance = services.create_version(user=self.request.user, **serializer.validated_data)
@@ -177,8 +178,14 @@ class ModelVersionViewSet(PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelVi
         return self._set_status(request, ModelVersion.Status.ACTIVE)
 
 
-class ArtifactViewSet(PageByIdsMixin, FilterListsOnlyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                      mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class ArtifactViewSet(
+    PageByIdsMixin,
+    FilterListsOnlyMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     """Artifacts: one model file per precision, target device and format of a version.
 
     Create with a multipart upload (the file and its metadata in one request); the registered
@@ -189,11 +196,27 @@ class ArtifactViewSet(PageByIdsMixin, FilterListsOnlyMixin, mixins.ListModelMixi
     serializer_class = ArtifactSerializer
     filterset_class = ArtifactFilterSet
     parser_classes = [StreamingMultiPartParser, FormParser, JSONParser]
-    search_fields = ["version__registered_model__name", "version__version", "version__description",
-                     "version__architecture", "version__category", "version__project_name",
-                     "precision", "target_device", "format"]
-    ordering_fields = ["created_at", "updated_at", "score", "size", "precision", "target_device",
-                       "version__version", "version__registered_model__name"]
+    search_fields = [
+        "version__registered_model__name",
+        "version__version",
+        "version__description",
+        "version__architecture",
+        "version__category",
+        "version__project_name",
+        "precision",
+        "target_device",
+        "format",
+    ]
+    ordering_fields = [
+        "created_at",
+        "updated_at",
+        "score",
+        "size",
+        "precision",
+        "target_device",
+        "version__version",
+        "version__registered_model__name",
+    ]
     ordering = ["-created_at"]
 
     def get_queryset(self):
@@ -232,22 +255,30 @@ class ArtifactViewSet(PageByIdsMixin, FilterListsOnlyMixin, mixins.ListModelMixi
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["download_url"]})
 
     def perform_update(self, serializer):
-        services.update_artifact(serializer.instance, artifact_fields=serializer.validated_data,
-                                 user=self.request.user)
+        services.update_artifact(serializer.instance, artifact_fields=serializer.validated_data, user=self.request.user)
 
     def destroy(self, request, *args, **kwargs):
         services.delete_artifact(self.get_object(), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
-                   (206, "application/octet-stream"): OpenApiTypes.BINARY},
-        parameters=[OpenApiParameter("Range", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                                     description="bytes=START-END for a partial download"),
-                    OpenApiParameter("mode", OpenApiTypes.STR, enum=["proxy", "redirect"],
-                                     description="redirect: 302 to a short-lived presigned S3 URL; "
-                                                 "proxy: stream through the registry. Default: "
-                                                 "REGISTRY_DOWNLOAD_MODE.")],
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            (206, "application/octet-stream"): OpenApiTypes.BINARY,
+        },
+        parameters=[
+            OpenApiParameter(
+                "Range", OpenApiTypes.STR, OpenApiParameter.HEADER, description="bytes=START-END for a partial download"
+            ),
+            OpenApiParameter(
+                "mode",
+                OpenApiTypes.STR,
+                enum=["proxy", "redirect"],
+                description="redirect: 302 to a short-lived presigned S3 URL; "
+                "proxy: stream through the registry. Default: "
+                "REGISTRY_DOWNLOAD_MODE.",
+            ),
+        ],
     )
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def download(self, request, pk=None):
@@ -267,11 +298,13 @@ class ArtifactViewSet(PageByIdsMixin, FilterListsOnlyMixin, mixins.ListModelMixi
         return artifact_file_response(request, artifact)
 
 
-@extend_schema_view(create=extend_schema(
-    request={"application/octet-stream": OpenApiTypes.BINARY},
-    parameters=[RawUploadQuerySerializer],
-    responses={201: ArtifactSerializer},
-))
+@extend_schema_view(
+    create=extend_schema(
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        parameters=[RawUploadQuerySerializer],
+        responses={201: ArtifactSerializer},
+    )
+)
 class ArtifactFileUploadViewSet(ArtifactViewSet):
     """Register a model file sent as the raw request body: ``curl -T model.xml
     ".../api/v1/artifacts/upload/?registered_model=yolo&version=3&precision=INT8"`` (curl puts the
@@ -325,8 +358,9 @@ class AliasViewSet(viewsets.GenericViewSet):
         return get_object_or_404(RegisteredModel, name=self.kwargs["name"])
 
     def get_queryset(self):
-        return (self.registered_model().aliases.select_related("registered_model", "version", "updated_by")
-                .order_by("name"))
+        return (
+            self.registered_model().aliases.select_related("registered_model", "version", "updated_by").order_by("name")
+        )
 
     def get_object(self):
         return get_object_or_404(self.get_queryset(), name=self.kwargs["alias"].lower())
@@ -342,9 +376,13 @@ class AliasViewSet(viewsets.GenericViewSet):
         registered = self.registered_model()
         body = AliasWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        alias, event = services.set_alias(registered_model=registered, name=alias_name,
-                                          version=body.target(registered), user=request.user,
-                                          reason=body.validated_data.get("reason", ""))
+        alias, event = services.set_alias(
+            registered_model=registered,
+            name=alias_name,
+            version=body.target(registered),
+            user=request.user,
+            reason=body.validated_data.get("reason", ""),
+        )
         alias.refresh_from_db()
         code = created_status if event is not None and event.action == AliasEvent.Action.SET else status.HTTP_200_OK
         return Response(self.get_serializer(alias).data, status=code)
@@ -365,8 +403,12 @@ class AliasViewSet(viewsets.GenericViewSet):
     def destroy(self, request, name=None, alias=None):
         body = AliasReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        services.delete_alias(registered_model=self.registered_model(), name=alias, user=request.user,
-                              reason=body.validated_data.get("reason", ""))
+        services.delete_alias(
+            registered_model=self.registered_model(),
+            name=alias,
+            user=request.user,
+            reason=body.validated_data.get("reason", ""),
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=AliasReasonSerializer, responses={200: AliasSerializer})
@@ -374,21 +416,29 @@ class AliasViewSet(viewsets.GenericViewSet):
         """Move the alias back to the version it pointed at before its latest move."""
         body = AliasReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        moved, _ = services.rollback_alias(registered_model=self.registered_model(), name=alias,
-                                           user=request.user, reason=body.validated_data.get("reason", ""))
+        moved, _ = services.rollback_alias(
+            registered_model=self.registered_model(),
+            name=alias,
+            user=request.user,
+            reason=body.validated_data.get("reason", ""),
+        )
         moved.refresh_from_db()
         return Response(self.get_serializer(moved).data)
 
     @extend_schema(responses={200: AliasEventSerializer(many=True)})
     def history(self, request, name=None, alias=None):
         """Every set, move, rollback and delete of this alias, newest first (kept after a delete)."""
-        events = (AliasEvent.objects.filter(registered_model=self.registered_model(), alias=alias.lower())
-                  .select_related("user").order_by("-at", "-id"))
+        events = (
+            AliasEvent.objects.filter(registered_model=self.registered_model(), alias=alias.lower())
+            .select_related("user")
+            .order_by("-at", "-id")
+        )
         page = self.paginate_queryset(events)
         return self.get_paginated_response(AliasEventSerializer(page, many=True).data)
 
-    @extend_schema(parameters=[ResolveQuerySerializer],
-                   responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        parameters=[ResolveQuerySerializer], responses={(200, "application/octet-stream"): OpenApiTypes.BINARY}
+    )
     def download(self, request, name=None, alias=None):
         """The file of the best variant of the version the alias points at (same constraints and
         ranking as ``resolve``); X-Registry-Version and X-Registry-Artifact tell what was sent."""
@@ -416,10 +466,13 @@ class CompareView(APIView):
 
     permission_classes = [ReadOnly]
 
-    @extend_schema(parameters=[
-        OpenApiParameter("versions", OpenApiTypes.STR, description="Comma-separated version ids"),
-        OpenApiParameter("artifacts", OpenApiTypes.STR, description="Comma-separated artifact ids"),
-    ], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("versions", OpenApiTypes.STR, description="Comma-separated version ids"),
+            OpenApiParameter("artifacts", OpenApiTypes.STR, description="Comma-separated artifact ids"),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request):
         def ids(key):
             raw = request.query_params.get(key)
@@ -466,12 +519,21 @@ class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         version_fields, artifact_fields = upload.split()
         data = upload.validated_data
         session = services.start_direct_upload(
-            user=request.user, model_name=data["registered_model"], version=data["version"], size=data["size"],
-            filename=data["filename"], content_type=data.get("content_type", ""), sha256=data.get("sha256", ""),
-            version_fields=version_fields, artifact_fields=artifact_fields,
+            user=request.user,
+            model_name=data["registered_model"],
+            version=data["version"],
+            size=data["size"],
+            filename=data["filename"],
+            content_type=data.get("content_type", ""),
+            sha256=data.get("sha256", ""),
+            version_fields=version_fields,
+            artifact_fields=artifact_fields,
         )
-        body = {**self.get_serializer(session).data, "parts": services.direct_upload_part_urls(session),
-                "complete_url": request.build_absolute_uri(f"{request.path.rstrip('/')}/{session.id}/complete/")}
+        body = {
+            **self.get_serializer(session).data,
+            "parts": services.direct_upload_part_urls(session),
+            "complete_url": request.build_absolute_uri(f"{request.path.rstrip('/')}/{session.id}/complete/"),
+        }
         return Response(body, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=CompleteUploadSerializer, responses={201: ArtifactSerializer})
@@ -479,8 +541,9 @@ class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def complete(self, request, pk=None):
         parts = CompleteUploadSerializer(data=request.data)
         parts.is_valid(raise_exception=True)
-        artifact = services.complete_direct_upload(self.get_object(), parts=parts.validated_data["parts"],
-                                                   user=request.user)
+        artifact = services.complete_direct_upload(
+            self.get_object(), parts=parts.validated_data["parts"], user=request.user
+        )
         artifact = Artifact.objects.with_version().get(pk=artifact.pk)
         body = ArtifactSerializer(artifact, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["download_url"]})

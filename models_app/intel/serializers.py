@@ -12,7 +12,7 @@ names and types.
 import ast
 import json
 import re
-from datetime import timezone
+from datetime import UTC
 
 from rest_framework import exceptions, status
 from rest_framework.exceptions import APIException
@@ -24,14 +24,16 @@ from ..models import Artifact
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{16,128}$")
 
 ZIP_CONTENT_TYPES = {
-    "application/zip", "multipart/x-zip", "application/zip-compressed",
-    "application/x-zip-compressed", "application/x-zip",
+    "application/zip",
+    "multipart/x-zip",
+    "application/zip-compressed",
+    "application/x-zip-compressed",
+    "application/x-zip",
 }
 
 # Intel's fields: where each one lives in our domain.
 VERSION_FIELDS = ("architecture", "category", "labels", "overview", "project_id", "project_name", "origin")
-ARTIFACT_FIELDS = ("precision", "target_device", "target_device_type", "format", "score",
-                   "optimization_capabilities")
+ARTIFACT_FIELDS = ("precision", "target_device", "target_device_type", "format", "score", "optimization_capabilities")
 OPTIONAL_FIELDS = (*VERSION_FIELDS, *ARTIFACT_FIELDS, "created_date", "size")
 POST_FIELDS = {"file", "name", "version", "id", *OPTIONAL_FIELDS}
 
@@ -61,7 +63,8 @@ def check_id(value):
     """Intel's id rule, for path ids and client-chosen ids alike."""
     if not ID_PATTERN.match(value or ""):
         raise IntelError(
-            status.HTTP_400_BAD_REQUEST, "invalid_id",
+            status.HTTP_400_BAD_REQUEST,
+            "invalid_id",
             "Invalid format for model ID. An id is 16 to 128 letters, digits, '_' or '-'.",
         )
     return value
@@ -100,8 +103,9 @@ def parse_object(name, value):
         except ValueError:
             value = None
     if not isinstance(value, dict):
-        raise IntelError(status.HTTP_422_UNPROCESSABLE_ENTITY, "validation_error",
-                         f"{name} is not a valid JSON object.")
+        raise IntelError(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, "validation_error", f"{name} is not a valid JSON object."
+        )
     return value
 
 
@@ -146,11 +150,17 @@ def parse_entry(data, files=None, *, creating):
     if creating:
         unsupported = [key for key in [*data.keys(), *files.keys()] if key not in POST_FIELDS]
         if unsupported:
-            raise IntelError(status.HTTP_422_UNPROCESSABLE_ENTITY, "unsupported_keys",
-                             f"Unsupported key(s) found: {', '.join(dict.fromkeys(unsupported))}")
+            raise IntelError(
+                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                "unsupported_keys",
+                f"Unsupported key(s) found: {', '.join(dict.fromkeys(unsupported))}",
+            )
         if (upload.content_type or "").lower() not in ZIP_CONTENT_TYPES:
-            raise IntelError(status.HTTP_422_UNPROCESSABLE_ENTITY, "unsupported_file_type",
-                             f"Unsupported file type found: {upload.content_type or None}")
+            raise IntelError(
+                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                "unsupported_file_type",
+                f"Unsupported file type found: {upload.content_type or None}",
+            )
     if "precision" in values:
         values["precision"] = parse_precision(str(values["precision"]))
     if creating and "id" in values:
@@ -168,7 +178,7 @@ def parse_entry(data, files=None, *, creating):
 
 def intel_date(value):
     """Intel's date format, ``YYYY-MM-DD HH:MM:SS.ffffff UTC`` (here truly in UTC)."""
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
 def entry(artifact, files_url):

@@ -41,8 +41,7 @@ FILTERS = {
     "precision": "precision__icontains",
 }
 LIST_CHUNK = 500
-NOTHING_TO_UPDATE = ("Invalid request. Check the request body and ensure at least 1 supported field "
-                     "is provided.")
+NOTHING_TO_UPDATE = "Invalid request. Check the request body and ensure at least 1 supported field is provided."
 
 
 @never_cache
@@ -116,9 +115,13 @@ def refuse_conflicts(parsed):
         # Shared fields live once on the version: a new variant must agree with its siblings.
         differing = [key for key, value in parsed["version_fields"].items() if getattr(existing, key) != value]
         if differing:
-            raise conflict(sibling, (
-                f"Version '{version}' of '{name}' has other values for {', '.join(differing)}, which all "
-                f"its variants share. Send the same values, or change them with PUT /models/{{id}}."))
+            raise conflict(
+                sibling,
+                (
+                    f"Version '{version}' of '{name}' has other values for {', '.join(differing)}, which all "
+                    f"its variants share. Send the same values, or change them with PUT /models/{{id}}."
+                ),
+            )
     return existing, sibling
 
 
@@ -128,8 +131,9 @@ def _taken_by(parsed):
         clash = Artifact.objects.filter(external_id=parsed["id"]).first()
         if clash:
             return clash
-    return _same_variant(parsed["artifact_fields"], version__registered_model__name=parsed["name"],
-                         version__version=parsed["version"])
+    return _same_variant(
+        parsed["artifact_fields"], version__registered_model__name=parsed["name"], version__version=parsed["version"]
+    )
 
 
 def _same_variant(artifact_fields, **where):
@@ -161,12 +165,17 @@ class ModelListView(IntelView):
         """Every matching entry, newest first: Intel capped the list at 100; we do not."""
         unknown = [key for key in request.query_params if key not in FILTERS]
         if unknown:
-            raise IntelError(status.HTTP_422_UNPROCESSABLE_ENTITY, "invalid_query",
-                             f"Invalid query parameter(s): {', '.join(unknown)}")
+            raise IntelError(
+                status.HTTP_422_UNPROCESSABLE_ENTITY,
+                "invalid_query",
+                f"Invalid query parameter(s): {', '.join(unknown)}",
+            )
         lookups = {FILTERS[key]: value for key, value in request.query_params.items() if value}
         rows = (
             Artifact.objects.select_related("version__registered_model")
-            .filter(**lookups).order_by("-created_at", "-pk").iterator(chunk_size=LIST_CHUNK)
+            .filter(**lookups)
+            .order_by("-created_at", "-pk")
+            .iterator(chunk_size=LIST_CHUNK)
         )
         first = next(rows, None)
         if first is None:
@@ -201,11 +210,16 @@ class ModelListView(IntelView):
         sha256 = getattr(upload, "sha256", None)
         try:
             artifact = services.register_artifact(
-                model_name=name, version=version, fileobj=upload, user=request.user,
+                model_name=name,
+                version=version,
+                fileobj=upload,
+                user=request.user,
                 version_fields=version_fields,
                 artifact_fields={**artifact_fields, "external_id": external_id},
-                size=upload.size if sha256 else None, sha256=sha256,
-                filename=upload.name, content_type=upload.content_type or "",
+                size=upload.size if sha256 else None,
+                sha256=sha256,
+                filename=upload.name,
+                content_type=upload.content_type or "",
             )
         except Conflict as exc:
             clash = _taken_by(parsed)
@@ -220,9 +234,12 @@ class ModelListView(IntelView):
                 version_fields["provenance"] = {**existing.provenance, "created_date": parsed["created_date"]}
             if version_fields:
                 services.update_version(artifact.version, fields=version_fields, user=request.user)
-        return HttpResponse(artifact.public_id, status=status.HTTP_201_CREATED,
-                            content_type="text/plain; charset=utf-8",
-                            headers={"Location": reverse("intel:model-detail", args=[artifact.public_id])})
+        return HttpResponse(
+            artifact.public_id,
+            status=status.HTTP_201_CREATED,
+            content_type="text/plain; charset=utf-8",
+            headers={"Location": reverse("intel:model-detail", args=[artifact.public_id])},
+        )
 
 
 class ModelDetailView(IntelView):
@@ -236,22 +253,29 @@ class ModelDetailView(IntelView):
         parsed = parse_entry(request.data, request.FILES, creating=False)
         version_fields, artifact_fields = parsed["version_fields"], parsed["artifact_fields"]
         if parsed["created_date"]:
-            target = ModelVersion.objects.filter(
-                registered_model__name=parsed["name"] or artifact.registered_model.name,
-                version=parsed["version"] or artifact.version.version,
-            ).first() or artifact.version
+            target = (
+                ModelVersion.objects.filter(
+                    registered_model__name=parsed["name"] or artifact.registered_model.name,
+                    version=parsed["version"] or artifact.version.version,
+                ).first()
+                or artifact.version
+            )
             version_fields["provenance"] = {**target.provenance, "created_date": parsed["created_date"]}
         if not (parsed["name"] or parsed["version"] or version_fields or artifact_fields):
             raise IntelError(status.HTTP_400_BAD_REQUEST, "nothing_to_update", NOTHING_TO_UPDATE)
         try:
-            services.change_artifact(artifact, model_name=parsed["name"], version=parsed["version"],
-                                     version_fields=version_fields, artifact_fields=artifact_fields,
-                                     user=request.user)
+            services.change_artifact(
+                artifact,
+                model_name=parsed["name"],
+                version=parsed["version"],
+                version_fields=version_fields,
+                artifact_fields=artifact_fields,
+                user=request.user,
+            )
         except Conflict as exc:
             # ``artifact`` holds the values the database refused: find the entry they clash with.
             clash = _same_variant(
-                {"precision": artifact.precision, "target_device": artifact.target_device,
-                 "format": artifact.format},
+                {"precision": artifact.precision, "target_device": artifact.target_device, "format": artifact.format},
                 version__registered_model__name=parsed["name"] or artifact.registered_model.name,
                 version__version=parsed["version"] or artifact.version.version,
             )

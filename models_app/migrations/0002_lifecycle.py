@@ -8,67 +8,171 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0001_initial'),
+        ("models_app", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor_name', models.CharField(blank=True, db_index=True, max_length=150)),
-                ('action', models.CharField(choices=[('create', 'Create'), ('update', 'Update'), ('delete', 'Delete'), ('upload', 'Upload'), ('import', 'Import'), ('alias_set', 'Alias Set'), ('alias_move', 'Alias Move'), ('alias_rollback', 'Alias Rollback'), ('alias_delete', 'Alias Delete')], db_index=True, max_length=32)),
-                ('object_type', models.CharField(db_index=True, max_length=32)),
-                ('object_id', models.CharField(db_index=True, max_length=64)),
-                ('object_repr', models.CharField(max_length=300)),
-                ('registered_model', models.CharField(blank=True, db_index=True, max_length=200)),
-                ('changes', models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("actor_name", models.CharField(blank=True, db_index=True, max_length=150)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("create", "Create"),
+                            ("update", "Update"),
+                            ("delete", "Delete"),
+                            ("upload", "Upload"),
+                            ("import", "Import"),
+                            ("alias_set", "Alias Set"),
+                            ("alias_move", "Alias Move"),
+                            ("alias_rollback", "Alias Rollback"),
+                            ("alias_delete", "Alias Delete"),
+                        ],
+                        db_index=True,
+                        max_length=32,
+                    ),
+                ),
+                ("object_type", models.CharField(db_index=True, max_length=32)),
+                ("object_id", models.CharField(db_index=True, max_length=64)),
+                ("object_repr", models.CharField(max_length=300)),
+                ("registered_model", models.CharField(blank=True, db_index=True, max_length=200)),
+                (
+                    "changes",
+                    models.JSONField(blank=True, default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder),
+                ),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'audit entries',
-                'ordering': ['-at', '-id'],
+                "verbose_name_plural": "audit entries",
+                "ordering": ["-at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Alias',
+            name="Alias",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=64, validators=[django.core.validators.RegexValidator('^[a-z0-9][a-z0-9_-]{0,63}$', "An alias is a slug: 1-64 lower-case letters, digits, '-' or '_', starting with a letter or digit.")])),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('registered_model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='aliases', to='models_app.registeredmodel')),
-                ('updated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('version', models.ForeignKey(on_delete=django.db.models.deletion.RESTRICT, related_name='aliases', to='models_app.modelversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=64,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^[a-z0-9][a-z0-9_-]{0,63}$",
+                                "An alias is a slug: 1-64 lower-case letters, digits, '-' or '_', starting with a letter or digit.",
+                            )
+                        ],
+                    ),
+                ),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "registered_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="aliases",
+                        to="models_app.registeredmodel",
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.RESTRICT,
+                        related_name="aliases",
+                        to="models_app.modelversion",
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'aliases',
-                'ordering': ['registered_model__name', 'name'],
-                'permissions': [('promote_alias', 'Can move protected aliases')],
-                'constraints': [models.UniqueConstraint(fields=('registered_model', 'name'), name='unique_alias_per_model')],
+                "verbose_name_plural": "aliases",
+                "ordering": ["registered_model__name", "name"],
+                "permissions": [("promote_alias", "Can move protected aliases")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("registered_model", "name"), name="unique_alias_per_model")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='AliasEvent',
+            name="AliasEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('alias', models.CharField(db_index=True, max_length=64)),
-                ('action', models.CharField(choices=[('set', 'Set'), ('move', 'Move'), ('rollback', 'Rollback'), ('delete', 'Delete')], max_length=16)),
-                ('from_version_label', models.CharField(blank=True, max_length=100)),
-                ('to_version_label', models.CharField(blank=True, max_length=100)),
-                ('at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('reason', models.TextField(blank=True)),
-                ('from_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='models_app.modelversion')),
-                ('registered_model', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='alias_events', to='models_app.registeredmodel')),
-                ('to_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='models_app.modelversion')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("alias", models.CharField(db_index=True, max_length=64)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("set", "Set"), ("move", "Move"), ("rollback", "Rollback"), ("delete", "Delete")],
+                        max_length=16,
+                    ),
+                ),
+                ("from_version_label", models.CharField(blank=True, max_length=100)),
+                ("to_version_label", models.CharField(blank=True, max_length=100)),
+                ("at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "from_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="models_app.modelversion",
+                    ),
+                ),
+                (
+                    "registered_model",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="alias_events",
+                        to="models_app.registeredmodel",
+                    ),
+                ),
+                (
+                    "to_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="models_app.modelversion",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-at', '-id'],
-                'indexes': [models.Index(fields=['registered_model', 'alias', '-at'], name='alias_event_history')],
+                "ordering": ["-at", "-id"],
+                "indexes": [models.Index(fields=["registered_model", "alias", "-at"], name="alias_event_history")],
             },
         ),
     ]

@@ -5,46 +5,61 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0003_scale'),
+        ("models_app", "0003_scale"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='artifact',
-            name='artifact_updated',
+            model_name="artifact",
+            name="artifact_updated",
         ),
         migrations.AlterField(
-            model_name='artifact',
-            name='created_at',
+            model_name="artifact",
+            name="created_at",
             field=models.DateTimeField(auto_now_add=True),
         ),
         migrations.AlterField(
-            model_name='artifact',
-            name='score',
+            model_name="artifact",
+            name="score",
             field=models.FloatField(blank=True, null=True),
         ),
         migrations.AlterField(
-            model_name='artifact',
-            name='size',
+            model_name="artifact",
+            name="size",
             field=models.BigIntegerField(editable=False),
         ),
         migrations.AddIndex(
-            model_name='artifact',
-            index=models.Index(fields=['created_at'], include=('format', 'precision', 'target_device', 'version', 'id'), name='artifact_created_at_cover'),
+            model_name="artifact",
+            index=models.Index(
+                fields=["created_at"],
+                include=("format", "precision", "target_device", "version", "id"),
+                name="artifact_created_at_cover",
+            ),
         ),
         migrations.AddIndex(
-            model_name='artifact',
-            index=models.Index(fields=['updated_at'], include=('format', 'precision', 'target_device', 'version', 'id'), name='artifact_updated_at_cover'),
+            model_name="artifact",
+            index=models.Index(
+                fields=["updated_at"],
+                include=("format", "precision", "target_device", "version", "id"),
+                name="artifact_updated_at_cover",
+            ),
         ),
         migrations.AddIndex(
-            model_name='artifact',
-            index=models.Index(fields=['score'], include=('format', 'precision', 'target_device', 'version', 'id'), name='artifact_score_cover'),
+            model_name="artifact",
+            index=models.Index(
+                fields=["score"],
+                include=("format", "precision", "target_device", "version", "id"),
+                name="artifact_score_cover",
+            ),
         ),
         migrations.AddIndex(
-            model_name='artifact',
-            index=models.Index(fields=['size'], include=('format', 'precision', 'target_device', 'version', 'id'), name='artifact_size_cover'),
+            model_name="artifact",
+            index=models.Index(
+                fields=["size"],
+                include=("format", "precision", "target_device", "version", "id"),
+                name="artifact_size_cover",
+            ),
         ),
     ]

@@ -5,43 +5,58 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0004_covering_sort_indexes'),
+        ("models_app", "0004_covering_sort_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='artifact',
-            name='artifact_created_at_cover',
+            model_name="artifact",
+            name="artifact_created_at_cover",
         ),
         migrations.RemoveIndex(
-            model_name='artifact',
-            name='artifact_updated_at_cover',
+            model_name="artifact",
+            name="artifact_updated_at_cover",
         ),
         migrations.RemoveIndex(
-            model_name='artifact',
-            name='artifact_score_cover',
+            model_name="artifact",
+            name="artifact_score_cover",
         ),
         migrations.RemoveIndex(
-            model_name='artifact',
-            name='artifact_size_cover',
+            model_name="artifact",
+            name="artifact_size_cover",
         ),
         migrations.AddIndex(
-            model_name='artifact',
-            index=models.Index(fields=['created_at', 'id'], include=('format', 'precision', 'target_device', 'version'), name='artifact_created_at_cover'),
+            model_name="artifact",
+            index=models.Index(
+                fields=["created_at", "id"],
+                include=("format", "precision", "target_device", "version"),
+                name="artifact_created_at_cover",
+            ),
         ),
         migrations.AddIndex(
-            model_name='artifact',
-            index=models.Index(fields=['updated_at', 'id'], include=('format', 'precision', 'target_device', 'version'), name='artifact_updated_at_cover'),
+            model_name="artifact",
+            index=models.Index(
+                fields=["updated_at", "id"],
+                include=("format", "precision", "target_device", "version"),
+                name="artifact_updated_at_cover",
+            ),
         ),
         migrations.AddIndex(
-            model_name='artifact',
-            index=models.Index(fields=['score', 'id'], include=('format', 'precision', 'target_device', 'version'), name='artifact_score_cover'),
+            model_name="artifact",
+            index=models.Index(
+                fields=["score", "id"],
+                include=("format", "precision", "target_device", "version"),
+                name="artifact_score_cover",
+            ),
         ),
         migrations.AddIndex(
-            model_name='artifact',
-            index=models.Index(fields=['size', 'id'], include=('format', 'precision', 'target_device', 'version'), name='artifact_size_cover'),
+            model_name="artifact",
+            index=models.Index(
+                fields=["size", "id"],
+                include=("format", "precision", "target_device", "version"),
+                name="artifact_size_cover",
+            ),
         ),
     ]

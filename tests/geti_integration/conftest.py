@@ -10,8 +10,14 @@ from geti_integration.importer import run_import
 from geti_integration.models import ImportJob
 from tests.geti_fake import FakeGeti
 
-GETI_VARIABLES = ("GETI_HOST", "GETI_TOKEN", "GETI_SERVER_API_VERSION", "GETI_ORGANIZATION_ID",
-                  "GETI_WORKSPACE_ID", "GETI_SERVER_SSL_VERIFY")
+GETI_VARIABLES = (
+    "GETI_HOST",
+    "GETI_TOKEN",
+    "GETI_SERVER_API_VERSION",
+    "GETI_ORGANIZATION_ID",
+    "GETI_WORKSPACE_ID",
+    "GETI_SERVER_SSL_VERIFY",
+)
 
 
 @pytest.fixture
@@ -39,7 +45,9 @@ def immediate_tasks(settings):
 
 def run_queued():
     """What the worker does: run every queued import job, oldest first."""
-    for pk in ImportJob.objects.filter(state=ImportJob.State.QUEUED).order_by("created_at").values_list("pk", flat=True):
+    for pk in (
+        ImportJob.objects.filter(state=ImportJob.State.QUEUED).order_by("created_at").values_list("pk", flat=True)
+    ):
         run_import(pk)
 
 

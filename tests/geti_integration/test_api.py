@@ -14,10 +14,13 @@ from .conftest import run_queued
 
 pytestmark = pytest.mark.django_db
 
-IMPORT = {"project_id": fx.WIDGETS, "models": [
-    {"group_id": fx.WIDGETS_GROUP, "model_id": fx.WIDGETS_MODEL, "optimized_model_id": fx.WIDGETS_FP16},
-    {"group_id": fx.WIDGETS_GROUP, "optimized_model_id": fx.WIDGETS_INT8},
-]}
+IMPORT = {
+    "project_id": fx.WIDGETS,
+    "models": [
+        {"group_id": fx.WIDGETS_GROUP, "model_id": fx.WIDGETS_MODEL, "optimized_model_id": fx.WIDGETS_FP16},
+        {"group_id": fx.WIDGETS_GROUP, "optimized_model_id": fx.WIDGETS_INT8},
+    ],
+}
 
 
 def widgets(body):
@@ -39,7 +42,12 @@ def test_it_lists_projects_with_groups_models_and_optimized_models(geti, api_cli
     group = project["model_groups"][0]
     assert (group["id"], group["name"]) == (fx.WIDGETS_GROUP, "YOLOX-TINY")
     model = group["models"][0]
-    assert (model["id"], model["version"], model["active_model"], model["is_purged"]) == (fx.WIDGETS_MODEL, 1, True, False)
+    assert (model["id"], model["version"], model["active_model"], model["is_purged"]) == (
+        fx.WIDGETS_MODEL,
+        1,
+        True,
+        False,
+    )
     assert model["labels"] == ["widget", "No object"]
     optimized = {o["id"]: o for o in model["optimized_models"]}
     assert set(optimized) == {fx.WIDGETS_FP16, fx.WIDGETS_INT8, fx.WIDGETS_FP32, fx.WIDGETS_FP32_XAI, fx.WIDGETS_ONNX}
@@ -91,7 +99,7 @@ def test_it_shows_one_project(geti, api_client):
 
 
 def test_an_unknown_project_is_a_404_with_geti_s_message(geti, api_client):
-    response = api_client.get(f"/api/v1/geti/projects/{fx.oid(0xdead)}/")
+    response = api_client.get(f"/api/v1/geti/projects/{fx.oid(0xDEAD)}/")
 
     assert response.status_code == 404
     error = response.json()["error"]
@@ -105,9 +113,12 @@ def test_a_refused_token_is_an_error_not_an_empty_list(geti, api_client, monkeyp
     response = api_client.get("/api/v1/geti/projects/")
 
     assert response.status_code == 502
-    assert response.json() == {"error": {
-        "code": "geti_token_refused",
-        "message": "Geti refused the token (HTTP 401: Invalid authorization token); check GETI_TOKEN."}}
+    assert response.json() == {
+        "error": {
+            "code": "geti_token_refused",
+            "message": "Geti refused the token (HTTP 401: Invalid authorization token); check GETI_TOKEN.",
+        }
+    }
 
 
 def test_an_unreachable_geti_is_a_503(geti_off, api_client, monkeypatch):
@@ -130,8 +141,9 @@ def test_with_the_integration_off_the_endpoints_say_so(geti_off, api_client, pat
     response = api_client.get(path)
 
     assert response.status_code == 503
-    assert response.json() == {"error": {
-        "code": "geti_disabled", "message": "The Geti integration is off: set GETI_HOST and GETI_TOKEN."}}
+    assert response.json() == {
+        "error": {"code": "geti_disabled", "message": "The Geti integration is off: set GETI_HOST and GETI_TOKEN."}
+    }
 
 
 def test_with_the_integration_off_imports_are_refused(geti_off, api_client):
@@ -161,7 +173,9 @@ def test_it_starts_imports_and_answers_202_with_queued_jobs(geti, api_client, us
     assert response.status_code == 202
     jobs = response.json()["jobs"]
     assert [(j["optimized_model_id"], j["state"]) for j in jobs] == [
-        (fx.WIDGETS_FP16, "queued"), (fx.WIDGETS_INT8, "queued")]
+        (fx.WIDGETS_FP16, "queued"),
+        (fx.WIDGETS_INT8, "queued"),
+    ]
     assert jobs[1]["model_id"] == fx.WIDGETS_MODEL
     assert jobs[0]["project_name"] == "Widgets"
     assert jobs[0]["name"] == "YOLOX-TINY OpenVINO FP16"
@@ -211,9 +225,16 @@ def test_posting_the_same_models_again_returns_the_active_jobs(geti, api_client)
 def test_jobs_are_listed_newest_first_and_filtered_by_state(geti, api_client, bucket, django_assert_num_queries):
     api_client.post("/api/v1/geti/imports/", IMPORT, format="json")
     run_queued()
-    api_client.post("/api/v1/geti/imports/", {"project_id": fx.WIDGETS, "models": [
-        {"group_id": fx.PURGED_GROUP, "model_id": fx.PURGED_MODEL, "optimized_model_id": fx.PURGED_FP16}]},
-        format="json")
+    api_client.post(
+        "/api/v1/geti/imports/",
+        {
+            "project_id": fx.WIDGETS,
+            "models": [
+                {"group_id": fx.PURGED_GROUP, "model_id": fx.PURGED_MODEL, "optimized_model_id": fx.PURGED_FP16}
+            ],
+        },
+        format="json",
+    )
     run_queued()
 
     # 1 count, 1 page of jobs joined to their user, artifact, version and registered model.
@@ -244,12 +265,15 @@ def test_an_unknown_job_is_a_404(db, api_client):
     assert response.json()["error"]["code"] == "not_found"
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"models": IMPORT["models"]}, "project_id"),
-    ({"project_id": fx.WIDGETS, "models": []}, "models"),
-    ({"project_id": fx.WIDGETS, "models": [{"group_id": fx.WIDGETS_GROUP}]}, "models"),
-    ({"project_id": "../../etc", "models": IMPORT["models"]}, "project_id"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"models": IMPORT["models"]}, "project_id"),
+        ({"project_id": fx.WIDGETS, "models": []}, "models"),
+        ({"project_id": fx.WIDGETS, "models": [{"group_id": fx.WIDGETS_GROUP}]}, "models"),
+        ({"project_id": "../../etc", "models": IMPORT["models"]}, "project_id"),
+    ],
+)
 def test_an_invalid_import_request_is_a_400(geti, api_client, body, field):
     response = api_client.post("/api/v1/geti/imports/", body, format="json")
 
@@ -260,9 +284,16 @@ def test_an_invalid_import_request_is_a_400(geti, api_client, body, field):
 
 
 def test_importing_an_unknown_model_is_a_404_and_queues_nothing(geti, api_client):
-    response = api_client.post("/api/v1/geti/imports/", {"project_id": fx.WIDGETS, "models": [
-        {"group_id": fx.WIDGETS_GROUP, "model_id": fx.WIDGETS_MODEL, "optimized_model_id": fx.oid(0xbad)}]},
-        format="json")
+    response = api_client.post(
+        "/api/v1/geti/imports/",
+        {
+            "project_id": fx.WIDGETS,
+            "models": [
+                {"group_id": fx.WIDGETS_GROUP, "model_id": fx.WIDGETS_MODEL, "optimized_model_id": fx.oid(0xBAD)}
+            ],
+        },
+        format="json",
+    )
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "model_not_found"

@@ -24,8 +24,7 @@ def geti():
 
 def make_client(fake, sleeps=None, **overrides):
     """A client for ``fake`` with tiny back-off; ``sleeps`` records waits instead of sleeping."""
-    options = {"host": fake.url, "token": fake.token, "retries": 2, "backoff": 0.01, "max_backoff": 5.0,
-               **overrides}
+    options = {"host": fake.url, "token": fake.token, "retries": 2, "backoff": 0.01, "max_backoff": 5.0, **overrides}
     kwargs = {} if sleeps is None else {"sleep": sleeps.append}
     return GetiClient(GetiConfig(**options), **kwargs)
 
@@ -73,26 +72,41 @@ def test_integration_is_off_when_host_is_empty():
 def test_from_env_reads_every_variable():
     config = GetiConfig.from_env(GETI_ENV)
 
-    assert config == GetiConfig(host="https://geti.example.com", token="geti_pat_secret", api_version="v1",
-                                organization_id="org-1", workspace_id="ws-1", verify=False)
+    assert config == GetiConfig(
+        host="https://geti.example.com",
+        token="geti_pat_secret",
+        api_version="v1",
+        organization_id="org-1",
+        workspace_id="ws-1",
+        verify=False,
+    )
 
 
 def test_from_env_defaults_to_api_v1_verified_tls_and_discovery():
-    config = GetiConfig.from_env({"GETI_HOST": "https://geti", "GETI_TOKEN": "t",
-                                  "GETI_ORGANIZATION_ID": "", "GETI_WORKSPACE_ID": ""})
+    config = GetiConfig.from_env(
+        {"GETI_HOST": "https://geti", "GETI_TOKEN": "t", "GETI_ORGANIZATION_ID": "", "GETI_WORKSPACE_ID": ""}
+    )
 
-    assert (config.api_version, config.verify, config.organization_id, config.workspace_id) == (
-        "v1", True, None, None)
+    assert (config.api_version, config.verify, config.organization_id, config.workspace_id) == ("v1", True, None, None)
 
 
 def test_from_env_adds_https_to_a_bare_host_name():
     assert GetiConfig.from_env({"GETI_HOST": "geti.local", "GETI_TOKEN": "t"}).host == "https://geti.local"
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("true", True), ("1", True), ("YES", True), ("", True),
-    ("false", False), ("0", False), ("no", False), ("Off", False),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("true", True),
+        ("1", True),
+        ("YES", True),
+        ("", True),
+        ("false", False),
+        ("0", False),
+        ("no", False),
+        ("Off", False),
+    ],
+)
 def test_ssl_verify_accepts_boolean_words(value, expected):
     assert GetiConfig.from_env({**GETI_ENV, "GETI_SERVER_SSL_VERIFY": value}).verify is expected
 
@@ -174,7 +188,10 @@ def test_list_projects_pages_through_more_than_100_projects():
 
     assert sorted(p.id for p in projects) == sorted(geti.projects)
     assert [(r.query["limit"], r.query["skip"]) for r in pages] == [
-        (["100"], ["0"]), (["100"], ["100"]), (["100"], ["200"])]
+        (["100"], ["0"]),
+        (["100"], ["100"]),
+        (["100"], ["200"]),
+    ]
 
 
 def test_list_projects_stops_at_project_counts_despite_next_page():
@@ -223,8 +240,7 @@ def test_list_model_groups_returns_base_model_summaries(client):
 
     assert set(groups) == {fx.WIDGETS_GROUP, fx.PURGED_GROUP}
     model = groups[fx.WIDGETS_GROUP].models[0]
-    assert (model.id, model.version, model.active_model, model.optimized_models) == (
-        fx.WIDGETS_MODEL, 1, True, [])
+    assert (model.id, model.version, model.active_model, model.optimized_models) == (fx.WIDGETS_MODEL, 1, True, [])
 
 
 @pytest.mark.parametrize("shape", ["items", "list"])
@@ -239,15 +255,24 @@ def test_get_model_includes_every_optimized_format(client):
     model = client.get_model(fx.WIDGETS, fx.WIDGETS_GROUP, fx.WIDGETS_MODEL)
 
     assert [(o.model_format, o.precision, o.optimization_type, o.has_xai_head) for o in model.optimized_models] == [
-        ("OpenVINO", ["FP16"], "MO", False), ("OpenVINO", ["INT8"], "POT", False),
-        ("OpenVINO", ["FP32"], "MO", False), ("OpenVINO", ["FP32"], "MO", True), ("ONNX", ["FP32"], "ONNX", False)]
+        ("OpenVINO", ["FP16"], "MO", False),
+        ("OpenVINO", ["INT8"], "POT", False),
+        ("OpenVINO", ["FP32"], "MO", False),
+        ("OpenVINO", ["FP32"], "MO", True),
+        ("ONNX", ["FP32"], "ONNX", False),
+    ]
 
 
 def test_get_optimized_model_returns_that_variant(client):
     optimized = client.get_optimized_model(fx.WIDGETS, fx.WIDGETS_GROUP, fx.WIDGETS_INT8)
 
     assert (optimized.id, optimized.name, optimized.precision, optimized.base_model_id, optimized.model_status) == (
-        fx.WIDGETS_INT8, "YOLOX-TINY OpenVINO INT8", ["INT8"], fx.WIDGETS_MODEL, "SUCCESS")
+        fx.WIDGETS_INT8,
+        "YOLOX-TINY OpenVINO INT8",
+        ["INT8"],
+        fx.WIDGETS_MODEL,
+        "SUCCESS",
+    )
 
 
 def test_unknown_model_raises_404_model_not_found(client):
@@ -257,12 +282,15 @@ def test_unknown_model_raises_404_model_not_found(client):
     assert (excinfo.value.status, excinfo.value.code) == (404, "model_not_found")
 
 
-@pytest.mark.parametrize("project_id, task_types, optimized_count", [
-    (fx.WIDGETS, ["detection"], 6),
-    (fx.CELLS, ["instance_segmentation"], 4),
-    (fx.SCRATCHES, ["anomaly"], 3),
-    (fx.PARKING, ["detection", "classification"], 2),
-])
+@pytest.mark.parametrize(
+    "project_id, task_types, optimized_count",
+    [
+        (fx.WIDGETS, ["detection"], 6),
+        (fx.CELLS, ["instance_segmentation"], 4),
+        (fx.SCRATCHES, ["anomaly"], 3),
+        (fx.PARKING, ["detection", "classification"], 2),
+    ],
+)
 def test_project_tree_covers_every_task_type(client, project_id, task_types, optimized_count):
     project = client.project_tree(project_id)
 
@@ -441,8 +469,15 @@ def test_download_reports_progress_up_to_the_total(geti, client):
     geti.set_size(fx.CELLS_FP32, 3 << 20)
     calls = []
 
-    written = client.download_model(fx.CELLS, fx.CELLS_GROUP, fx.CELLS_MODEL, fx.CELLS_FP32, io.BytesIO(),
-                                    chunk_size=1 << 20, progress=lambda done, total: calls.append((done, total)))
+    written = client.download_model(
+        fx.CELLS,
+        fx.CELLS_GROUP,
+        fx.CELLS_MODEL,
+        fx.CELLS_FP32,
+        io.BytesIO(),
+        chunk_size=1 << 20,
+        progress=lambda done, total: calls.append((done, total)),
+    )
 
     assert len(calls) >= 3
     assert calls[-1] == (written, written)
@@ -463,8 +498,9 @@ def test_download_memory_does_not_grow_with_file_size(geti, client):
 
     tracemalloc.start()
     try:
-        client.download_model(fx.WIDGETS, fx.WIDGETS_GROUP, fx.WIDGETS_MODEL, fx.WIDGETS_FP32, sink,
-                              chunk_size=256 * 1024)
+        client.download_model(
+            fx.WIDGETS, fx.WIDGETS_GROUP, fx.WIDGETS_MODEL, fx.WIDGETS_FP32, sink, chunk_size=256 * 1024
+        )
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -492,8 +528,7 @@ def test_deployment_that_takes_several_polls_ends_done(geti, client):
 
 
 def test_deployment_that_fails_raises(client):
-    deployment = client.prepare_deployment(
-        fx.CELLS, [{"model_id": fx.CELLS_INT8, "model_group_id": fx.CELLS_GROUP}])
+    deployment = client.prepare_deployment(fx.CELLS, [{"model_id": fx.CELLS_INT8, "model_group_id": fx.CELLS_GROUP}])
 
     with pytest.raises(GetiError) as excinfo:
         client.wait_for_deployment(fx.CELLS, deployment.id, deadline_seconds=10, poll_interval=0.001)
@@ -532,8 +567,10 @@ def test_done_deployment_downloads_byte_exact(geti, client):
 
 
 def test_deployment_package_for_a_task_chain_holds_one_model_per_task(geti, client):
-    models = [{"model_id": fx.PARKING_DETECTION_FP16, "model_group_id": fx.PARKING_DETECTION_GROUP},
-              {"model_id": fx.PARKING_CLASSIFICATION_FP16, "model_group_id": fx.PARKING_CLASSIFICATION_GROUP}]
+    models = [
+        {"model_id": fx.PARKING_DETECTION_FP16, "model_group_id": fx.PARKING_DETECTION_GROUP},
+        {"model_id": fx.PARKING_CLASSIFICATION_FP16, "model_group_id": fx.PARKING_CLASSIFICATION_GROUP},
+    ]
     buffer = io.BytesIO()
 
     client.download_deployment_package(fx.PARKING, models, buffer)

@@ -28,8 +28,11 @@ WIDGETS_FP16 = {"group_id": fx.WIDGETS_GROUP, "model_id": fx.WIDGETS_MODEL, "opt
 
 def import_one(project_id, group_id, model_id, optimized_id, user=None):
     """Start and run one import, as the API and the worker would; return the finished job."""
-    [job] = start_imports(project_id=project_id, user=user, models=[
-        {"group_id": group_id, "model_id": model_id, "optimized_model_id": optimized_id}])
+    [job] = start_imports(
+        project_id=project_id,
+        user=user,
+        models=[{"group_id": group_id, "model_id": model_id, "optimized_model_id": optimized_id}],
+    )
     assert job.state == ImportJob.State.QUEUED
     run_import(job.pk)
     job.refresh_from_db()
@@ -153,8 +156,9 @@ def test_an_anomaly_model_gets_its_global_score(geti, bucket):
 
 
 def test_a_task_chain_keeps_every_task_type(geti, bucket):
-    job = import_one(fx.PARKING, fx.PARKING_CLASSIFICATION_GROUP, fx.PARKING_CLASSIFICATION_MODEL,
-                     fx.PARKING_CLASSIFICATION_FP16)
+    job = import_one(
+        fx.PARKING, fx.PARKING_CLASSIFICATION_GROUP, fx.PARKING_CLASSIFICATION_MODEL, fx.PARKING_CLASSIFICATION_FP16
+    )
 
     assert job.artifact.version.category == "Detection_Classification"
     assert job.artifact.version.overview["task_types"] == ["detection", "classification"]
@@ -162,8 +166,9 @@ def test_a_task_chain_keeps_every_task_type(geti, bucket):
 
 
 def test_the_base_model_is_found_through_geti_when_not_given(geti, bucket):
-    [job] = start_imports(project_id=fx.WIDGETS, models=[
-        {"group_id": fx.WIDGETS_GROUP, "optimized_model_id": fx.WIDGETS_INT8}])
+    [job] = start_imports(
+        project_id=fx.WIDGETS, models=[{"group_id": fx.WIDGETS_GROUP, "optimized_model_id": fx.WIDGETS_INT8}]
+    )
 
     assert job.model_id == fx.WIDGETS_MODEL
     assert job.name == "YOLOX-TINY OpenVINO INT8"
@@ -171,8 +176,10 @@ def test_the_base_model_is_found_through_geti_when_not_given(geti, bucket):
 
 def test_starting_an_import_of_an_unknown_optimized_model_is_refused(geti, db):
     with pytest.raises(GetiError) as raised:
-        start_imports(project_id=fx.WIDGETS, models=[
-            {"group_id": fx.WIDGETS_GROUP, "model_id": fx.WIDGETS_MODEL, "optimized_model_id": fx.CELLS_FP16}])
+        start_imports(
+            project_id=fx.WIDGETS,
+            models=[{"group_id": fx.WIDGETS_GROUP, "model_id": fx.WIDGETS_MODEL, "optimized_model_id": fx.CELLS_FP16}],
+        )
 
     assert raised.value.status == 404
     assert ImportJob.objects.count() == 0
@@ -201,8 +208,12 @@ def test_a_model_already_queued_is_not_queued_twice(geti, db):
 
 
 def test_the_database_refuses_two_active_jobs_for_one_optimized_model(db):
-    fields = {"project_id": fx.WIDGETS, "group_id": fx.WIDGETS_GROUP, "model_id": fx.WIDGETS_MODEL,
-              "optimized_model_id": fx.WIDGETS_FP16}
+    fields = {
+        "project_id": fx.WIDGETS,
+        "group_id": fx.WIDGETS_GROUP,
+        "model_id": fx.WIDGETS_MODEL,
+        "optimized_model_id": fx.WIDGETS_FP16,
+    }
     ImportJob.objects.create(**fields, state=ImportJob.State.FAILED)
     ImportJob.objects.create(**fields, state=ImportJob.State.RUNNING)
 
@@ -266,8 +277,12 @@ def test_a_deployment_that_never_finishes_fails_at_the_deadline(geti, bucket, se
 
 
 def test_a_server_without_the_export_route_is_served_through_a_deployment(geti, bucket):
-    geti.override(f"/optimized_models/{fx.WIDGETS_FP16}/export", 404,
-                  '{"endpoint_not_found_response": "Endpoint is not found"}', "application/json")
+    geti.override(
+        f"/optimized_models/{fx.WIDGETS_FP16}/export",
+        404,
+        '{"endpoint_not_found_response": "Endpoint is not found"}',
+        "application/json",
+    )
 
     job = import_widgets()
 
@@ -322,13 +337,16 @@ def test_geti_staying_unavailable_fails_the_job(geti, bucket):
     assert_nothing_stored(bucket)
 
 
-@pytest.mark.parametrize("members, symlinks, reason", [
-    ([("../evil.sh", b"rm -rf /")], (), "'..' path"),
-    ([("openvino.xml", b"<net/>"), ("model/../../etc/passwd", b"x")], (), "'..' path"),
-    ([("/etc/cron.d/evil", b"x")], (), "absolute path"),
-    ([("C:\\Windows\\evil.dll", b"x")], (), "absolute path"),
-    ([("openvino.bin", b"/etc/shadow")], ("openvino.bin",), "symbolic link"),
-])
+@pytest.mark.parametrize(
+    "members, symlinks, reason",
+    [
+        ([("../evil.sh", b"rm -rf /")], (), "'..' path"),
+        ([("openvino.xml", b"<net/>"), ("model/../../etc/passwd", b"x")], (), "'..' path"),
+        ([("/etc/cron.d/evil", b"x")], (), "absolute path"),
+        ([("C:\\Windows\\evil.dll", b"x")], (), "absolute path"),
+        ([("openvino.bin", b"/etc/shadow")], ("openvino.bin",), "symbolic link"),
+    ],
+)
 def test_an_unsafe_archive_is_refused_and_nothing_is_stored(geti, bucket, members, symlinks, reason):
     geti.override(f"/optimized_models/{fx.WIDGETS_FP16}/export", body=zip_bytes(members, symlinks))
 
@@ -417,10 +435,15 @@ def test_a_model_deleted_in_geti_meanwhile_fails_clearly(geti, bucket):
 def test_running_jobs_whose_worker_went_silent_are_marked_failed(db):
     from django.utils import timezone
 
-    fields = {"project_id": fx.WIDGETS, "group_id": fx.WIDGETS_GROUP, "model_id": fx.WIDGETS_MODEL,
-              "state": ImportJob.State.RUNNING}
-    old = ImportJob.objects.create(**fields, optimized_model_id=fx.WIDGETS_FP16,
-                                   heartbeat_at=timezone.now() - timezone.timedelta(hours=1))
+    fields = {
+        "project_id": fx.WIDGETS,
+        "group_id": fx.WIDGETS_GROUP,
+        "model_id": fx.WIDGETS_MODEL,
+        "state": ImportJob.State.RUNNING,
+    }
+    old = ImportJob.objects.create(
+        **fields, optimized_model_id=fx.WIDGETS_FP16, heartbeat_at=timezone.now() - timezone.timedelta(hours=1)
+    )
     fresh = ImportJob.objects.create(**fields, optimized_model_id=fx.WIDGETS_INT8, heartbeat_at=timezone.now())
 
     assert importer.fail_stale_jobs(600) == 1
@@ -436,9 +459,14 @@ def test_the_heartbeat_goes_on_while_the_file_is_stored_and_stops_after():
     from django.utils import timezone
 
     long_ago = timezone.now() - timezone.timedelta(hours=1)
-    job = ImportJob.objects.create(project_id=fx.WIDGETS, group_id=fx.WIDGETS_GROUP, model_id=fx.WIDGETS_MODEL,
-                                   optimized_model_id=fx.WIDGETS_FP16, state=ImportJob.State.RUNNING,
-                                   heartbeat_at=long_ago)
+    job = ImportJob.objects.create(
+        project_id=fx.WIDGETS,
+        group_id=fx.WIDGETS_GROUP,
+        model_id=fx.WIDGETS_MODEL,
+        optimized_model_id=fx.WIDGETS_FP16,
+        state=ImportJob.State.RUNNING,
+        heartbeat_at=long_ago,
+    )
     with importer.beating(job.pk, every=0.01):
         time.sleep(0.2)  # a step with no progress of its own, as storing a big file
         job.refresh_from_db()
@@ -454,8 +482,11 @@ def test_progress_is_saved_while_downloading(geti, bucket, monkeypatch):
     original = importer.ProgressReporter.save
     monkeypatch.setattr(importer, "PROGRESS_SECONDS", 0.0)
     monkeypatch.setattr(importer, "MIN_PROGRESS_SECONDS", 0.0)
-    monkeypatch.setattr(importer.ProgressReporter, "save",
-                        lambda self, done, total: (saved.append((done, total)), original(self, done, total)))
+    monkeypatch.setattr(
+        importer.ProgressReporter,
+        "save",
+        lambda self, done, total: (saved.append((done, total)), original(self, done, total)),
+    )
     geti.set_size(fx.WIDGETS_FP16, 5 << 20)
 
     job = import_widgets()

@@ -13,8 +13,12 @@ NOTE = "Note: Only OpenVINO optimized active models are supported at this time.\
 
 
 def fp16_and_int8():
-    return {"models": [{"id": fx.WIDGETS_FP16, "group_id": fx.WIDGETS_GROUP},
-                       {"id": fx.WIDGETS_INT8, "group_id": fx.WIDGETS_GROUP}]}
+    return {
+        "models": [
+            {"id": fx.WIDGETS_FP16, "group_id": fx.WIDGETS_GROUP},
+            {"id": fx.WIDGETS_INT8, "group_id": fx.WIDGETS_GROUP},
+        ]
+    }
 
 
 def test_projects_come_in_intel_s_shape_with_openvino_models_only(geti, anon_client):
@@ -51,7 +55,7 @@ def intel_error(response):
 
 
 def test_an_unknown_project_is_intel_s_404(geti, anon_client):
-    response = anon_client.get(f"/projects/{fx.oid(0xdead)}")
+    response = anon_client.get(f"/projects/{fx.oid(0xDEAD)}")
 
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "Project not found."}}
@@ -106,15 +110,19 @@ def test_download_of_a_registered_model_is_intel_s_409(geti, api_client, bucket,
     assert response.status_code == 409
     assert intel_error(response) == (
         f"Model(s): {fx.WIDGETS_FP16} is already registered. No model(s) registered.\n"
-        "Tip: Delete the previously mentioned model(s) or remove the id(s) from the request body then try again.")
+        "Tip: Delete the previously mentioned model(s) or remove the id(s) from the request body then try again."
+    )
     assert Artifact.objects.count() == 1
 
 
-@pytest.mark.parametrize("entry", [
-    {"id": fx.oid(0xbad), "group_id": fx.WIDGETS_GROUP},
-    {"id": fx.WIDGETS_ONNX, "group_id": fx.WIDGETS_GROUP},  # not an OpenVINO model
-    {"id": fx.WIDGETS_FP16, "group_id": fx.PURGED_GROUP},   # not in that group
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"id": fx.oid(0xBAD), "group_id": fx.WIDGETS_GROUP},
+        {"id": fx.WIDGETS_ONNX, "group_id": fx.WIDGETS_GROUP},  # not an OpenVINO model
+        {"id": fx.WIDGETS_FP16, "group_id": fx.PURGED_GROUP},  # not in that group
+    ],
+)
 def test_download_of_an_unknown_model_is_intel_s_404(geti, api_client, entry):
     response = api_client.post(DOWNLOAD, {"models": [entry]}, format="json")
 
@@ -124,7 +132,7 @@ def test_download_of_an_unknown_model_is_intel_s_404(geti, api_client, entry):
 
 
 def test_download_from_an_unknown_project_is_intel_s_404(geti, api_client):
-    response = api_client.post(f"/projects/{fx.oid(0xdead)}/geti-models/download", fp16_and_int8(), format="json")
+    response = api_client.post(f"/projects/{fx.oid(0xDEAD)}/geti-models/download", fp16_and_int8(), format="json")
 
     assert response.status_code == 404
     assert intel_error(response) == "Project or model id not found. No model(s) registered."
@@ -145,8 +153,11 @@ def test_download_of_an_empty_list_is_intel_s_403(geti, api_client):
 
 
 def test_a_model_that_cannot_be_imported_is_intel_s_403_with_the_reason(geti, api_client, bucket, immediate_tasks):
-    response = api_client.post(f"/projects/{fx.WIDGETS}/geti-models/download",
-                               {"models": [{"id": fx.PURGED_FP16, "group_id": fx.PURGED_GROUP}]}, format="json")
+    response = api_client.post(
+        f"/projects/{fx.WIDGETS}/geti-models/download",
+        {"models": [{"id": fx.PURGED_FP16, "group_id": fx.PURGED_GROUP}]},
+        format="json",
+    )
 
     assert response.status_code == 403
     message = intel_error(response)
@@ -164,7 +175,8 @@ def test_a_download_still_running_at_the_deadline_is_a_202_with_where_to_follow_
     job_ids = ",".join(str(pk) for pk in ImportJob.objects.order_by("created_at").values_list("pk", flat=True))
     assert response.content.decode() == (
         f"Model(s): {fx.WIDGETS_FP16}, {fx.WIDGETS_INT8} are being imported.\n"
-        f"Follow them at /api/v1/geti/imports/?id={job_ids}\n")
+        f"Follow them at /api/v1/geti/imports/?id={job_ids}\n"
+    )
 
 
 def test_download_needs_a_user_allowed_to_add_artifacts(geti, anon_client):
@@ -174,8 +186,9 @@ def test_download_needs_a_user_allowed_to_add_artifacts(geti, anon_client):
     assert ImportJob.objects.count() == 0
 
 
-def test_a_trusted_deployment_may_accept_anonymous_downloads_like_intel(geti, anon_client, bucket, settings,
-                                                                       immediate_tasks):
+def test_a_trusted_deployment_may_accept_anonymous_downloads_like_intel(
+    geti, anon_client, bucket, settings, immediate_tasks
+):
     settings.REGISTRY_INTEL_COMPAT_ANONYMOUS_WRITES = True
 
     response = anon_client.post(DOWNLOAD, fp16_and_int8(), format="json")

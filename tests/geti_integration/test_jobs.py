@@ -15,8 +15,16 @@ WIDGETS_FP16 = {"group_id": fx.WIDGETS_GROUP, "model_id": fx.WIDGETS_MODEL, "opt
 
 def run_worker_once():
     """`manage.py db_worker --batch` without its signal handlers: run every queued task, then stop."""
-    Worker(queue_names=["default"], interval=0, batch=True, backend_name="default", startup_delay=False,
-           max_tasks=None, worker_id="test-worker", excluded_queue_names=[]).run()
+    Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="test-worker",
+        excluded_queue_names=[],
+    ).run()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -42,8 +50,10 @@ def test_an_import_is_queued_in_the_database_and_run_by_the_worker(geti, bucket)
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failed_import_is_a_successful_task_with_a_failed_job(geti, bucket):
-    [job] = start_imports(project_id=fx.WIDGETS, models=[
-        {"group_id": fx.PURGED_GROUP, "model_id": fx.PURGED_MODEL, "optimized_model_id": fx.PURGED_FP16}])
+    [job] = start_imports(
+        project_id=fx.WIDGETS,
+        models=[{"group_id": fx.PURGED_GROUP, "model_id": fx.PURGED_MODEL, "optimized_model_id": fx.PURGED_FP16}],
+    )
 
     run_worker_once()
 
@@ -57,8 +67,9 @@ def test_the_stale_jobs_command_fails_every_running_job_with_all(capsys):
     fields = {"project_id": fx.WIDGETS, "group_id": fx.WIDGETS_GROUP, "model_id": fx.WIDGETS_MODEL}
     from django.utils import timezone
 
-    running = ImportJob.objects.create(**fields, optimized_model_id=fx.WIDGETS_FP16,
-                                       state=ImportJob.State.RUNNING, heartbeat_at=timezone.now())
+    running = ImportJob.objects.create(
+        **fields, optimized_model_id=fx.WIDGETS_FP16, state=ImportJob.State.RUNNING, heartbeat_at=timezone.now()
+    )
     queued = ImportJob.objects.create(**fields, optimized_model_id=fx.WIDGETS_INT8)
 
     call_command("fail_stale_geti_imports")
@@ -78,7 +89,9 @@ def test_the_import_command_imports_a_project_s_openvino_models(geti, bucket, ca
     output = capsys.readouterr().out
     assert f"{fx.SCRATCHES_FP32} PADIM OpenVINO FP32: done" in output
     assert sorted(ImportJob.objects.values_list("optimized_model_id", "state")) == [
-        (fx.SCRATCHES_FP32, "done"), (fx.SCRATCHES_FP16, "done")]
+        (fx.SCRATCHES_FP32, "done"),
+        (fx.SCRATCHES_FP16, "done"),
+    ]
 
 
 @pytest.mark.django_db

@@ -59,9 +59,16 @@ def test_anonymous_visitors_see_models_but_are_asked_to_log_in_to_import(geti, c
 
 
 def test_importing_from_the_page_queues_jobs_and_shows_them_with_progress(geti, logged_in, bucket):
-    response = logged_in.post("/geti/import/", {"project_id": fx.WIDGETS, "models": [
-        f"{fx.WIDGETS_GROUP}:{fx.WIDGETS_MODEL}:{fx.WIDGETS_FP16}",
-        f"{fx.WIDGETS_GROUP}:{fx.WIDGETS_MODEL}:{fx.WIDGETS_INT8}"]})
+    response = logged_in.post(
+        "/geti/import/",
+        {
+            "project_id": fx.WIDGETS,
+            "models": [
+                f"{fx.WIDGETS_GROUP}:{fx.WIDGETS_MODEL}:{fx.WIDGETS_FP16}",
+                f"{fx.WIDGETS_GROUP}:{fx.WIDGETS_MODEL}:{fx.WIDGETS_INT8}",
+            ],
+        },
+    )
 
     assert response.status_code == 302
     assert response["Location"] == f"/geti/?project={fx.WIDGETS}"
@@ -86,8 +93,10 @@ def test_the_page_asks_for_a_tick_before_importing(geti, logged_in):
 
 
 def test_importing_from_the_page_needs_a_login(geti, client):
-    response = client.post("/geti/import/", {"project_id": fx.WIDGETS,
-                                             "models": [f"{fx.WIDGETS_GROUP}:{fx.WIDGETS_MODEL}:{fx.WIDGETS_FP16}"]})
+    response = client.post(
+        "/geti/import/",
+        {"project_id": fx.WIDGETS, "models": [f"{fx.WIDGETS_GROUP}:{fx.WIDGETS_MODEL}:{fx.WIDGETS_FP16}"]},
+    )
 
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
@@ -97,8 +106,10 @@ def test_importing_from_the_page_needs_a_login(geti, client):
 def test_importing_from_the_page_needs_the_add_artifact_permission(geti, client, django_user_model):
     client.force_login(django_user_model.objects.create_user("bob", password="pw-bob"))
 
-    response = client.post("/geti/import/", {"project_id": fx.WIDGETS,
-                                             "models": [f"{fx.WIDGETS_GROUP}:{fx.WIDGETS_MODEL}:{fx.WIDGETS_FP16}"]})
+    response = client.post(
+        "/geti/import/",
+        {"project_id": fx.WIDGETS, "models": [f"{fx.WIDGETS_GROUP}:{fx.WIDGETS_MODEL}:{fx.WIDGETS_FP16}"]},
+    )
 
     assert response.status_code == 403
     assert ImportJob.objects.count() == 0
@@ -114,8 +125,12 @@ def test_a_refused_token_is_shown_on_the_page(geti, client, monkeypatch):
 
 
 def test_the_job_list_costs_the_same_queries_for_one_or_many_jobs(geti_off, client, django_assert_num_queries):
-    fields = {"project_id": fx.WIDGETS, "group_id": fx.WIDGETS_GROUP, "model_id": fx.WIDGETS_MODEL,
-              "state": ImportJob.State.FAILED}
+    fields = {
+        "project_id": fx.WIDGETS,
+        "group_id": fx.WIDGETS_GROUP,
+        "model_id": fx.WIDGETS_MODEL,
+        "state": ImportJob.State.FAILED,
+    }
     ImportJob.objects.create(**fields, optimized_model_id=fx.WIDGETS_FP16)
     # 1 query: the recent jobs joined to their user, artifact, version and registered model.
     with django_assert_num_queries(1):
@@ -127,9 +142,16 @@ def test_the_job_list_costs_the_same_queries_for_one_or_many_jobs(geti_off, clie
 
 
 def test_the_admin_lists_import_jobs_and_links_to_the_geti_page(geti_off, admin_client):
-    ImportJob.objects.create(project_id=fx.WIDGETS, project_name="Widgets", group_id=fx.WIDGETS_GROUP,
-                             model_id=fx.WIDGETS_MODEL, optimized_model_id=fx.WIDGETS_FP16,
-                             name="YOLOX-TINY OpenVINO FP16", bytes_done=50, bytes_total=200)
+    ImportJob.objects.create(
+        project_id=fx.WIDGETS,
+        project_name="Widgets",
+        group_id=fx.WIDGETS_GROUP,
+        model_id=fx.WIDGETS_MODEL,
+        optimized_model_id=fx.WIDGETS_FP16,
+        name="YOLOX-TINY OpenVINO FP16",
+        bytes_done=50,
+        bytes_total=200,
+    )
 
     response = admin_client.get("/admin/geti_integration/importjob/")
 
@@ -141,8 +163,9 @@ def test_the_admin_lists_import_jobs_and_links_to_the_geti_page(geti_off, admin_
 
 
 def test_staff_can_read_a_job_in_the_admin_but_not_change_it(geti_off, client, django_user_model):
-    job = ImportJob.objects.create(project_id=fx.WIDGETS, group_id=fx.WIDGETS_GROUP, model_id=fx.WIDGETS_MODEL,
-                                   optimized_model_id=fx.WIDGETS_FP16)
+    job = ImportJob.objects.create(
+        project_id=fx.WIDGETS, group_id=fx.WIDGETS_GROUP, model_id=fx.WIDGETS_MODEL, optimized_model_id=fx.WIDGETS_FP16
+    )
     staff = grant(django_user_model.objects.create_user("carol", password="pw", is_staff=True), "view_importjob")
     client.force_login(staff)
 

@@ -44,6 +44,7 @@ def clients(user):
         client = APIClient()
         client.force_authenticate(user)
         return client
+
     return make(), make()
 
 
@@ -85,10 +86,10 @@ def model_with_versions(db):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_clients_moving_an_alias_at_once_both_land_in_order(clients, model_with_versions, caplog):
-    Alias.objects.create(registered_model=model_with_versions, name="staging",
-                         version=model_with_versions.versions.get(version="1"))
-    AliasEvent.objects.create(registered_model=model_with_versions, alias="staging", action="set",
-                              to_version_label="1")
+    Alias.objects.create(
+        registered_model=model_with_versions, name="staging", version=model_with_versions.versions.get(version="1")
+    )
+    AliasEvent.objects.create(registered_model=model_with_versions, alias="staging", action="set", to_version_label="1")
     responses = move_at_once(clients, ["2", "3"])
     assert sorted(r.status_code for r in responses) == [200, 200], [r.content for r in responses]
     events = list(AliasEvent.objects.order_by("-at", "-id"))
@@ -100,8 +101,9 @@ def test_two_clients_moving_an_alias_at_once_both_land_in_order(clients, model_w
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_clients_creating_the_same_alias_at_once_make_one_alias_and_two_entries(clients, model_with_versions,
-                                                                                    caplog):
+def test_two_clients_creating_the_same_alias_at_once_make_one_alias_and_two_entries(
+    clients, model_with_versions, caplog
+):
     responses = move_at_once(clients, ["1", "2"])
     assert sorted(r.status_code for r in responses) == [200, 201], [r.content for r in responses]
     assert Alias.objects.count() == 1

@@ -56,7 +56,11 @@ def test_moving_an_alias_keeps_every_step_in_history(api_client, versions, user)
     assert history(api_client) == [("move", "1", "2"), ("set", "", "1")]
     latest = AliasEvent.objects.first()
     assert (latest.user, latest.reason, latest.from_version, latest.to_version) == (
-        user, "better mAP", versions["1"], versions["2"])
+        user,
+        "better mAP",
+        versions["1"],
+        versions["2"],
+    )
 
 
 def test_setting_an_alias_to_where_it_points_writes_nothing(api_client, versions):
@@ -198,7 +202,10 @@ def test_deleting_the_model_takes_its_aliases(api_client, versions):
     api_client.put(f"{ALIASES}staging/", {"version": "1"}, format="json")
     assert api_client.delete("/api/v1/registered-models/person-detection/?force=true").status_code == 204
     assert not Alias.objects.exists() and not AliasEvent.objects.exists()
-    assert AuditEntry.objects.filter(action="delete", object_type="registeredmodel").get().changes["aliases"] == [1, None]
+    assert AuditEntry.objects.filter(action="delete", object_type="registeredmodel").get().changes["aliases"] == [
+        1,
+        None,
+    ]
 
 
 def test_the_history_survives_the_deletion_of_a_version(api_client, versions):

@@ -18,8 +18,16 @@ def download(client, artifact_id, **headers):
 
 
 def test_it_registers_a_file_and_creates_model_and_version(upload, bucket):
-    response = upload(PAYLOAD, labels='["person", "car"]', overview='{"a": true, "b": null}', score="0.91",
-                      category="Detection", architecture="YOLOX", precision="fp16", target_device="npu")
+    response = upload(
+        PAYLOAD,
+        labels='["person", "car"]',
+        overview='{"a": true, "b": null}',
+        score="0.91",
+        category="Detection",
+        architecture="YOLOX",
+        precision="fp16",
+        target_device="npu",
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["registered_model"] == "person-detection" and body["version"] == "1"
@@ -46,17 +54,20 @@ def test_it_downloads_the_exact_bytes_with_checksum_headers(api_client, upload):
     assert response["Accept-Ranges"] == "bytes"
 
 
-@pytest.mark.parametrize("header, start, end", [
-    ("bytes=0-9", 0, 9),
-    ("bytes=1000-", 1000, len(PAYLOAD) - 1),
-    ("bytes=-16", len(PAYLOAD) - 16, len(PAYLOAD) - 1),
-    ("bytes=100-999999999", 100, len(PAYLOAD) - 1),
-])
+@pytest.mark.parametrize(
+    "header, start, end",
+    [
+        ("bytes=0-9", 0, 9),
+        ("bytes=1000-", 1000, len(PAYLOAD) - 1),
+        ("bytes=-16", len(PAYLOAD) - 16, len(PAYLOAD) - 1),
+        ("bytes=100-999999999", 100, len(PAYLOAD) - 1),
+    ],
+)
 def test_it_serves_byte_ranges(api_client, upload, header, start, end):
     artifact_id = upload(PAYLOAD).json()["id"]
     response, content = download(api_client, artifact_id, HTTP_RANGE=header)
     assert response.status_code == 206
-    assert content == PAYLOAD[start:end + 1]
+    assert content == PAYLOAD[start : end + 1]
     assert response["Content-Range"] == f"bytes {start}-{end}/{len(PAYLOAD)}"
     assert response["Content-Length"] == str(end - start + 1)
 
@@ -179,8 +190,9 @@ def test_reads_need_login_when_the_setting_says_so(artifact, anon_client, settin
 
 
 def test_it_updates_metadata_but_not_the_file(api_client, artifact):
-    response = api_client.patch(f"/api/v1/artifacts/{artifact.id}/", {"score": 0.5, "precision": "int8",
-                                                                       "size": 1}, format="json")
+    response = api_client.patch(
+        f"/api/v1/artifacts/{artifact.id}/", {"score": 0.5, "precision": "int8", "size": 1}, format="json"
+    )
     assert response.status_code == 200, response.content
     artifact.refresh_from_db()
     assert (artifact.score, artifact.precision, artifact.size) == (0.5, "INT8", 1000)
@@ -209,30 +221,45 @@ def test_unknown_artifact_is_a_json_404(api_client):
     assert response.json()["error"]["code"] == "not_found"
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("precision=int8", {"a-INT8"}),
-    ("target_device=gpu", {"b-FP16"}),
-    ("format=onnx", {"b-FP16"}),
-    ("registered_model=model-a", {"a-FP32", "a-INT8"}),
-    ("category=classification", {"b-FP16"}),
-    ("architecture=yolo", {"a-FP32", "a-INT8"}),
-    ("label=cat", {"b-FP16"}),
-    ("origin=geti", {"b-FP16"}),
-    ("project_name=retail", {"b-FP16"}),
-    ("score_min=0.8", {"a-INT8", "b-FP16"}),
-    ("size_max=2", {"a-FP32", "a-INT8"}),
-    ("tag=team:vision", {"a-FP32", "a-INT8"}),
-    ("tag=stage", {"b-FP16"}),
-    ("search=retail", {"b-FP16"}),
-    ("version=2", {"b-FP16"}),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("precision=int8", {"a-INT8"}),
+        ("target_device=gpu", {"b-FP16"}),
+        ("format=onnx", {"b-FP16"}),
+        ("registered_model=model-a", {"a-FP32", "a-INT8"}),
+        ("category=classification", {"b-FP16"}),
+        ("architecture=yolo", {"a-FP32", "a-INT8"}),
+        ("label=cat", {"b-FP16"}),
+        ("origin=geti", {"b-FP16"}),
+        ("project_name=retail", {"b-FP16"}),
+        ("score_min=0.8", {"a-INT8", "b-FP16"}),
+        ("size_max=2", {"a-FP32", "a-INT8"}),
+        ("tag=team:vision", {"a-FP32", "a-INT8"}),
+        ("tag=stage", {"b-FP16"}),
+        ("search=retail", {"b-FP16"}),
+        ("version=2", {"b-FP16"}),
+    ],
+)
 def test_it_filters_artifacts_by_metadata(api_client, upload, query, expected):
-    upload(b"1", registered_model="model-a", precision="FP32", architecture="YOLOX", score="0.7",
-           tags='{"team": "vision"}')
+    upload(
+        b"1", registered_model="model-a", precision="FP32", architecture="YOLOX", score="0.7", tags='{"team": "vision"}'
+    )
     upload(b"2", registered_model="model-a", precision="INT8", score="0.85")
-    upload(b"333", registered_model="model-b", version="2", precision="FP16", target_device="GPU", format="onnx",
-           category="Classification", labels='["cat"]', origin="Geti", project_name="Retail shelf",
-           score="0.9", tags='{"stage": "qa"}')
+    upload(
+        b"333",
+        registered_model="model-b",
+        version="2",
+        precision="FP16",
+        target_device="GPU",
+        format="onnx",
+        category="Classification",
+        labels='["cat"]',
+        origin="Geti",
+        project_name="Retail shelf",
+        score="0.9",
+        tags='{"stage": "qa"}',
+    )
     response = api_client.get(f"/api/v1/artifacts/?{query}")
     assert response.status_code == 200
     found = {f"{r['registered_model'][-1]}-{r['precision']}" for r in response.json()["results"]}

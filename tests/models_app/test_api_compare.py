@@ -10,11 +10,25 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def two_versions(upload):
-    upload(b"a" * 100, version="1", precision="FP32", score="0.80", labels='["person", "car"]',
-           architecture="YOLOX", tags='{"stage": "qa"}')
+    upload(
+        b"a" * 100,
+        version="1",
+        precision="FP32",
+        score="0.80",
+        labels='["person", "car"]',
+        architecture="YOLOX",
+        tags='{"stage": "qa"}',
+    )
     upload(b"b" * 50, version="1", precision="INT8", score="0.75")
-    upload(b"c" * 120, version="2", precision="FP32", score="0.85", labels='["person", "bike"]',
-           architecture="YOLOX", tags='{"stage": "prod"}')
+    upload(
+        b"c" * 120,
+        version="2",
+        precision="FP32",
+        score="0.85",
+        labels='["person", "bike"]',
+        architecture="YOLOX",
+        tags='{"stage": "prod"}',
+    )
     upload(b"d" * 60, version="2", precision="FP16", score="0.84")
     return ModelVersion.objects.get(version="1"), ModelVersion.objects.get(version="2")
 
@@ -41,12 +55,15 @@ def test_it_compares_versions_field_by_field(api_client, two_versions):
 
 def test_it_lines_variants_up_with_score_and_size_deltas(api_client, two_versions):
     v1, v2 = two_versions
-    variants = {row["variant"]: row for row in
-                api_client.get(f"/api/v1/compare/?versions={v1.id},{v2.id}").json()["variants"]}
+    variants = {
+        row["variant"]: row for row in api_client.get(f"/api/v1/compare/?versions={v1.id},{v2.id}").json()["variants"]
+    }
     assert set(variants) == {"FP32/CPU/openvino", "INT8/CPU/openvino", "FP16/CPU/openvino"}
     fp32 = variants["FP32/CPU/openvino"]
-    assert [c["sha256"] for c in fp32["values"]] == [hashlib.sha256(b"a" * 100).hexdigest(),
-                                                     hashlib.sha256(b"c" * 120).hexdigest()]
+    assert [c["sha256"] for c in fp32["values"]] == [
+        hashlib.sha256(b"a" * 100).hexdigest(),
+        hashlib.sha256(b"c" * 120).hexdigest(),
+    ]
     assert fp32["differs"] is True
     assert fp32["score_deltas"] == [0.0, pytest.approx(0.05)] and fp32["size_deltas"] == [0, 20]
     int8 = variants["INT8/CPU/openvino"]
@@ -68,8 +85,9 @@ def test_it_compares_artifacts(api_client, two_versions):
     assert rows["precision"]["values"] == ["FP32", "FP32", "INT8"]
 
 
-@pytest.mark.parametrize("query", ["versions={a}", "versions=", "versions={a},{a}", "versions=1,2",
-                                   "", "versions={a}&artifacts={a}"])
+@pytest.mark.parametrize(
+    "query", ["versions={a}", "versions=", "versions={a},{a}", "versions=1,2", "", "versions={a}&artifacts={a}"]
+)
 def test_it_refuses_fewer_than_two_or_malformed_ids(api_client, two_versions, query):
     v1, _ = two_versions
     response = api_client.get("/api/v1/compare/?" + query.format(a=v1.id))

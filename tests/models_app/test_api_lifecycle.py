@@ -28,13 +28,16 @@ def test_archived_versions_drop_out_of_the_default_lists(api_client, three_versi
     assert labels(api_client.get("/api/v1/artifacts/")) == ["1", "3"]
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("include_archived=true", ["1", "2", "3"]),
-    ("status=archived", ["2"]),
-    ("status=deprecated", ["3"]),
-    ("status=active", ["1"]),
-    ("include_archived=false", ["1", "3"]),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("include_archived=true", ["1", "2", "3"]),
+        ("status=archived", ["2"]),
+        ("status=deprecated", ["3"]),
+        ("status=active", ["1"]),
+        ("include_archived=false", ["1", "3"]),
+    ],
+)
 def test_archived_versions_are_listed_when_asked_for(api_client, three_versions, query, expected):
     assert labels(api_client.get(f"/api/v1/versions/?{query}")) == expected
     assert labels(api_client.get(f"/api/v1/artifacts/?{query}")) == expected
@@ -57,7 +60,9 @@ def test_archive_and_restore_change_only_the_status(api_client, upload, bucket):
     response = api_client.post(f"/api/v1/versions/{version.id}/restore/")
     assert response.json()["status"] == "active"
     assert [e.changes for e in AuditEntry.objects.filter(action="update").order_by("id")] == [
-        {"status": ["active", "archived"]}, {"status": ["archived", "active"]}]
+        {"status": ["active", "archived"]},
+        {"status": ["archived", "active"]},
+    ]
 
 
 def test_archiving_needs_the_change_permission(upload, django_user_model):
@@ -74,8 +79,10 @@ def test_a_version_an_alias_points_to_cannot_be_archived(api_client, upload):
     upload(b"model")
     version = ModelVersion.objects.get()
     api_client.put("/api/v1/registered-models/person-detection/aliases/staging/", {"version": "1"}, format="json")
-    for response in (api_client.post(f"/api/v1/versions/{version.id}/archive/"),
-                     api_client.patch(f"/api/v1/versions/{version.id}/", {"status": "archived"}, format="json")):
+    for response in (
+        api_client.post(f"/api/v1/versions/{version.id}/archive/"),
+        api_client.patch(f"/api/v1/versions/{version.id}/", {"status": "archived"}, format="json"),
+    ):
         assert response.status_code == 409
         assert "staging" in response.json()["error"]["message"]
     version.refresh_from_db()
@@ -102,10 +109,20 @@ def test_lineage_is_recorded_and_filterable(api_client, upload):
     int8 = upload(b"quantized", precision="INT8", derived_from=fp32["id"]).json()
     assert int8["derived_from"] == fp32["id"]
     base = ModelVersion.objects.get()
-    response = api_client.post("/api/v1/versions/", {
-        "registered_model": "person-detection", "version": "2", "derived_from": str(base.id),
-        "provenance": {"dataset": "coco-2017", "repository": "https://example.com/detector.git",
-                       "commit": "4f2a9c1"}}, format="json")
+    response = api_client.post(
+        "/api/v1/versions/",
+        {
+            "registered_model": "person-detection",
+            "version": "2",
+            "derived_from": str(base.id),
+            "provenance": {
+                "dataset": "coco-2017",
+                "repository": "https://example.com/detector.git",
+                "commit": "4f2a9c1",
+            },
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.content
     upload(b"tuned", version="2")
     found = api_client.get(f"/api/v1/artifacts/?derived_from={fp32['id']}").json()["results"]
@@ -113,11 +130,14 @@ def test_lineage_is_recorded_and_filterable(api_client, upload):
     assert labels(api_client.get(f"/api/v1/versions/?derived_from={base.id}")) == ["2"]
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("provenance=dataset:coco-2017", ["2"]),
-    ("provenance=commit", ["2"]),
-    ("provenance=dataset:imagenet", []),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("provenance=dataset:coco-2017", ["2"]),
+        ("provenance=commit", ["2"]),
+        ("provenance=dataset:imagenet", []),
+    ],
+)
 def test_it_filters_by_provenance(api_client, upload, query, expected):
     upload(b"1", version="1")
     upload(b"2", version="2", provenance='{"dataset": "coco-2017", "commit": "4f2a9c1"}')

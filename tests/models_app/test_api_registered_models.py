@@ -7,8 +7,11 @@ pytestmark = pytest.mark.django_db
 
 
 def test_it_creates_a_registered_model(api_client):
-    response = api_client.post("/api/v1/registered-models/", {"name": "face-detection", "description": "Faces.",
-                                                              "tags": {"team": "vision"}}, format="json")
+    response = api_client.post(
+        "/api/v1/registered-models/",
+        {"name": "face-detection", "description": "Faces.", "tags": {"team": "vision"}},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     assert response.json()["name"] == "face-detection"
     assert RegisteredModel.objects.get().tags == {"team": "vision"}
@@ -53,8 +56,9 @@ def test_delete_with_versions_needs_force(api_client, artifact, bucket):
     assert RegisteredModel.objects.exists() and len(bucket_keys(bucket)) == 1
 
 
-def test_forced_delete_removes_versions_artifacts_and_files(api_client, upload, bucket,
-                                                            django_capture_on_commit_callbacks):
+def test_forced_delete_removes_versions_artifacts_and_files(
+    api_client, upload, bucket, django_capture_on_commit_callbacks
+):
     upload(b"a", version="1")
     upload(b"b", version="2")
     assert len(bucket_keys(bucket)) == 2
@@ -71,13 +75,17 @@ def test_an_empty_model_is_deleted_without_force(api_client, registered_model):
     assert not RegisteredModel.objects.exists()
 
 
-def test_the_list_is_filtered_searched_and_query_count_is_constant(api_client, upload,
-                                                                   django_assert_num_queries):
+def test_the_list_is_filtered_searched_and_query_count_is_constant(api_client, upload, django_assert_num_queries):
     upload(b"a", registered_model="alpha", tags='{"team": "vision"}')
-    api_client.post("/api/v1/registered-models/", {"name": "beta", "description": "speech model",
-                                                  "tags": {"team": "audio"}}, format="json")
+    api_client.post(
+        "/api/v1/registered-models/",
+        {"name": "beta", "description": "speech model", "tags": {"team": "audio"}},
+        format="json",
+    )
     assert [m["name"] for m in api_client.get("/api/v1/registered-models/?search=speech").json()["results"]] == ["beta"]
-    assert [m["name"] for m in api_client.get("/api/v1/registered-models/?tag=team:audio").json()["results"]] == ["beta"]
+    assert [m["name"] for m in api_client.get("/api/v1/registered-models/?tag=team:audio").json()["results"]] == [
+        "beta"
+    ]
     for i in range(10):
         RegisteredModel.objects.create(name=f"extra-{i}")
     # 1 count + 1 page with version counts annotated

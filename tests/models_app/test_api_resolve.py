@@ -34,23 +34,26 @@ def picked(client, query):
     return f"{a['precision']}/{a['target_device']}/{a['format']}"
 
 
-@pytest.mark.parametrize("query, expected", [
-    # the caller's precision order comes first
-    ("version=1&target_device=CPU&precision=INT8,FP16,FP32", "INT8/CPU/openvino"),
-    ("version=1&target_device=CPU&precision=FP32,INT8", "FP32/CPU/openvino"),
-    # an exact device match beats a generic AUTO build, even one with a higher score
-    ("version=1&target_device=cpu&precision=int8&format=openvino", "INT8/CPU/openvino"),
-    # a generic AUTO build serves a device that has no build of its own
-    ("version=1&target_device=NPU&precision=INT8&format=openvino", "INT8/AUTO/openvino"),
-    # precision before device: an acceptable INT8 AUTO build beats an FP16 build for the GPU
-    ("version=1&target_device=GPU&precision=INT8,FP16", "INT8/AUTO/openvino"),
-    # without a precision preference, the exact device match and then the score decide
-    ("version=1&target_device=CPU", "FP32/CPU/openvino"),
-    # no device given: the best score
-    ("version=1", "FP32/CPU/openvino"),
-    ("version=1&max_size=150&format=openvino", "INT8/AUTO/openvino"),
-    ("version=1&format=onnx", "INT8/NPU/onnx"),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        # the caller's precision order comes first
+        ("version=1&target_device=CPU&precision=INT8,FP16,FP32", "INT8/CPU/openvino"),
+        ("version=1&target_device=CPU&precision=FP32,INT8", "FP32/CPU/openvino"),
+        # an exact device match beats a generic AUTO build, even one with a higher score
+        ("version=1&target_device=cpu&precision=int8&format=openvino", "INT8/CPU/openvino"),
+        # a generic AUTO build serves a device that has no build of its own
+        ("version=1&target_device=NPU&precision=INT8&format=openvino", "INT8/AUTO/openvino"),
+        # precision before device: an acceptable INT8 AUTO build beats an FP16 build for the GPU
+        ("version=1&target_device=GPU&precision=INT8,FP16", "INT8/AUTO/openvino"),
+        # without a precision preference, the exact device match and then the score decide
+        ("version=1&target_device=CPU", "FP32/CPU/openvino"),
+        # no device given: the best score
+        ("version=1", "FP32/CPU/openvino"),
+        ("version=1&max_size=150&format=openvino", "INT8/AUTO/openvino"),
+        ("version=1&format=onnx", "INT8/NPU/onnx"),
+    ],
+)
 def test_it_picks_the_best_variant(api_client, variants, query, expected):
     assert picked(api_client, query) == expected
 
@@ -86,24 +89,39 @@ def test_it_resolves_through_an_alias(api_client, variants):
 
 def test_the_alias_download_follows_the_same_ranking(api_client, variants):
     api_client.put("/api/v1/registered-models/person-detection/aliases/edge/", {"version": "1"}, format="json")
-    response = api_client.get("/api/v1/registered-models/person-detection/aliases/edge/download/"
-                              "?target_device=NPU&precision=INT8&format=openvino")
+    response = api_client.get(
+        "/api/v1/registered-models/person-detection/aliases/edge/download/"
+        "?target_device=NPU&precision=INT8&format=openvino"
+    )
     assert response.status_code == 200
     assert response["X-Registry-Artifact"] == str(variants["INT8/AUTO/openvino"].id)
 
 
-@pytest.mark.parametrize("query, constraint, available, message", [
-    ("version=1&format=tflite", "format", ["onnx", "openvino"],
-     "ruled out by format=tflite (available: onnx, openvino)"),
-    ("version=1&format=onnx&target_device=CPU", "target_device", ["NPU"],
-     "ruled out by target_device=CPU (available: NPU)"),
-    ("version=1&target_device=GPU&precision=INT4,BF16", "precision", ["FP16", "INT8"],
-     "ruled out by precision=INT4,BF16 (available: FP16, INT8)"),
-    ("version=1&target_device=CPU&max_size=50", "max_size", [100],
-     "ruled out by max_size=50 (available: 100)"),
-])
-def test_it_says_which_constraint_ruled_everything_out(api_client, variants, query, constraint, available,
-                                                        message):
+@pytest.mark.parametrize(
+    "query, constraint, available, message",
+    [
+        (
+            "version=1&format=tflite",
+            "format",
+            ["onnx", "openvino"],
+            "ruled out by format=tflite (available: onnx, openvino)",
+        ),
+        (
+            "version=1&format=onnx&target_device=CPU",
+            "target_device",
+            ["NPU"],
+            "ruled out by target_device=CPU (available: NPU)",
+        ),
+        (
+            "version=1&target_device=GPU&precision=INT4,BF16",
+            "precision",
+            ["FP16", "INT8"],
+            "ruled out by precision=INT4,BF16 (available: FP16, INT8)",
+        ),
+        ("version=1&target_device=CPU&max_size=50", "max_size", [100], "ruled out by max_size=50 (available: 100)"),
+    ],
+)
+def test_it_says_which_constraint_ruled_everything_out(api_client, variants, query, constraint, available, message):
     response = resolve(api_client, query)
     assert response.status_code == 404
     error = response.json()["error"]
@@ -125,8 +143,7 @@ def test_an_unknown_version_or_alias_is_a_404(api_client, variants, query):
     assert response.json()["error"]["code"] == "not_found"
 
 
-@pytest.mark.parametrize("query", ["", "version=1&alias=production", "version=1&max_size=big",
-                                   "version=1&max_size=-1"])
+@pytest.mark.parametrize("query", ["", "version=1&alias=production", "version=1&max_size=big", "version=1&max_size=-1"])
 def test_it_needs_one_version_or_alias_and_valid_constraints(api_client, variants, query):
     response = resolve(api_client, query)
     assert response.status_code == 400

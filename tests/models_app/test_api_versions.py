@@ -7,9 +7,17 @@ pytestmark = pytest.mark.django_db
 
 
 def test_it_creates_a_version_of_an_existing_model(api_client, registered_model, user):
-    response = api_client.post("/api/v1/versions/", {
-        "registered_model": "person-detection", "version": "2", "labels": ["person"],
-        "overview": {"dataset": "coco"}, "architecture": "YOLOX"}, format="json")
+    response = api_client.post(
+        "/api/v1/versions/",
+        {
+            "registered_model": "person-detection",
+            "version": "2",
+            "labels": ["person"],
+            "overview": {"dataset": "coco"},
+            "architecture": "YOLOX",
+        },
+        format="json",
+    )
     assert response.status_code == 201, response.content
     version = ModelVersion.objects.get(version="2")
     assert version.labels == ["person"] and version.created_by == user
@@ -23,15 +31,17 @@ def test_a_version_of_an_unknown_model_is_refused(api_client):
 
 
 def test_a_duplicate_version_is_a_conflict(api_client, model_version):
-    response = api_client.post("/api/v1/versions/", {"registered_model": "person-detection", "version": "1"},
-                               format="json")
+    response = api_client.post(
+        "/api/v1/versions/", {"registered_model": "person-detection", "version": "1"}, format="json"
+    )
     assert response.status_code == 409
     assert ModelVersion.objects.count() == 1
 
 
 def test_labels_must_be_a_list(api_client, registered_model):
-    response = api_client.post("/api/v1/versions/", {"registered_model": "person-detection", "version": "2",
-                                                    "labels": "person"}, format="json")
+    response = api_client.post(
+        "/api/v1/versions/", {"registered_model": "person-detection", "version": "2", "labels": "person"}, format="json"
+    )
     assert response.status_code == 400
     assert "labels" in response.json()["error"]["fields"]
 

@@ -19,8 +19,11 @@ def entries(**filters):
 
 def test_an_upload_records_the_model_version_and_artifact_it_created(upload):
     body = upload(b"x" * 10, score="0.5").json()
-    assert entries() == [("create", "registeredmodel", "alice"), ("create", "modelversion", "alice"),
-                         ("upload", "artifact", "alice")]
+    assert entries() == [
+        ("create", "registeredmodel", "alice"),
+        ("create", "modelversion", "alice"),
+        ("upload", "artifact", "alice"),
+    ]
     artifact_entry = AuditEntry.objects.get(action="upload")
     assert artifact_entry.object_id == body["id"]
     assert artifact_entry.registered_model == "person-detection"
@@ -70,16 +73,23 @@ def test_deletes_record_what_was_deleted(api_client, upload, django_capture_on_c
 
 
 def test_creating_and_updating_models_and_versions_through_the_api_is_recorded(api_client):
-    assert api_client.post("/api/v1/registered-models/", {"name": "m", "tags": {"team": "cv"}},
-                           format="json").status_code == 201
+    assert (
+        api_client.post("/api/v1/registered-models/", {"name": "m", "tags": {"team": "cv"}}, format="json").status_code
+        == 201
+    )
     api_client.patch("/api/v1/registered-models/m/", {"description": "Finds things."}, format="json")
-    response = api_client.post("/api/v1/versions/", {"registered_model": "m", "version": "1",
-                                                      "provenance": {"dataset": "coco"}}, format="json")
+    response = api_client.post(
+        "/api/v1/versions/", {"registered_model": "m", "version": "1", "provenance": {"dataset": "coco"}}, format="json"
+    )
     assert response.status_code == 201, response.content
     assert response.json()["created_by"] == "alice"
     api_client.patch(f"/api/v1/versions/{response.json()['id']}/", {"status": "deprecated"}, format="json")
-    assert entries() == [("create", "registeredmodel", "alice"), ("update", "registeredmodel", "alice"),
-                         ("create", "modelversion", "alice"), ("update", "modelversion", "alice")]
+    assert entries() == [
+        ("create", "registeredmodel", "alice"),
+        ("update", "registeredmodel", "alice"),
+        ("create", "modelversion", "alice"),
+        ("update", "modelversion", "alice"),
+    ]
     created_model, updated_model, created_version, updated_version = AuditEntry.objects.order_by("id")
     assert created_model.changes == {"name": [None, "m"], "tags": [None, {"team": "cv"}]}
     assert updated_model.changes == {"description": ["", "Finds things."]}
@@ -103,8 +113,10 @@ def test_alias_writes_are_recorded(api_client, upload):
     api_client.delete(f"{aliases}staging/")
     alias_entries = list(AuditEntry.objects.filter(object_type="alias").order_by("id"))
     assert [(e.action, e.object_id, e.changes["version"]) for e in alias_entries] == [
-        ("alias_set", "staging", [None, "1"]), ("alias_move", "staging", ["1", "2"]),
-        ("alias_rollback", "staging", ["2", "1"]), ("alias_delete", "staging", ["1", None]),
+        ("alias_set", "staging", [None, "1"]),
+        ("alias_move", "staging", ["1", "2"]),
+        ("alias_rollback", "staging", ["2", "1"]),
+        ("alias_delete", "staging", ["1", None]),
     ]
     assert alias_entries[1].changes["reason"] == [None, "better"]
     assert alias_entries[0].object_repr == "person-detection@staging"
@@ -112,18 +124,26 @@ def test_alias_writes_are_recorded(api_client, upload):
 
 def test_importers_record_imports(user, bucket):
     handle = io.BytesIO(b"remote-model")
-    artifact = services.register_artifact(model_name="geti-model", version="1", fileobj=handle, user=user,
-                                          audit_action=AuditEntry.Action.IMPORT)
-    services.record_audit(action=AuditEntry.Action.IMPORT, instance=artifact.version, user=user,
-                          changes={"project_id": [None, "p-1"]})
+    artifact = services.register_artifact(
+        model_name="geti-model", version="1", fileobj=handle, user=user, audit_action=AuditEntry.Action.IMPORT
+    )
+    services.record_audit(
+        action=AuditEntry.Action.IMPORT, instance=artifact.version, user=user, changes={"project_id": [None, "p-1"]}
+    )
     assert [e[0] for e in entries()] == ["create", "create", "import", "import"]
 
 
 def test_an_admin_edit_is_recorded(admin_client, registered_model):
-    response = admin_client.post(f"/admin/models_app/registeredmodel/{registered_model.pk}/change/", {
-        "name": "person-detection", "description": "Edited.", "tags": "{}",
-        "versions-TOTAL_FORMS": "0", "versions-INITIAL_FORMS": "0",
-    })
+    response = admin_client.post(
+        f"/admin/models_app/registeredmodel/{registered_model.pk}/change/",
+        {
+            "name": "person-detection",
+            "description": "Edited.",
+            "tags": "{}",
+            "versions-TOTAL_FORMS": "0",
+            "versions-INITIAL_FORMS": "0",
+        },
+    )
     assert response.status_code == 302, response.content
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.actor_name) == ("update", "admin")
@@ -173,14 +193,17 @@ def test_the_admin_shows_entries_read_only(admin_client, upload):
     assert AuditEntry.objects.filter(action="delete").count() == 0
 
 
-@pytest.mark.parametrize("query, expected", [
-    ("object_type=artifact", {"upload"}),
-    ("action=create", {"create"}),
-    ("actor=alice", {"create", "upload"}),
-    ("actor=bob", set()),
-    ("registered_model=person-detection", {"create", "upload"}),
-    ("registered_model=other", set()),
-])
+@pytest.mark.parametrize(
+    "query, expected",
+    [
+        ("object_type=artifact", {"upload"}),
+        ("action=create", {"create"}),
+        ("actor=alice", {"create", "upload"}),
+        ("actor=bob", set()),
+        ("registered_model=person-detection", {"create", "upload"}),
+        ("registered_model=other", set()),
+    ],
+)
 def test_it_filters_entries(api_client, upload, query, expected):
     upload(b"a")
     response = api_client.get(f"/api/v1/audit/?{query}")
@@ -227,15 +250,21 @@ def test_writes_through_the_intel_compatible_api_are_recorded(intel_client):
     response = intel_client.register(category="Detection")
     assert response.status_code == 201, response.text
     entry_id = response.text
-    assert intel_client.put(f"/models/{entry_id}", data={"category": "Classification", "version": "2"}
-                            ).status_code == 200
+    assert (
+        intel_client.put(f"/models/{entry_id}", data={"category": "Classification", "version": "2"}).status_code == 200
+    )
     assert intel_client.delete(f"/models/{entry_id}").status_code == 204
     assert entries() == [
-        ("create", "registeredmodel", "alice"), ("create", "modelversion", "alice"), ("upload", "artifact", "alice"),
-        ("create", "modelversion", "alice"), ("update", "artifact", "alice"), ("update", "modelversion", "alice"),
+        ("create", "registeredmodel", "alice"),
+        ("create", "modelversion", "alice"),
+        ("upload", "artifact", "alice"),
+        ("create", "modelversion", "alice"),
+        ("update", "artifact", "alice"),
+        ("update", "modelversion", "alice"),
         ("delete", "artifact", "alice"),
     ]
     moved = AuditEntry.objects.filter(action="update", object_type="artifact").get()
     assert list(moved.changes) == ["version"]
     assert AuditEntry.objects.filter(action="update", object_type="modelversion").get().changes == {
-        "category": ["Detection", "Classification"]}
+        "category": ["Detection", "Classification"]
+    }

@@ -49,8 +49,9 @@ def test_issue_token_refuses_an_unknown_user():
         run("issue_token", "nobody")
 
 
-def test_ensure_admin_creates_the_admin_once_and_prints_how_to_log_in(django_user_model, settings, tmp_path,
-                                                                       monkeypatch):
+def test_ensure_admin_creates_the_admin_once_and_prints_how_to_log_in(
+    django_user_model, settings, tmp_path, monkeypatch
+):
     settings.VAR_DIR = tmp_path
     monkeypatch.delenv("REGISTRY_ADMIN_PASSWORD", raising=False)
     first = run("ensure_admin")

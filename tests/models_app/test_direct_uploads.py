@@ -18,8 +18,14 @@ CONTENT = bytes(range(256)) * (48 * 1024) + b"tail"  # 12 MiB + 4 bytes: three 5
 
 
 def start(client, content=CONTENT, **fields):
-    data = {"registered_model": "big-model", "version": "1", "precision": "INT8", "filename": "weights.bin",
-            "size": len(content), **fields}
+    data = {
+        "registered_model": "big-model",
+        "version": "1",
+        "precision": "INT8",
+        "filename": "weights.bin",
+        "size": len(content),
+        **fields,
+    }
     return client.post("/api/v1/uploads/", data, format="json")
 
 
@@ -27,7 +33,7 @@ def put_parts(session, content):
     parts = []
     for part in session["parts"]:
         start = (part["part_number"] - 1) * session["part_size"]
-        response = requests.put(part["url"], data=content[start:start + session["part_size"]], timeout=30)
+        response = requests.put(part["url"], data=content[start : start + session["part_size"]], timeout=30)
         assert response.status_code == 200, response.text
         parts.append({"part_number": part["part_number"], "etag": response.headers["ETag"]})
     return parts
@@ -111,8 +117,9 @@ def test_abort_drops_the_parts_and_the_session(api_client, bucket, small_parts):
     assert response.status_code == 204
     assert open_multipart_uploads(bucket) == [] and bucket_keys(bucket) == []
     assert UploadSession.objects.get().state == "aborted"
-    again = api_client.post(f"/api/v1/uploads/{session['id']}/complete/",
-                            {"parts": [{"part_number": 1, "etag": "x"}]}, format="json")
+    again = api_client.post(
+        f"/api/v1/uploads/{session['id']}/complete/", {"parts": [{"part_number": 1, "etag": "x"}]}, format="json"
+    )
     assert again.status_code == 409
 
 

@@ -21,8 +21,15 @@ from models_app.models import Artifact, RegisteredModel
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 VIEWPORTS = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
@@ -39,8 +46,10 @@ def _live_facet_counts(settings):
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is required for the browser tests and is missing at {CHROMIUM} "
-                    "(apt-get install chromium).", pytrace=False)
+        pytest.fail(
+            f"Chromium is required for the browser tests and is missing at {CHROMIUM} (apt-get install chromium).",
+            pytrace=False,
+        )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
@@ -94,7 +103,9 @@ def fits_width(page):
 def register(model, version, precision, device, score, size, **version_fields):
     payload = (f"{model}/{version}/{precision}/{device}".encode() * (size // 16 + 1))[:size]
     return services.register_artifact(
-        model_name=model, version=version, fileobj=ContentFile(payload, name=f"{model}-{precision}.bin"),
+        model_name=model,
+        version=version,
+        fileobj=ContentFile(payload, name=f"{model}-{precision}.bin"),
         version_fields=version_fields,
         artifact_fields={"precision": precision, "target_device": device, "score": score},
     ), payload
@@ -107,18 +118,27 @@ def catalogue(bucket):
     for model, version, precision, device, score, size, fields in [
         ("person-detection", "1", "FP32", "CPU", 0.81, 48_000, {"category": "Detection", "architecture": "YOLOX"}),
         ("person-detection", "1", "INT8", "CPU", 0.79, 13_000, {}),
-        ("person-detection", "2", "FP32", "CPU", 0.86, 52_000, {"category": "Detection", "architecture": "YOLOX-L",
-                                                                "labels": ["person"], "project_name": "People"}),
+        (
+            "person-detection",
+            "2",
+            "FP32",
+            "CPU",
+            0.86,
+            52_000,
+            {"category": "Detection", "architecture": "YOLOX-L", "labels": ["person"], "project_name": "People"},
+        ),
         ("person-detection", "2", "FP16", "GPU", 0.85, 26_000, {}),
         ("person-detection", "2", "INT8", "NPU", 0.84, 14_000, {}),
         ("vehicle-classification", "3", "FP16", "GPU", 0.7, 30_000, {"category": "Classification"}),
         ("anomaly-detection", "1", "FP32", "CPU", None, 20_000, {"category": "Anomaly"}),
     ]:
-        artifact, payloads[(model, version, precision)] = register(model, version, precision, device, score,
-                                                                   size, **fields)
+        artifact, payloads[(model, version, precision)] = register(
+            model, version, precision, device, score, size, **fields
+        )
     RegisteredModel.objects.filter(name="person-detection").update(
         description="Detects **people** in retail scenes.\n\n- trained on COCO\n- fine-tuned in Geti",
-        tags={"team": "vision"})
+        tags={"team": "vision"},
+    )
     person = RegisteredModel.objects.get(name="person-detection")
     services.set_alias(registered_model=person, name="production", version=person.versions.get(version="1"))
     return payloads
@@ -175,7 +195,8 @@ def test_a_data_scientist_browses_filters_and_opens_a_model(browser, live_server
 
 
 def test_comparing_two_versions_highlights_differences_and_plots_score_against_size(
-        browser, live_server, catalogue, viewport):
+    browser, live_server, catalogue, viewport
+):
     page = open_page(browser, live_server, viewport)
     page.goto("/m/person-detection/")
     button = page.locator(".compare-button")

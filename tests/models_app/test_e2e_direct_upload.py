@@ -14,13 +14,25 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 MiB = 1024 * 1024
 
 
-def test_a_big_file_goes_straight_to_storage_with_progress(browser, live_server, user, bucket,  # noqa: F811
-                                                            settings, tmp_path):
+def test_a_big_file_goes_straight_to_storage_with_progress(
+    browser,
+    live_server,
+    user,
+    bucket,  # noqa: F811
+    settings,
+    tmp_path,
+):
     settings.REGISTRY_DIRECT_UPLOAD_THRESHOLD = MiB
     settings.REGISTRY_UPLOAD_PART_BYTES = 5 * MiB
     # The browser PUTs the parts to the bucket from the registry's origin.
-    bucket.meta.client.put_bucket_cors(Bucket=bucket.name, CORSConfiguration={"CORSRules": [{
-        "AllowedOrigins": ["*"], "AllowedMethods": ["PUT"], "AllowedHeaders": ["*"], "ExposeHeaders": ["ETag"]}]})
+    bucket.meta.client.put_bucket_cors(
+        Bucket=bucket.name,
+        CORSConfiguration={
+            "CORSRules": [
+                {"AllowedOrigins": ["*"], "AllowedMethods": ["PUT"], "AllowedHeaders": ["*"], "ExposeHeaders": ["ETag"]}
+            ]
+        },
+    )
     page = open_page(browser, live_server, user=user)
     page.goto("/upload/")
     payload = os.urandom(11 * MiB)
@@ -45,8 +57,14 @@ def test_a_big_file_goes_straight_to_storage_with_progress(browser, live_server,
     assert page.js_errors == []
 
 
-def test_the_page_sends_small_files_through_the_api(browser, live_server, user, bucket, settings,  # noqa: F811
-                                                     tmp_path):
+def test_the_page_sends_small_files_through_the_api(
+    browser,
+    live_server,
+    user,
+    bucket,
+    settings,  # noqa: F811
+    tmp_path,
+):
     settings.REGISTRY_DIRECT_UPLOAD_THRESHOLD = 100 * MiB
     page = open_page(browser, live_server, user=user)
     page.goto("/upload/")

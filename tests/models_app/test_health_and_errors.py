@@ -36,10 +36,12 @@ def test_readyz_is_503_when_the_bucket_does_not_exist(client, settings, s3_endpo
 def test_api_errors_share_one_shape(api_client):
     for response, status, code in [
         (api_client.get("/api/v1/registered-models/missing/"), 404, "not_found"),
-        (api_client.put("/api/v1/artifacts/00000000-0000-0000-0000-000000000000/download/"), 405,
-         "method_not_allowed"),
-        (api_client.post("/api/v1/registered-models/", "{bad json", content_type="application/json"), 400,
-         "parse_error"),
+        (api_client.put("/api/v1/artifacts/00000000-0000-0000-0000-000000000000/download/"), 405, "method_not_allowed"),
+        (
+            api_client.post("/api/v1/registered-models/", "{bad json", content_type="application/json"),
+            400,
+            "parse_error",
+        ),
     ]:
         assert response.status_code == status
         assert response.json()["error"]["code"] == code

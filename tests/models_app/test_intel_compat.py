@@ -16,9 +16,26 @@ from models_app.models import Artifact, ModelVersion, RegisteredModel
 from tests.conftest import bucket_keys, free_port, s3_storages
 
 ENTRY_KEYS = [
-    "id", "name", "target_device", "created_date", "last_updated_date", "precision", "size", "version",
-    "format", "origin", "file_url", "project_id", "project_name", "category", "target_device_type",
-    "score", "overview", "optimization_capabilities", "labels", "architecture",
+    "id",
+    "name",
+    "target_device",
+    "created_date",
+    "last_updated_date",
+    "precision",
+    "size",
+    "version",
+    "format",
+    "origin",
+    "file_url",
+    "project_id",
+    "project_name",
+    "category",
+    "target_device_type",
+    "score",
+    "overview",
+    "optimization_capabilities",
+    "labels",
+    "architecture",
 ]
 INTEL_DATE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} UTC$")
 CONFLICT = "The requested action could not be completed due to a conflict with model '{}'."
@@ -78,9 +95,16 @@ def error_message(response):
 
 def test_an_intel_client_can_upload_find_download_update_and_delete_a_zip(intel, bucket):
     content = make_zip()
-    response = intel.register(content, version="2", precision="FP16", category="Detection",
-                              architecture="YOLOX", labels="['person', 'car']", score="0.87",
-                              overview='{"kind": "detector", "ready": true, "notes": null}')
+    response = intel.register(
+        content,
+        version="2",
+        precision="FP16",
+        category="Detection",
+        architecture="YOLOX",
+        labels="['person', 'car']",
+        score="0.87",
+        overview='{"kind": "detector", "ready": true, "notes": null}',
+    )
     assert response.status_code == 201, response.text
     assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
     entry_id = response.text
@@ -92,7 +116,11 @@ def test_an_intel_client_can_upload_find_download_update_and_delete_a_zip(intel,
     assert found.status_code == 200
     [entry] = found.json()
     assert (entry["id"], entry["name"], entry["version"], entry["precision"]) == (
-        entry_id, "person-detection", "2", ["fp16"])
+        entry_id,
+        "person-detection",
+        "2",
+        ["fp16"],
+    )
     assert entry["labels"] == ["person", "car"]
     assert entry["overview"] == {"kind": "detector", "ready": True, "notes": None}
     assert entry["score"] == 0.87 and entry["size"] == len(content)
@@ -125,9 +153,15 @@ def test_health_answers_ok(anonymous):
 
 
 def test_an_entry_has_intels_twenty_fields_in_intels_order_and_types(intel, bucket, s3_bucket_name):
-    entry_id = intel.register(target_device="gpu", target_device_type="discrete", project_id="p" * 24,
-                              project_name="Shelf", origin="Geti", format="openvino",
-                              optimization_capabilities='{"is_nncf_supported": false}').text
+    entry_id = intel.register(
+        target_device="gpu",
+        target_device_type="discrete",
+        project_id="p" * 24,
+        project_name="Shelf",
+        origin="Geti",
+        format="openvino",
+        optimization_capabilities='{"is_nncf_supported": false}',
+    ).text
     [entry] = intel.get("/models").json()
     assert list(entry) == ENTRY_KEYS
     assert entry["id"] == entry_id
@@ -170,12 +204,23 @@ def test_the_list_answers_404_when_filters_match_nothing(intel):
 
 def test_filters_match_substrings_case_insensitively_version_exactly_and_together(intel):
     ids = {
-        "a": intel.register(name="Person-Detection", version="1", precision="fp32", category="Detection",
-                            architecture="YOLOX-S", project_name="Retail shelf").text,
-        "b": intel.register(name="person-detection", version="1", precision="int8", category="Detection",
-                            architecture="YOLOX-S", project_name="Retail shelf").text,
-        "c": intel.register(name="vehicle-detection", version="10", precision="fp16",
-                            category="Detection").text,
+        "a": intel.register(
+            name="Person-Detection",
+            version="1",
+            precision="fp32",
+            category="Detection",
+            architecture="YOLOX-S",
+            project_name="Retail shelf",
+        ).text,
+        "b": intel.register(
+            name="person-detection",
+            version="1",
+            precision="int8",
+            category="Detection",
+            architecture="YOLOX-S",
+            project_name="Retail shelf",
+        ).text,
+        "c": intel.register(name="vehicle-detection", version="10", precision="fp16", category="Detection").text,
     }
 
     def found(**params):
@@ -203,10 +248,14 @@ def test_filter_values_are_literal_text_not_patterns(intel):
 
 
 def test_the_list_returns_every_entry_past_intels_cap_of_100(intel, model_version):
-    Artifact.objects.bulk_create([
-        Artifact(version=model_version, target_device=f"DEV{n}", file=f"artifacts/x/{n}.zip", size=n, sha256="0" * 64)
-        for n in range(150)
-    ])
+    Artifact.objects.bulk_create(
+        [
+            Artifact(
+                version=model_version, target_device=f"DEV{n}", file=f"artifacts/x/{n}.zip", size=n, sha256="0" * 64
+            )
+            for n in range(150)
+        ]
+    )
     entries = intel.get("/models").json()
     assert len(entries) == 150
     assert {e["target_device"] for e in entries} == {f"DEV{n}" for n in range(150)}
@@ -257,8 +306,7 @@ def test_the_same_name_and_version_at_another_precision_is_a_sibling_variant(int
     second = intel.register(precision="int8", category="Detection").text
     assert first != second
     assert ModelVersion.objects.count() == 1
-    assert sorted(e["precision"][0] for e in intel.get("/models", params={"version": "1"}).json()) == [
-        "fp32", "int8"]
+    assert sorted(e["precision"][0] for e in intel.get("/models", params={"version": "1"}).json()) == ["fp32", "int8"]
 
 
 def test_a_variant_whose_shared_fields_differ_from_its_siblings_is_refused(intel, bucket):
@@ -286,10 +334,13 @@ def test_post_refuses_unsupported_keys(intel, bucket):
     assert not Artifact.objects.exists() and bucket_keys(bucket) == []
 
 
-@pytest.mark.parametrize("content_type, shown", [
-    ("application/octet-stream", "application/octet-stream"),  # curl's default
-    (None, "None"),  # a requests file part without a type
-])
+@pytest.mark.parametrize(
+    "content_type, shown",
+    [
+        ("application/octet-stream", "application/octet-stream"),  # curl's default
+        (None, "None"),  # a requests file part without a type
+    ],
+)
 def test_post_refuses_a_file_part_that_is_not_declared_a_zip(intel, bucket, content_type, shown):
     response = intel.register(content_type=content_type)
     assert response.status_code == 422
@@ -320,14 +371,17 @@ def test_post_requires_file_name_and_version(intel, live_server):
     assert set(response.json()["error"]["fields"]) == {"file", "name", "version"}
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("labels", "person, car", "labels is not a valid list."),
-    ("labels", "{'a': 1}", "labels is not a valid list."),
-    ("labels", "[1, 2]", "labels is not a valid list."),
-    ("overview", "{'python': True}", "overview is not a valid JSON object."),
-    ("overview", "[1]", "overview is not a valid JSON object."),
-    ("optimization_capabilities", "nope", "optimization_capabilities is not a valid JSON object."),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("labels", "person, car", "labels is not a valid list."),
+        ("labels", "{'a': 1}", "labels is not a valid list."),
+        ("labels", "[1, 2]", "labels is not a valid list."),
+        ("overview", "{'python': True}", "overview is not a valid JSON object."),
+        ("overview", "[1]", "overview is not a valid JSON object."),
+        ("optimization_capabilities", "nope", "optimization_capabilities is not a valid JSON object."),
+    ],
+)
 def test_post_refuses_malformed_structured_fields(intel, bucket, field, value, message):
     response = intel.register(**{field: value})
     assert response.status_code == 422
@@ -359,8 +413,7 @@ def test_a_json_overview_with_true_and_null_does_not_poison_later_reads_and_writ
 def test_empty_fields_take_intels_defaults(intel):
     entry_id = intel.register(precision="", target_device="", score="", labels="").text
     entry = intel.get(f"/models/{entry_id}").json()
-    assert (entry["precision"], entry["target_device"], entry["score"], entry["labels"]) == (
-        ["fp32"], "CPU", 0.0, [])
+    assert (entry["precision"], entry["target_device"], entry["score"], entry["labels"]) == (["fp32"], "CPU", 0.0, [])
 
 
 def test_a_client_given_created_date_is_returned_verbatim(intel):
@@ -416,8 +469,10 @@ def test_get_answers_404_for_an_unknown_id_and_400_for_a_malformed_one(intel):
 def test_a_shared_field_updated_through_one_entry_shows_on_its_sibling_variants(intel):
     first = intel.register(precision="fp32").text
     second = intel.register(precision="int8").text
-    assert intel.put(f"/models/{first}", data={"architecture": "YOLOX-L", "labels": "['a']",
-                                               "score": "0.5"}).status_code == 200
+    assert (
+        intel.put(f"/models/{first}", data={"architecture": "YOLOX-L", "labels": "['a']", "score": "0.5"}).status_code
+        == 200
+    )
     sibling = intel.get(f"/models/{second}").json()
     assert (sibling["architecture"], sibling["labels"]) == ("YOLOX-L", ["a"])
     assert sibling["score"] == 0.0  # a variant's own field stays its own
@@ -456,7 +511,8 @@ def test_put_without_a_supported_field_is_a_400(intel):
         response = intel.put(f"/models/{entry_id}", data=body)
         assert response.status_code == 400
         assert error_message(response) == (
-            "Invalid request. Check the request body and ensure at least 1 supported field is provided.")
+            "Invalid request. Check the request body and ensure at least 1 supported field is provided."
+        )
 
 
 def test_put_validates_precision_which_intel_did_not(intel):
@@ -490,7 +546,11 @@ def test_put_with_a_new_name_and_version_moves_the_entry(intel):
     assert response.status_code == 200
     entry = intel.get(f"/models/{entry_id}").json()
     assert (entry["name"], entry["version"], entry["category"], entry["labels"]) == (
-        "people-finder", "7", "Detection", ["person"])
+        "people-finder",
+        "7",
+        "Detection",
+        ["person"],
+    )
     assert intel.get(f"/models/{entry_id}/files").status_code == 200
     assert RegisteredModel.objects.filter(name="people-finder").exists()
 

@@ -12,15 +12,20 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def many_entries(model_version):
     """1,200 entries (more than two chunks of the streamed list) across one version."""
-    return Artifact.objects.bulk_create([
-        Artifact(version=model_version, target_device=f"DEV{n}", file=f"artifacts/x/{n}.zip", size=n, sha256="0" * 64)
-        for n in range(1200)
-    ])
+    return Artifact.objects.bulk_create(
+        [
+            Artifact(
+                version=model_version, target_device=f"DEV{n}", file=f"artifacts/x/{n}.zip", size=n, sha256="0" * 64
+            )
+            for n in range(1200)
+        ]
+    )
 
 
 @pytest.mark.parametrize("query", ["", "?name=person&version=1&precision=fp32&category=detect"])
-def test_the_list_costs_one_query_however_many_entries_it_returns(anon_client, many_entries,
-                                                                 django_assert_num_queries, query):
+def test_the_list_costs_one_query_however_many_entries_it_returns(
+    anon_client, many_entries, django_assert_num_queries, query
+):
     # 1. the artifacts with their versions and registered models, read through one cursor
     with django_assert_num_queries(1):
         response = anon_client.get(f"/models{query}")

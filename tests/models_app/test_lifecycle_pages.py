@@ -36,8 +36,11 @@ def page_queries(client, url):
 
 def test_the_model_page_shows_aliases_their_moves_and_activity(web, api_client, versions):
     api_client.put("/api/v1/registered-models/person-detection/aliases/staging/", {"version": "1"}, format="json")
-    api_client.put("/api/v1/registered-models/person-detection/aliases/staging/",
-                   {"version": "2", "reason": "better recall"}, format="json")
+    api_client.put(
+        "/api/v1/registered-models/person-detection/aliases/staging/",
+        {"version": "2", "reason": "better recall"},
+        format="json",
+    )
     html = web.get(MODEL_PAGE).content.decode()
     assert 'id="aliases"' in html and "<strong>staging</strong>" in html
     assert "better recall" in html
@@ -57,8 +60,9 @@ def test_the_model_page_query_count_does_not_grow(web, api_client, upload):
     few = page_queries(web, MODEL_PAGE)
     for label in ("2", "3", "4"):
         upload(label.encode(), version=label)
-        api_client.put(f"/api/v1/registered-models/person-detection/aliases/a{label}/", {"version": label},
-                       format="json")
+        api_client.put(
+            f"/api/v1/registered-models/person-detection/aliases/a{label}/", {"version": label}, format="json"
+        )
     assert page_queries(web, MODEL_PAGE) == few
 
 
@@ -66,10 +70,16 @@ def test_the_version_page_shows_lineage_and_provenance(web, api_client, upload):
     fp32 = upload(b"full", precision="FP32").json()
     upload(b"int8", precision="INT8", derived_from=fp32["id"])
     base = ModelVersion.objects.get()
-    api_client.post("/api/v1/versions/", {"registered_model": "person-detection", "version": "2",
-                                          "derived_from": str(base.id),
-                                          "provenance": {"dataset": "coco-2017", "commit": "4f2a9c1"}},
-                    format="json")
+    api_client.post(
+        "/api/v1/versions/",
+        {
+            "registered_model": "person-detection",
+            "version": "2",
+            "derived_from": str(base.id),
+            "provenance": {"dataset": "coco-2017", "commit": "4f2a9c1"},
+        },
+        format="json",
+    )
     html = web.get("/m/person-detection/v/1/").content.decode()
     assert 'id="lineage"' in html
     assert 'href="/m/person-detection/v/2/"' in html  # derived versions
@@ -135,8 +145,10 @@ def test_the_catalogue_filters_by_tag(web):
 
 def test_the_admin_moves_an_alias_through_the_service(admin_client, versions):
     model = RegisteredModel.objects.get()
-    response = admin_client.post("/admin/models_app/alias/add/", {
-        "registered_model": model.pk, "name": "staging", "version": versions["1"].pk, "reason": "from admin"})
+    response = admin_client.post(
+        "/admin/models_app/alias/add/",
+        {"registered_model": model.pk, "name": "staging", "version": versions["1"].pk, "reason": "from admin"},
+    )
     assert response.status_code == 302, response.content
     alias = Alias.objects.get()
     response = admin_client.post(f"/admin/models_app/alias/{alias.pk}/change/", {"version": versions["2"].pk})
@@ -144,18 +156,28 @@ def test_the_admin_moves_an_alias_through_the_service(admin_client, versions):
     assert Alias.objects.get().version == versions["2"]
     assert [e.action for e in AliasEvent.objects.order_by("id")] == ["set", "move"]
     assert [e.action for e in AuditEntry.objects.filter(object_type="alias").order_by("id")] == [
-        "alias_set", "alias_move"]
+        "alias_set",
+        "alias_move",
+    ]
     page = admin_client.get(f"/admin/models_app/alias/{alias.pk}/change/").content.decode()
     assert "from admin" in page and "move" in page
 
 
 def test_the_admin_refuses_a_protected_alias_without_the_permission(versions, django_user_model):
-    staff = grant(django_user_model.objects.create_user("staff", is_staff=True), "add_alias", "change_alias",
-                  "view_alias", "view_registeredmodel", "view_modelversion")
+    staff = grant(
+        django_user_model.objects.create_user("staff", is_staff=True),
+        "add_alias",
+        "change_alias",
+        "view_alias",
+        "view_registeredmodel",
+        "view_modelversion",
+    )
     client = Client()
     client.force_login(staff)
-    response = client.post("/admin/models_app/alias/add/", {
-        "registered_model": RegisteredModel.objects.get().pk, "name": "production", "version": versions["1"].pk})
+    response = client.post(
+        "/admin/models_app/alias/add/",
+        {"registered_model": RegisteredModel.objects.get().pk, "name": "production", "version": versions["1"].pk},
+    )
     assert response.status_code == 200
     assert "needs the promote_alias permission" in response.content.decode()
     assert not Alias.objects.exists()

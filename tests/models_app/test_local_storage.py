@@ -7,8 +7,9 @@ from models_app.models import Artifact
 pytestmark = pytest.mark.django_db
 
 
-def test_upload_download_and_delete_work_on_local_files(api_client, upload, local_storage,
-                                                        django_capture_on_commit_callbacks):
+def test_upload_download_and_delete_work_on_local_files(
+    api_client, upload, local_storage, django_capture_on_commit_callbacks
+):
     body = upload(b"local-bytes" * 1000, name="model.xml").json()
     path = local_storage / Artifact.objects.get().file.name
     assert path.read_bytes() == b"local-bytes" * 1000

@@ -18,18 +18,27 @@ def _live_facet_counts(settings):
 def make_artifact(version, precision="FP32", device="CPU", fmt="openvino", score=None, size=1000):
     """An artifact row without a stored object: pages only read the row."""
     return Artifact.objects.create(
-        version=version, precision=precision, target_device=device, format=fmt, score=score,
-        size=size, sha256=uuid.uuid4().hex * 2, file=f"artifacts/{uuid.uuid4()}/model.bin",
-        original_filename="model.bin")
+        version=version,
+        precision=precision,
+        target_device=device,
+        format=fmt,
+        score=score,
+        size=size,
+        sha256=uuid.uuid4().hex * 2,
+        file=f"artifacts/{uuid.uuid4()}/model.bin",
+        original_filename="model.bin",
+    )
 
 
 def make_models(count, prefix="model"):
     for i in range(count):
-        registered = RegisteredModel.objects.create(name=f"{prefix}-{i:04d}", description=f"Model number {i}",
-                                                    tags={"team": "vision" if i % 2 else "audio"})
+        registered = RegisteredModel.objects.create(
+            name=f"{prefix}-{i:04d}", description=f"Model number {i}", tags={"team": "vision" if i % 2 else "audio"}
+        )
         old = registered.versions.create(version="1", category="Detection", origin="upload")
-        new = registered.versions.create(version="2", category="Detection" if i % 3 else "Segmentation",
-                                         origin="geti" if i % 4 == 0 else "upload")
+        new = registered.versions.create(
+            version="2", category="Detection" if i % 3 else "Segmentation", origin="geti" if i % 4 == 0 else "upload"
+        )
         make_artifact(old, "FP32", "CPU")
         make_artifact(new, "FP16", "GPU", score=0.8)
         make_artifact(new, "INT8", "NPU" if i % 2 else "CPU", score=0.75)
@@ -154,7 +163,8 @@ def test_the_catalogue_says_when_nothing_matches(client):
 
 def test_the_model_page_renders_markdown_safely(client):
     RegisteredModel.objects.create(
-        name="md", description="# Title\n\n**bold** <script>alert(1)</script> [x](javascript:alert(1))")
+        name="md", description="# Title\n\n**bold** <script>alert(1)</script> [x](javascript:alert(1))"
+    )
     html = content(client.get("/m/md/"))
     assert "<h1>Title</h1>" in html and "<strong>bold</strong>" in html
     assert "<script>alert(1)</script>" not in html and "javascript:" not in html
@@ -193,12 +203,28 @@ def test_an_unknown_model_is_a_404_page(client):
 def test_the_version_page_shows_metadata_variants_checksums_and_a_curl_command(client):
     registered = RegisteredModel.objects.create(name="det")
     version = registered.versions.create(
-        version="3", category="Detection", architecture="YOLOX", labels=["person", {"name": "car"}],
-        project_name="Geti people", project_id="p-123", overview={"map": 0.5}, provenance={"dataset": "coco"})
+        version="3",
+        category="Detection",
+        architecture="YOLOX",
+        labels=["person", {"name": "car"}],
+        project_name="Geti people",
+        project_id="p-123",
+        overview={"map": 0.5},
+        provenance={"dataset": "coco"},
+    )
     artifact = make_artifact(version, "INT8", "NPU", score=0.9)
     html = content(client.get("/m/det/v/3/"))
-    for text in ("YOLOX", "Detection", "person", "car", "Geti people", "p-123", "<dt>dataset</dt><dd>coco</dd>",
-                 artifact.sha256, f"/api/v1/artifacts/{artifact.pk}/download/"):
+    for text in (
+        "YOLOX",
+        "Detection",
+        "person",
+        "car",
+        "Geti people",
+        "p-123",
+        "<dt>dataset</dt><dd>coco</dd>",
+        artifact.sha256,
+        f"/api/v1/artifacts/{artifact.pk}/download/",
+    ):
         assert text in html
     assert f"curl -fL -o model.bin http://testserver/api/v1/artifacts/{artifact.pk}/download/" in html
     assert 'data-copy="#sha-' in html
@@ -220,7 +246,7 @@ def test_the_curl_command_carries_a_token_when_reads_need_a_login(client, user, 
     make_artifact(version)
     assert client.get("/m/det/v/1/").status_code == 302
     client.force_login(user)
-    assert 'Authorization: Token $REGISTRY_TOKEN' in content(client.get("/m/det/v/1/"))
+    assert "Authorization: Token $REGISTRY_TOKEN" in content(client.get("/m/det/v/1/"))
 
 
 # Compare
@@ -235,8 +261,7 @@ def test_compare_shows_two_versions_side_by_side_with_differences_and_a_chart(cl
     rows = {row.field: row for row in comparison.rows}
     assert rows["Model"].differs and rows["Model"].values == ["model-0000", "model-0001"]
     assert not rows["Version"].differs and rows["Variants"].values == ["2", "2"]
-    assert [row.field for row in comparison.variants] == ["FP16/GPU/openvino", "INT8/CPU/openvino",
-                                                          "INT8/NPU/openvino"]
+    assert [row.field for row in comparison.variants] == ["FP16/GPU/openvino", "INT8/CPU/openvino", "INT8/NPU/openvino"]
     assert comparison.variants[0].values == ["0.8 · 1000\xa0bytes", "0.8 · 1000\xa0bytes"]
     assert comparison.variants[1].values[1] == "—"  # model-0001 has INT8 for NPU, not CPU
     html = content(response)
@@ -256,12 +281,15 @@ def test_compare_accepts_variants_from_repeated_checkbox_parameters(client):
     assert "Not plotted (no score)" in content(response)
 
 
-@pytest.mark.parametrize("ids, message", [
-    (lambda a: str(a), "Choose 2 to 4 items"),
-    (lambda a: ",".join([str(a)] + [str(uuid.uuid4()) for _ in range(4)]), "Choose 2 to 4 items"),
-    (lambda a: f"{a},not-an-id", "is not a valid id"),
-    (lambda a: f"{a},{uuid.uuid4()}", "No version with id"),
-])
+@pytest.mark.parametrize(
+    "ids, message",
+    [
+        (lambda a: str(a), "Choose 2 to 4 items"),
+        (lambda a: ",".join([str(a)] + [str(uuid.uuid4()) for _ in range(4)]), "Choose 2 to 4 items"),
+        (lambda a: f"{a},not-an-id", "is not a valid id"),
+        (lambda a: f"{a},{uuid.uuid4()}", "No version with id"),
+    ],
+)
 def test_compare_refuses_a_selection_it_cannot_compare(client, ids, message):
     version = RegisteredModel.objects.create(name="det").versions.create(version="1")
     response = client.get("/compare/", {"versions": ids(version.pk)})

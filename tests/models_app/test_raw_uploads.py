@@ -24,8 +24,12 @@ def test_the_body_is_the_file_and_the_query_string_its_metadata(api_client, buck
     response = put(api_client, CONTENT, method=method)
     assert response.status_code == 201, response.content
     body = response.json()
-    assert (body["registered_model"], body["version"], body["precision"], body["target_device"]) == \
-        ("yolo", "3", "INT8", "NPU")
+    assert (body["registered_model"], body["version"], body["precision"], body["target_device"]) == (
+        "yolo",
+        "3",
+        "INT8",
+        "NPU",
+    )
     assert body["size"] == len(CONTENT) and body["sha256"] == hashlib.sha256(CONTENT).hexdigest()
     assert body["original_filename"] == "model.xml" and response["Location"] == body["download_url"]
     artifact = Artifact.objects.get()
@@ -79,10 +83,14 @@ def test_a_streamed_http_put_as_curl_sends_it(live_server, user, bucket, small_p
 
     def chunks():
         for start in range(0, len(CONTENT), MiB):
-            yield CONTENT[start:start + MiB]
+            yield CONTENT[start : start + MiB]
 
-    response = requests.put(live_server.url + URL.format(name="weights.bin"), data=chunks(), timeout=60,
-                            headers={"Authorization": f"Token {token.key}", "Content-Length": str(len(CONTENT))})
+    response = requests.put(
+        live_server.url + URL.format(name="weights.bin"),
+        data=chunks(),
+        timeout=60,
+        headers={"Authorization": f"Token {token.key}", "Content-Length": str(len(CONTENT))},
+    )
     assert response.status_code == 201, response.text
     assert response.json()["sha256"] == hashlib.sha256(CONTENT).hexdigest()
     assert bucket.Object(Artifact.objects.get().file.name).get()["Body"].read() == CONTENT

@@ -7,8 +7,9 @@ from models_app.models import Artifact, ModelVersion, RegisteredModel
 
 pytestmark = pytest.mark.django_db
 
-postgres_only = pytest.mark.skipif(connection.vendor != "postgresql",
-                                   reason="pg_trgm and planner estimates exist on PostgreSQL only (CI runs it)")
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="pg_trgm and planner estimates exist on PostgreSQL only (CI runs it)"
+)
 
 
 def make_versions(n, start=0):
@@ -16,8 +17,9 @@ def make_versions(n, start=0):
         model = RegisteredModel.objects.create(name=f"model-{i}", description=f"detects thing {i}")
         version = model.versions.create(version="1", category="Detection", description=f"release {i}")
         for precision in ("FP32", "INT8"):
-            Artifact.objects.create(version=version, precision=precision, file=f"artifacts/{i}/{precision}",
-                                    size=10, sha256="0" * 64)
+            Artifact.objects.create(
+                version=version, precision=precision, file=f"artifacts/{i}/{precision}", size=10, sha256="0" * 64
+            )
 
 
 @pytest.mark.parametrize("ordering", ["-size", "size", "precision"])
@@ -32,20 +34,24 @@ def test_pages_of_tied_rows_neither_repeat_nor_skip_a_row(api_client, ordering):
         url = body["next"]
     listed = [artifact_id for page in pages for artifact_id in page]
     key = ordering.lstrip("-")
-    expected = sorted(Artifact.objects.values_list(key, "id"), key=lambda row: (row[0], str(row[1])),
-                      reverse=ordering.startswith("-"))
+    expected = sorted(
+        Artifact.objects.values_list(key, "id"), key=lambda row: (row[0], str(row[1])), reverse=ordering.startswith("-")
+    )
     assert len(pages) == 4 and listed == [str(artifact_id) for _, artifact_id in expected]
 
 
-@pytest.mark.parametrize("url, queries", [
-    # 1 count (its per-row subqueries stripped) + 1 page with the counts as correlated subqueries
-    ("/api/v1/registered-models/?search=model", 2),
-    # 1 count + the page's ids + its rows by id, joined to registered model and creator, artifact
-    # stats as subqueries
-    ("/api/v1/versions/?category=detection&ordering=-created_at", 3),
-    # 1 count + the page's ids + its rows by id, joined to version, registered model and creator
-    ("/api/v1/artifacts/?precision=int8&ordering=-size", 3),
-])
+@pytest.mark.parametrize(
+    "url, queries",
+    [
+        # 1 count (its per-row subqueries stripped) + 1 page with the counts as correlated subqueries
+        ("/api/v1/registered-models/?search=model", 2),
+        # 1 count + the page's ids + its rows by id, joined to registered model and creator, artifact
+        # stats as subqueries
+        ("/api/v1/versions/?category=detection&ordering=-created_at", 3),
+        # 1 count + the page's ids + its rows by id, joined to version, registered model and creator
+        ("/api/v1/artifacts/?precision=int8&ordering=-size", 3),
+    ],
+)
 def test_list_endpoints_keep_a_constant_number_of_queries(api_client, django_assert_num_queries, url, queries):
     make_versions(2)
     with django_assert_num_queries(queries):
@@ -125,14 +131,17 @@ def test_the_pg_trgm_migration_created_its_indexes():
 
 
 @postgres_only
-@pytest.mark.parametrize("queryset, index", [
-    (lambda: RegisteredModel.objects.filter(name__icontains="odel-1"), "regmodel_name_trgm"),
-    (lambda: ModelVersion.objects.filter(description__icontains="lease"), "version_description_trgm"),
-    # the composite index or the single-column ones, as the planner likes: never a scan of the table
-    (lambda: Artifact.objects.filter(format="openvino", precision="INT8").values("pk"), "Index"),
-    (lambda: Artifact.objects.filter(precision__icontains="nt8"), "artifact_precision_trgm"),
-    (lambda: ModelVersion.objects.filter(category__iexact="detection"), "version_category_upper"),
-])
+@pytest.mark.parametrize(
+    "queryset, index",
+    [
+        (lambda: RegisteredModel.objects.filter(name__icontains="odel-1"), "regmodel_name_trgm"),
+        (lambda: ModelVersion.objects.filter(description__icontains="lease"), "version_description_trgm"),
+        # the composite index or the single-column ones, as the planner likes: never a scan of the table
+        (lambda: Artifact.objects.filter(format="openvino", precision="INT8").values("pk"), "Index"),
+        (lambda: Artifact.objects.filter(precision__icontains="nt8"), "artifact_precision_trgm"),
+        (lambda: ModelVersion.objects.filter(category__iexact="detection"), "version_category_upper"),
+    ],
+)
 def test_filters_can_use_their_index(queryset, index):
     """What Django generates (UPPER(col::text) LIKE/= UPPER(%s), plain equality for the normalised
     variant columns) matches the indexed expressions."""

@@ -31,12 +31,14 @@ def test_a_multi_part_upload_arrives_whole_with_its_sha256(upload, bucket, small
     # Each part went with its CRC32, checked by S3, which keeps their checksum of checksums
     # (as boto3's transfer manager does), rather than computing a full-object checksum itself.
     checksum = bucket.meta.client.get_object_attributes(
-        Bucket=bucket.name, Key=artifact.file.name, ObjectAttributes=["Checksum"])["Checksum"]
+        Bucket=bucket.name, Key=artifact.file.name, ObjectAttributes=["Checksum"]
+    )["Checksum"]
     assert checksum["ChecksumType"] == "COMPOSITE" and "ChecksumCRC32" in checksum, checksum
 
 
-def test_a_file_crossing_the_limit_mid_stream_leaves_no_object_and_no_open_upload(upload, bucket, settings,
-                                                                                   small_parts):
+def test_a_file_crossing_the_limit_mid_stream_leaves_no_object_and_no_open_upload(
+    upload, bucket, settings, small_parts
+):
     settings.REGISTRY_MAX_UPLOAD_BYTES = 12 * MiB
     # Within the Content-Length margin, so the limit is only found while streaming, after two parts.
     response = upload(b"x" * (12 * MiB + 32 * 1024))
@@ -60,8 +62,9 @@ def test_a_duplicate_whose_metadata_follows_the_file_is_refused_and_its_object_d
     boundary = "b0undary"
     body = encode_multipart(boundary, {"file": model_file(b"two")}).rsplit(f"--{boundary}--".encode(), 1)[0]
     body += encode_multipart(boundary, {"registered_model": "person-detection", "version": "1"})
-    response = api_client.generic("POST", "/api/v1/artifacts/", body,
-                                  content_type=f"multipart/form-data; boundary={boundary}")
+    response = api_client.generic(
+        "POST", "/api/v1/artifacts/", body, content_type=f"multipart/form-data; boundary={boundary}"
+    )
     assert response.status_code == 409, response.content
     assert len(bucket_keys(bucket)) == 1 and Artifact.objects.count() == 1
 
@@ -76,7 +79,7 @@ class DisconnectingBody:
         if self.position >= self.cut:
             raise ConnectionResetError("the client went away")
         end = self.cut if size is None or size < 0 else min(self.cut, self.position + size)
-        data, self.position = self.body[self.position:end], end
+        data, self.position = self.body[self.position : end], end
         return data
 
     def readline(self, size=-1):
@@ -84,12 +87,16 @@ class DisconnectingBody:
         return self.read(-1 if end < 0 else end + 1 - self.position)
 
 
-@pytest.mark.parametrize("url, fields, content_type", [
-    ("/api/v1/artifacts/", {"registered_model": "cut", "version": "1"}, "application/octet-stream"),
-    ("/models", {"name": "cut", "version": "1"}, "application/zip"),  # Intel's API
-])
+@pytest.mark.parametrize(
+    "url, fields, content_type",
+    [
+        ("/api/v1/artifacts/", {"registered_model": "cut", "version": "1"}, "application/octet-stream"),
+        ("/models", {"name": "cut", "version": "1"}, "application/zip"),  # Intel's API
+    ],
+)
 def test_a_client_that_disconnects_mid_file_leaves_no_object_and_no_open_upload(
-        api_client, bucket, small_parts, url, fields, content_type):
+    api_client, bucket, small_parts, url, fields, content_type
+):
     response = post_cut_mid_file(api_client, url, fields, content_type)
     assert response.status_code >= 400
     # Two parts had gone to S3 before the cut: the multipart upload is aborted, not left open.
@@ -106,15 +113,21 @@ def post_cut_mid_file(client, url, fields, content_type="application/zip", size=
     upload.content_type = content_type
     body = encode_multipart(boundary, {**fields, "file": upload})
     client.raise_request_exception = False
-    return client.generic("POST", url, content_type=f"multipart/form-data; boundary={boundary}",
-                          **{"wsgi.input": DisconnectingBody(body, cut=len(body) // 2),
-                             "CONTENT_LENGTH": str(len(body))})
+    return client.generic(
+        "POST",
+        url,
+        content_type=f"multipart/form-data; boundary={boundary}",
+        **{"wsgi.input": DisconnectingBody(body, cut=len(body) // 2), "CONTENT_LENGTH": str(len(body))},
+    )
 
 
-@pytest.mark.parametrize("url, fields", [
-    ("/api/v1/artifacts/", {"registered_model": "dup", "version": "1", "precision": "INT8"}),
-    ("/models", {"name": "dup", "version": "1", "precision": "int8"}),  # Intel's API
-])
+@pytest.mark.parametrize(
+    "url, fields",
+    [
+        ("/api/v1/artifacts/", {"registered_model": "dup", "version": "1", "precision": "INT8"}),
+        ("/models", {"name": "dup", "version": "1", "precision": "int8"}),  # Intel's API
+    ],
+)
 def test_a_duplicate_is_refused_before_its_file_is_read(api_client, bucket, url, fields):
     """The client below goes away halfway through the file: only a refusal made before the file
     is read answers 409 (reading on would fail)."""
@@ -127,10 +140,13 @@ def test_a_duplicate_is_refused_before_its_file_is_read(api_client, bucket, url,
     assert Artifact.objects.count() == 1
 
 
-@pytest.mark.parametrize("url, fields", [
-    ("/api/v1/artifacts/", {"registered_model": "dup", "version": "1"}),
-    ("/models", {"name": "dup", "version": "1"}),
-])
+@pytest.mark.parametrize(
+    "url, fields",
+    [
+        ("/api/v1/artifacts/", {"registered_model": "dup", "version": "1"}),
+        ("/models", {"name": "dup", "version": "1"}),
+    ],
+)
 def test_a_duplicate_is_refused_before_its_file_is_read_on_local_files_too(api_client, local_storage, url, fields):
     first = api_client.post(url, {**fields, "file": model_file(b"one", "m.zip")}, format="multipart")
     assert first.status_code == 201, first.content
@@ -164,8 +180,11 @@ def s3_in_another_process(settings):
     """An S3 endpoint in its own process, so tracemalloc sees only the registry's allocations
     (the session's moto server runs in this process and keeps every object in memory)."""
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -198,8 +217,9 @@ def test_the_upload_path_memory_does_not_grow_with_the_file(s3_in_another_proces
         for offset in range(total_mib):
             handler.receive_data_chunk(chunk, offset * MiB)
         stored = handler.file_complete(total_mib * MiB)
-        services.register_artifact(model_name="mem", version=version, fileobj=stored,
-                                   size=stored.size, sha256=stored.sha256)
+        services.register_artifact(
+            model_name="mem", version=version, fileobj=stored, size=stored.size, sha256=stored.sha256
+        )
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         return peak

@@ -16,11 +16,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--older-than", type=int, default=None, metavar="SECONDS",
-            help="Silence after which a running job counts as dead (default: GETI_IMPORT_STALE_SECONDS).")
+            "--older-than",
+            type=int,
+            default=None,
+            metavar="SECONDS",
+            help="Silence after which a running job counts as dead (default: GETI_IMPORT_STALE_SECONDS).",
+        )
         parser.add_argument(
-            "--all", action="store_true",
-            help="Every running job is dead: use when starting the only worker, before it runs.")
+            "--all",
+            action="store_true",
+            help="Every running job is dead: use when starting the only worker, before it runs.",
+        )
 
     def handle(self, *args, older_than=None, all=False, **options):
         seconds = 0 if all else (settings.GETI_IMPORT_STALE_SECONDS if older_than is None else older_than)

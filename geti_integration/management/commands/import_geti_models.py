@@ -21,8 +21,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("project_id")
-        parser.add_argument("optimized_ids", nargs="*", metavar="OPTIMIZED_ID",
-                            help="Optimized models to import (default: all of the project's).")
+        parser.add_argument(
+            "optimized_ids",
+            nargs="*",
+            metavar="OPTIMIZED_ID",
+            help="Optimized models to import (default: all of the project's).",
+        )
         parser.add_argument("--format", help="Only optimized models of this format (openvino, onnx).")
         parser.add_argument("--run", action="store_true", help="Run the imports here instead of in the worker.")
 
@@ -36,14 +40,18 @@ class Command(BaseCommand):
             raise CommandError(describe(exc)) from exc
         available = [
             {"group_id": group.id, "model_id": model.id, "optimized_model_id": optimized.id}
-            for group in project.model_groups for model in group.models if not model.is_purged
+            for group in project.model_groups
+            for model in group.models
+            if not model.is_purged
             for optimized in model.optimized_models
             if not format or (optimized.model_format or "").lower() == format.lower()
         ]
         wanted = [m for m in available if not optimized_ids or m["optimized_model_id"] in optimized_ids]
         unknown = set(optimized_ids) - {m["optimized_model_id"] for m in wanted}
         if unknown:
-            raise CommandError(f"Not optimized models of {project.name} that can be imported: {', '.join(sorted(unknown))}")
+            raise CommandError(
+                f"Not optimized models of {project.name} that can be imported: {', '.join(sorted(unknown))}"
+            )
         if not wanted:
             raise CommandError(f"{project.name} has no optimized model to import.")
         try:
@@ -53,7 +61,10 @@ class Command(BaseCommand):
         for job in jobs:
             if run and job.state == ImportJob.State.QUEUED:
                 job = importer.run_import(job.pk)
-            self.stdout.write(f"{job.optimized_model_id} {job.name}: {job.state}"
-                              + (f" ({job.error})" if job.error else ""))
-        if run and any(j.state == ImportJob.State.FAILED for j in ImportJob.objects.filter(pk__in=[j.pk for j in jobs])):
+            self.stdout.write(
+                f"{job.optimized_model_id} {job.name}: {job.state}" + (f" ({job.error})" if job.error else "")
+            )
+        if run and any(
+            j.state == ImportJob.State.FAILED for j in ImportJob.objects.filter(pk__in=[j.pk for j in jobs])
+        ):
             raise CommandError("Some imports failed.")

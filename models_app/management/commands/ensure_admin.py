@@ -30,6 +30,9 @@ class Command(BaseCommand):
         elif not password and password_file.exists():
             password = password_file.read_text().strip()
         shown = password or "(the password you set earlier)"
-        self.stdout.write(self.style.SUCCESS(
-            f"\n  Model Registry: {url}/\n  Admin:          {url}/admin/  user {username!r}, password {shown}\n"
-            f"  API docs:       {url}/api/docs/\n  API token:      python manage.py issue_token {username}\n"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\n  Model Registry: {url}/\n  Admin:          {url}/admin/  user {username!r}, password {shown}\n"
+                f"  API docs:       {url}/api/docs/\n  API token:      python manage.py issue_token {username}\n"
+            )
+        )

@@ -11,8 +11,12 @@ class Command(BaseCommand):
     help = "Delete stored files that no artifact row points to (left by crashes or failed deletes)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--older-than-hours", type=float, default=24,
-                            help="Only objects older than this, so uploads in flight are never touched.")
+        parser.add_argument(
+            "--older-than-hours",
+            type=float,
+            default=24,
+            help="Only objects older than this, so uploads in flight are never touched.",
+        )
         parser.add_argument("--dry-run", action="store_true")
 
     def handle(self, *args, older_than_hours, dry_run, **options):

@@ -9,14 +9,24 @@ from models_app.storage import current_storage, is_s3
 
 
 class Command(BaseCommand):
-    help = ("Abort expired direct uploads, and multipart uploads left open in the bucket by interrupted "
-            "API uploads, so their parts stop taking space.")
+    help = (
+        "Abort expired direct uploads, and multipart uploads left open in the bucket by interrupted "
+        "API uploads, so their parts stop taking space."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--older-than-hours", type=float, default=24,
-                            help="Open multipart uploads without a pending session are aborted past this age.")
-        parser.add_argument("--forget-after-days", type=float, default=30,
-                            help="Delete finished, aborted or failed session rows older than this.")
+        parser.add_argument(
+            "--older-than-hours",
+            type=float,
+            default=24,
+            help="Open multipart uploads without a pending session are aborted past this age.",
+        )
+        parser.add_argument(
+            "--forget-after-days",
+            type=float,
+            default=30,
+            help="Delete finished, aborted or failed session rows older than this.",
+        )
         parser.add_argument("--dry-run", action="store_true")
 
     def handle(self, *args, older_than_hours, forget_after_days, dry_run, **options):
@@ -36,24 +46,30 @@ class Command(BaseCommand):
         old = old.filter(created_at__lt=now - timedelta(days=forget_after_days))
         forgotten = old.count() if dry_run else old.delete()[0]
         verb = "found" if dry_run else "pruned"
-        self.stdout.write(f"{aborted} expired upload(s), {stray} stray multipart upload(s) and "
-                          f"{forgotten} old session row(s) {verb}.")
+        self.stdout.write(
+            f"{aborted} expired upload(s), {stray} stray multipart upload(s) and {forgotten} old session row(s) {verb}."
+        )
 
     def _abort_stray(self, storage, cutoff, dry_run):
         """Multipart uploads under artifacts/ that no pending session owns (an API upload whose
         process died mid-stream) and that started before ``cutoff``."""
         client = storage.connection.meta.client
-        owned = set(UploadSession.objects.filter(
-            state__in=[UploadSession.State.PENDING, UploadSession.State.COMPLETING]).values_list("upload_id", flat=True))
+        owned = set(
+            UploadSession.objects.filter(
+                state__in=[UploadSession.State.PENDING, UploadSession.State.COMPLETING]
+            ).values_list("upload_id", flat=True)
+        )
         count = 0
         for page in client.get_paginator("list_multipart_uploads").paginate(
-                Bucket=storage.bucket_name, Prefix=storage._normalize_name("artifacts/")):
+            Bucket=storage.bucket_name, Prefix=storage._normalize_name("artifacts/")
+        ):
             for upload in page.get("Uploads", []):
                 if upload["UploadId"] in owned or upload["Initiated"] > cutoff:
                     continue
                 count += 1
                 self.stdout.write(f"{'would abort' if dry_run else 'aborting'} stray upload of {upload['Key']}")
                 if not dry_run:
-                    client.abort_multipart_upload(Bucket=storage.bucket_name, Key=upload["Key"],
-                                                  UploadId=upload["UploadId"])
+                    client.abort_multipart_upload(
+                        Bucket=storage.bucket_name, Key=upload["Key"], UploadId=upload["UploadId"]
+                    )
         return count
