@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run serve test smoke bench clean
+.PHONY: run test smoke bench clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,8 +26,10 @@ run: $(BIN)/.installed
 	$(BIN)/python manage.py ensure_admin --url http://$(HOST):$(PORT)
 	BIN=$(BIN) bash scripts/run.sh $(HOST):$(PORT)
 
-## test: the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise; S3 via moto)
+## test: the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise; S3 via moto),
+##       after finding a Chromium for the browser tests or installing one
 test: $(BIN)/.installed-dev
+	BIN=$(BIN) bash scripts/ensure-browser.sh
 	$(BIN)/python -m pytest
 
 ## smoke: start the default setup (SQLite + local files) and drive it with curl
