@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test smoke bench clean
+.PHONY: run test lint smoke bench clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,12 @@ run: $(BIN)/.installed
 test: $(BIN)/.installed-dev
 	BIN=$(BIN) bash scripts/ensure-browser.sh
 	$(BIN)/python -m pytest
+
+## lint: ruff (lint and format check) and no model change without its migration
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
 
 ## smoke: start the default setup (SQLite + local files) and drive it with curl
 smoke: $(BIN)/.installed
