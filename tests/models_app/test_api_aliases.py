@@ -136,7 +136,7 @@ def test_it_requires_exactly_one_way_to_name_the_version(api_client, versions):
 @pytest.mark.parametrize("name", ["-bad", "has space", "x" * 65, "a/b"])
 def test_it_refuses_an_alias_name_that_is_not_a_slug(api_client, versions, name):
     response = api_client.post(ALIASES, {"name": name, "version": "1"}, format="json")
-    assert response.status_code in (400, 404)
+    assert response.status_code == 400
     assert not Alias.objects.exists()
 
 
@@ -177,7 +177,7 @@ def test_other_aliases_need_the_change_permission(versions, django_user_model):
     client = APIClient()
     client.force_authenticate(django_user_model.objects.create_user("reader"))
     assert client.put(f"{ALIASES}staging/", {"version": "1"}, format="json").status_code == 403
-    assert APIClient().put(f"{ALIASES}staging/", {"version": "1"}, format="json").status_code in (401, 403)
+    assert APIClient().put(f"{ALIASES}staging/", {"version": "1"}, format="json").status_code == 401
     assert not Alias.objects.exists()
 
 

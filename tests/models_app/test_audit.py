@@ -159,9 +159,9 @@ def test_entries_cannot_be_changed_or_deleted_through_the_api(api_client, admin_
     superuser.force_authenticate(admin_user)
     assert superuser.get(url).status_code == 200
     for method in ("put", "patch", "delete"):
-        for client in (superuser, api_client):
-            assert getattr(client, method)(url, {"action": "delete"}, format="json").status_code in (403, 405)
         assert getattr(superuser, method)(url, {"action": "delete"}, format="json").status_code == 405
+        # A user who may not read the audit log is refused before the method is looked at.
+        assert getattr(api_client, method)(url, {"action": "delete"}, format="json").status_code == 403
     assert superuser.post("/api/v1/audit/", {"action": "create"}, format="json").status_code == 405
     assert list(AuditEntry.objects.values_list("action", flat=True)) == ["upload", "create", "create"]
 
