@@ -40,7 +40,6 @@ import shutil
 import ssl
 import tempfile
 import threading
-import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,6 +47,8 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.conftest import write_zip
 
 
 def oid(n: int) -> str:
@@ -82,7 +83,6 @@ PARKING_CLASSIFICATION_GROUP, PARKING_CLASSIFICATION_MODEL, PARKING_CLASSIFICATI
 )
 
 _ID = re.compile(r"^[0-9a-f]{24}$")
-_ZIP_TIME = (2025, 1, 3, 0, 0, 0)
 _CHUNK = 256 * 1024
 
 # Generated payloads are slices of one random megabyte at offsets that depend on the seed and the
@@ -107,32 +107,6 @@ class Generated:
             yield _DOUBLE[offset : offset + n]
             done += n
             index += 1
-
-
-class _WriteOnly:
-    """A file object without tell/seek, so zipfile streams (data descriptors) instead of seeking."""
-
-    def __init__(self, write):
-        self._write = write
-
-    def write(self, data) -> int:
-        self._write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-
-def write_zip(members, write) -> None:
-    """Write a STORED zip of ``members`` ((name, bytes | Generated) pairs) through ``write``."""
-    with zipfile.ZipFile(_WriteOnly(write), "w", zipfile.ZIP_STORED) as archive:
-        for name, content in members:
-            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            info.external_attr = 0o644 << 16
-            info.file_size = content.size if isinstance(content, Generated) else len(content)
-            with archive.open(info, "w") as member:
-                for chunk in content.chunks() if isinstance(content, Generated) else [content]:
-                    member.write(chunk)
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,7 @@ from geti_integration.importer import run_import, start_imports
 from geti_integration.models import ImportJob
 from models_app.models import Artifact, AuditEntry, ModelVersion, RegisteredModel
 from tests import geti_fake as fx
-from tests.conftest import bucket_keys, s3_storages
-
-from .conftest import zip_bytes
+from tests.conftest import bucket_keys, s3_storages, zip_bytes
 
 pytestmark = pytest.mark.django_db
 

@@ -2,13 +2,12 @@ import datetime as dt
 import io
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from models_app import services
 from models_app.models import AuditEntry, ModelVersion, RegisteredModel
+from tests.conftest import count_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -221,19 +220,14 @@ def test_it_filters_by_object_and_time(api_client, upload):
 
 
 def test_the_audit_list_query_count_does_not_grow(api_client, upload, django_assert_num_queries):
-    def count():
-        with CaptureQueriesContext(connection) as ctx:
-            assert api_client.get("/api/v1/audit/").status_code == 200
-        return len(ctx.captured_queries)
-
     upload(b"a")
-    few = count()
+    few = count_queries(api_client, "/api/v1/audit/")
     for i in range(5):
         upload(str(i).encode(), version=str(i + 2))
     # 1 count + 1 page
     with django_assert_num_queries(2):
         assert api_client.get("/api/v1/audit/").json()["count"] == 13
-    assert count() == few
+    assert count_queries(api_client, "/api/v1/audit/") == few
 
 
 @pytest.fixture
