@@ -42,10 +42,12 @@ lint: $(BIN)/.installed-dev
 smoke: $(BIN)/.installed
 	bash scripts/smoke.sh
 
-## bench: artifact throughput and memory vs direct boto3, then metadata latency on PostgreSQL (not part of test)
+## bench: artifact throughput and memory vs direct boto3, metadata latency on PostgreSQL, and a
+##        Geti import's time and memory (not part of test)
 bench: $(BIN)/.installed-dev
 	$(BIN)/python bench/artifacts.py
 	$(BIN)/python bench/metadata.py
+	$(BIN)/python bench/geti_import.py
 
 clean:
 	rm -rf $(VENV) var

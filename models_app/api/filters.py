@@ -39,8 +39,8 @@ class FilterSet(filters.FilterSet):
     """A FilterSet that builds only the filters a request names.
 
     django-filter deep-copies every declared filter and builds a form field for each on every
-    request: with the thirty filters of the artifact list, that was 2 ms of a request that uses
-    two. The class keeps all of them (the OpenAPI schema lists them).
+    request, while a request uses two or three of the artifact list's thirty (bench/README.md has
+    the cost). The class keeps all of them (the OpenAPI schema lists them).
     """
 
     def __init__(self, data=None, *args, **kwargs):
