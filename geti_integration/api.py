@@ -118,14 +118,14 @@ class GetiProjectViewSet(viewsets.ViewSet):
         with importer.get_client() as client:
             page = paginator.paginate_queryset(client.list_projects(), request, view=self)
             for project in page:
-                importer.fill_tree(client, project)
+                client.fill_tree(project)
         imported = importer.imported_artifacts(optimized_ids(page))
         return paginator.get_paginated_response([project_json(p, imported) for p in page])
 
     @extend_schema(responses=inline_serializer("GetiProject", {"id": serializers.CharField()}))
     def retrieve(self, request, pk=None):
         with importer.get_client() as client:
-            project = importer.fill_tree(client, client.get_project(pk))
+            project = client.fill_tree(client.get_project(pk))
         return Response(project_json(project, importer.imported_artifacts(optimized_ids([project]))))
 
 

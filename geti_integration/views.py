@@ -34,7 +34,7 @@ def projects(request):
         with importer.get_client() as client:
             context["projects"] = client.list_projects()
             if selected:
-                project = importer.fill_tree(client, client.get_project(selected))
+                project = client.fill_tree(client.get_project(selected))
                 imported = importer.imported_artifacts(optimized_ids([project]))
                 context["project"] = _with_links(project_json(project, imported), imported)
     except GetiDisabled:

@@ -208,9 +208,6 @@ class ModelVersion(Timestamped):
         if self.derived_from_id and self.derived_from_id == self.id:
             raise ValidationError({"derived_from": "A version cannot be derived from itself."})
 
-    def totals(self):
-        return self.artifacts.aggregate(count=Count("id"), size=Sum("size"))
-
     @property
     def variants(self):
         """Artifacts widest precision first; sorted here so a prefetch of ``artifacts`` serves it."""
