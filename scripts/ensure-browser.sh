@@ -9,7 +9,7 @@
 #
 # Usage: scripts/ensure-browser.sh [--find] [--dry-run]
 #   (no flag)  find or install, then say which browser the tests use
-#   --find     only look; print the browser's path, or the one line and exit 1 (tests/conftest.py)
+#   --find     only look; print the browser's path, or the one line and exit 1 (the tests' fixture)
 #   --dry-run  say which install command would run instead of running it
 # BIN names the venv's bin directory (default .venv/bin).
 set -euo pipefail
