@@ -1,12 +1,12 @@
 """REST API under /api/v1/geti/: browse Geti's projects, start imports, follow import jobs."""
 
-from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
+from models_app.access import can_add_artifacts, can_read
 from models_app.api.pagination import Pagination
 
 from . import importer
@@ -23,9 +23,9 @@ class CanImport(BasePermission):
     writes artifacts, so it needs ``models_app.add_artifact``."""
 
     def has_permission(self, request, view):
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return bool(not settings.REGISTRY_REQUIRE_LOGIN or request.user.is_authenticated)
-        return bool(request.user and request.user.is_authenticated and request.user.has_perm("models_app.add_artifact"))
+        if request.method in SAFE_METHODS:
+            return can_read(request.user)
+        return can_add_artifacts(request.user)
 
 
 # --- projects ---------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -22,7 +21,7 @@ from .. import services
 from ..models import AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
 from ..uploads import StreamingFileParser, StreamingMultiPartParser
 from .filters import ArtifactFilterSet, AuditEntryFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
-from .permissions import AliasPermissions, ChangePermissions, ReadOnly
+from .permissions import AliasPermissions, CanAddArtifacts, ChangePermissions, ReadOnly
 from .serializers import (
     AliasEventSerializer,
     AliasReasonSerializer,
@@ -481,14 +480,6 @@ class CompareView(APIView):
         return Response(services.compare(versions=ids("versions"), artifacts=ids("artifacts")))
 
 
-class CanUploadArtifacts(BasePermission):
-    """Direct uploads are artifact registrations: they need the add-artifact permission, and a
-    user sees only the uploads they started."""
-
-    def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and request.user.has_perm("models_app.add_artifact"))
-
-
 class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Direct uploads of big files to S3 in parts, through presigned URLs.
 
@@ -502,7 +493,7 @@ class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """
 
     serializer_class = UploadSessionSerializer
-    permission_classes = [CanUploadArtifacts]
+    permission_classes = [CanAddArtifacts]  # a user sees only the uploads they started
     parser_classes = [JSONParser]
     filter_backends = []
     pagination_class = None
