@@ -17,6 +17,7 @@ from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, Upper
 from django.urls import reverse
 
+from .errors import Conflict
 from .storage import get_artifact_storage
 
 # Names appear in URLs (/registered-models/<name>/): anything printable but a slash.
@@ -207,6 +208,37 @@ class ModelVersion(Timestamped):
     def clean(self):
         if self.derived_from_id and self.derived_from_id == self.id:
             raise ValidationError({"derived_from": "A version cannot be derived from itself."})
+
+    def refuse_while_aliased(self, remedy):
+        """Raise Conflict naming the aliases that point at this version, if any; ``remedy`` says
+        what to do about them."""
+        aliases = sorted(self.aliases.values_list("name", flat=True))
+        if aliases:
+            raise Conflict(
+                f"Version {self.version} of {self.registered_model.name} is the target of "
+                f"alias(es) {', '.join(aliases)}; {remedy}"
+            )
+
+    def check_archivable(self):
+        """An alias must never lead to an archived version: archiving waits until none points here."""
+        self.refuse_while_aliased("move them before archiving it.")
+
+    def check_takes_artifacts(self):
+        """An archived version is frozen: no file is added to it or moved into it."""
+        if self.status == self.Status.ARCHIVED:
+            raise Conflict(
+                f"Version {self.version} of {self.registered_model.name} is archived; it takes no new artifacts."
+            )
+
+    def check_alias_target(self, registered_model):
+        """An alias of ``registered_model`` may point here: a version of that model, not archived
+        (ValidationError for another model's version, Conflict for an archived one)."""
+        if self.registered_model_id != registered_model.pk:
+            raise ValidationError({"version": "An alias can only point to a version of its own model."})
+        if self.status == self.Status.ARCHIVED:
+            raise Conflict(
+                f"Version {self.version} of {registered_model.name} is archived; an alias cannot point to it."
+            )
 
     def totals(self):
         return self.artifacts.aggregate(count=Count("id"), size=Sum("size"))
@@ -441,12 +473,11 @@ class Alias(models.Model):
         return "models_app.change_alias"
 
     def clean(self):
-        if self.version_id and self.version.registered_model_id != self.registered_model_id:
-            raise ValidationError({"version": "An alias can only point to a version of its own model."})
-        if self.version_id and self.version.status == ModelVersion.Status.ARCHIVED:
-            raise ValidationError(
-                {"version": f"Version {self.version.version} is archived; an alias cannot point to it."}
-            )
+        if self.version_id and self.registered_model_id:
+            try:
+                self.version.check_alias_target(self.registered_model)
+            except Conflict as exc:
+                raise ValidationError({"version": str(exc.detail)}) from exc
 
 
 class AliasEvent(models.Model):

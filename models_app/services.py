@@ -277,8 +277,8 @@ def _checked_artifact(
         ModelVersion(registered_model=registered, version=version, **version_fields), exclude=["registered_model"]
     )
     _validated(artifact, exclude=["version", "file", "size", "sha256"])
-    if existing_version and existing_version.status == ModelVersion.Status.ARCHIVED:
-        raise Conflict(f"Version {version} of {model_name} is archived; it takes no new artifacts.")
+    if existing_version:
+        existing_version.check_takes_artifacts()
     if (
         existing_version
         and existing_version.artifacts.filter(
@@ -480,12 +480,7 @@ def update_version(version, *, fields, user=None):
         if fields.get("status") == ModelVersion.Status.ARCHIVED:
             # order_by(): the default ordering joins the registered model, whose row would be locked too.
             ModelVersion.objects.select_for_update().filter(pk=version.pk).order_by().first()
-            aliases = sorted(version.aliases.values_list("name", flat=True))
-            if aliases:
-                raise Conflict(
-                    f"Version {version.version} of {version.registered_model.name} is the target of "
-                    f"alias(es) {', '.join(aliases)}; move them before archiving it."
-                )
+            version.check_archivable()
         before = snapshot(version)
         for key, value in fields.items():
             setattr(version, key, value)
@@ -527,12 +522,7 @@ def delete_artifact(artifact, *, user=None):
 def delete_version(version, *, user=None):
     """Delete a version, all of its artifacts and their files; refused (409) while an alias
     points at it, so "production" never dangles."""
-    aliases = sorted(version.aliases.values_list("name", flat=True))
-    if aliases:
-        raise Conflict(
-            f"Version {version.version} of {version.registered_model.name} is the target of "
-            f"alias(es) {', '.join(aliases)}; move or delete them first."
-        )
+    version.refuse_while_aliased("move or delete them first.")
     names = list(version.artifacts.values_list("file", flat=True))
     _delete_with_files(version, names, user=user, cascade={"artifacts": len(names)})
 
@@ -705,8 +695,7 @@ def change_artifact(artifact, *, model_name=None, version=None, version_fields=N
                 version=version,
                 defaults={**shared, "created_by": user if user and user.is_authenticated else None},
             )
-            if target.status == ModelVersion.Status.ARCHIVED:
-                raise Conflict(f"Version {version} of {model_name} is archived; it takes no new artifacts.")
+            target.check_takes_artifacts()
             artifact.version = target
             try:
                 with transaction.atomic():
@@ -800,10 +789,9 @@ def _lock_target(registered_model, version):
     # order_by(): the default ordering joins the registered model, whose row would be locked too
     # and so serialise every alias write of the model, not just those of one alias.
     target = ModelVersion.objects.select_for_update().filter(pk=version.pk).order_by().first()
-    if target is None or target.registered_model_id != registered_model.pk:
+    if target is None:
         raise ValidationError({"version": f"{registered_model.name} has no such version."})
-    if target.status == ModelVersion.Status.ARCHIVED:
-        raise Conflict(f"Version {target.version} of {registered_model.name} is archived; an alias cannot point to it.")
+    target.check_alias_target(registered_model)
     return target
 
 
