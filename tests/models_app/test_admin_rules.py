@@ -126,3 +126,10 @@ def test_the_alias_form_and_the_service_refuse_the_same_targets(admin_client, al
         services.set_alias(registered_model=aliased.registered_model, name="production", version=version)
     alias.refresh_from_db()
     assert alias.version_id == aliased.pk
+
+
+def test_the_admin_refuses_to_delete_a_version_an_alias_points_at(admin_client, aliased):
+    response = admin_client.post(f"/admin/models_app/modelversion/{aliased.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 200
+    assert "protected related objects" in response.content.decode()
+    assert ModelVersion.objects.filter(pk=aliased.pk).exists()
