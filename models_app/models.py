@@ -289,6 +289,11 @@ class ArtifactQuerySet(models.QuerySet):
 
 VARIANT_COVER = ["format", "precision", "target_device", "version"]
 
+# The variant key of an artifact, and what a writer that leaves a part out (or blank) gets.
+VARIANT_DEFAULTS = {"precision": "FP32", "target_device": "CPU", "format": "openvino"}
+# How each part is stored, so "fp16"/"FP16" or "cpu"/"CPU" cannot make two variants.
+VARIANT_CASE = {"precision": str.upper, "target_device": str.upper, "format": str.lower}
+
 
 class Artifact(Timestamped):
     """One variant of a version: a model file for a precision, target device and format.
@@ -314,10 +319,12 @@ class Artifact(Timestamped):
     )
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="artifacts")
     file = models.FileField(storage=get_artifact_storage, max_length=500)
-    precision = models.CharField(max_length=8, choices=Precision.choices, default=Precision.FP32, db_index=True)
-    target_device = models.CharField(max_length=64, default="CPU", db_index=True)
+    precision = models.CharField(
+        max_length=8, choices=Precision.choices, default=VARIANT_DEFAULTS["precision"], db_index=True
+    )
+    target_device = models.CharField(max_length=64, default=VARIANT_DEFAULTS["target_device"], db_index=True)
     target_device_type = models.CharField(max_length=64, blank=True, db_index=True)
-    format = models.CharField(max_length=32, default="openvino", db_index=True)
+    format = models.CharField(max_length=32, default=VARIANT_DEFAULTS["format"], db_index=True)
     score = models.FloatField(null=True, blank=True)
     optimization_capabilities = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
     size = models.BigIntegerField(editable=False)
@@ -369,9 +376,8 @@ class Artifact(Timestamped):
     def clean_fields(self, exclude=None):
         """Normalise the variant key first, so "fp16"/"FP16" or "cpu"/"CPU" cannot make two
         variants, then check a precision outside the list with a message that names the list."""
-        self.precision = (self.precision or "").strip().upper()
-        self.target_device = (self.target_device or "").strip().upper()
-        self.format = (self.format or "").strip().lower()
+        for part in VARIANT_CASE:
+            setattr(self, part, self.normalize_variant_part(part, getattr(self, part)))
         if self.precision not in self.Precision.values:
             raise ValidationError(
                 {
@@ -397,6 +403,22 @@ class Artifact(Timestamped):
     @property
     def registered_model(self):
         return self.version.registered_model
+
+    @staticmethod
+    def normalize_variant_part(name, value):
+        """``value`` stripped and, for a part of the variant key, in the case it is stored in (a
+        filter value is matched to the stored column this way)."""
+        value = (value or "").strip()
+        return VARIANT_CASE[name](value) if name in VARIANT_CASE else value
+
+    @classmethod
+    def variant_key(cls, fields):
+        """The stored variant key (precision, target_device, format) an artifact written with
+        ``fields`` gets: the defaults for parts left out or blank, each part normalised."""
+        return {
+            name: cls.normalize_variant_part(name, fields.get(name) or default)
+            for name, default in VARIANT_DEFAULTS.items()
+        }
 
     @classmethod
     def precision_order(cls, precision):

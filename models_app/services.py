@@ -308,9 +308,7 @@ def check_upload_precheck(fields):
         Artifact.objects.filter(
             version__registered_model__name=model_name,
             version__version=version,
-            precision=(fields.get("precision") or "FP32").strip().upper(),
-            target_device=(fields.get("target_device") or "CPU").strip().upper(),
-            format=(fields.get("format") or "openvino").strip().lower(),
+            **Artifact.variant_key(fields),
         )
         .select_related("version", "version__registered_model")
         .first()
@@ -923,9 +921,9 @@ def resolve_artifact(
             constraint="version",
             available=[],
         )
-    precisions = [p.strip().upper() for p in precisions or [] if p.strip()]
-    device = (target_device or "").strip().upper()
-    fmt = (format or "").strip().lower()
+    precisions = [p for p in (Artifact.normalize_variant_part("precision", p) for p in precisions or []) if p]
+    device = Artifact.normalize_variant_part("target_device", target_device)
+    fmt = Artifact.normalize_variant_part("format", format)
     steps = [
         ("format", fmt, lambda a: a.format == fmt, lambda a: a.format),
         ("target_device", device, lambda a: a.target_device in (device, *GENERIC_DEVICES), lambda a: a.target_device),

@@ -5,7 +5,16 @@ import copy
 from django.urls import reverse
 from rest_framework import serializers
 
-from ..models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
+from ..models import (
+    VARIANT_DEFAULTS,
+    Alias,
+    AliasEvent,
+    Artifact,
+    AuditEntry,
+    ModelVersion,
+    RegisteredModel,
+    UploadSession,
+)
 
 
 class ValidatedModelSerializer(serializers.ModelSerializer):
@@ -146,10 +155,10 @@ class ArtifactUploadSerializer(serializers.Serializer):
     registered_model = serializers.CharField(max_length=200)
     version = serializers.CharField(max_length=100)
     # artifact (variant) fields
-    precision = serializers.CharField(max_length=8, default="FP32")
-    target_device = serializers.CharField(max_length=64, default="CPU")
+    precision = serializers.CharField(max_length=8, default=VARIANT_DEFAULTS["precision"])
+    target_device = serializers.CharField(max_length=64, default=VARIANT_DEFAULTS["target_device"])
     target_device_type = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    format = serializers.CharField(max_length=32, default="openvino")
+    format = serializers.CharField(max_length=32, default=VARIANT_DEFAULTS["format"])
     score = serializers.FloatField(required=False, allow_null=True)
     optimization_capabilities = serializers.JSONField(required=False)
     derived_from = serializers.PrimaryKeyRelatedField(queryset=Artifact.objects.all(), required=False, allow_null=True)
