@@ -139,6 +139,32 @@ class RegisteredModel(Timestamped):
         return self.versions.order_by("-created_at", "-pk").first()
 
 
+# The metadata a version's variants share, kept once on the version, and each variant's own; the
+# fields a writer may set on each (the variant key, size, checksum and file are the server's).
+VERSION_FIELDS = (
+    "description",
+    "architecture",
+    "category",
+    "labels",
+    "overview",
+    "project_id",
+    "project_name",
+    "origin",
+    "tags",
+    "provenance",
+)
+ARTIFACT_FIELDS = (
+    "precision",
+    "target_device",
+    "target_device_type",
+    "format",
+    "score",
+    "optimization_capabilities",
+    "external_id",
+    "derived_from",
+)
+
+
 class ModelVersionQuerySet(models.QuerySet):
     def with_totals(self):
         """Variant count, total size and best score in the same query, for version lists."""

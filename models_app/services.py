@@ -30,6 +30,8 @@ from .errors import (
 )
 from .models import (
     ALIAS_NAME_VALIDATOR,
+    ARTIFACT_FIELDS,
+    VERSION_FIELDS,
     Alias,
     AliasEvent,
     Artifact,
@@ -43,29 +45,6 @@ from .storage import artifact_storage, current_storage, is_s3
 logger = logging.getLogger(__name__)
 
 STORAGE_ERRORS = (BotoCoreError, ClientError, OSError)
-
-VERSION_FIELDS = (
-    "description",
-    "architecture",
-    "category",
-    "labels",
-    "overview",
-    "project_id",
-    "project_name",
-    "origin",
-    "tags",
-    "provenance",
-)
-ARTIFACT_FIELDS = (
-    "precision",
-    "target_device",
-    "target_device_type",
-    "format",
-    "score",
-    "optimization_capabilities",
-    "external_id",
-    "derived_from",
-)
 
 
 # --- Audit -------------------------------------------------------------------------------------

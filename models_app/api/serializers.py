@@ -6,7 +6,9 @@ from django.urls import reverse
 from rest_framework import serializers
 
 from ..models import (
+    ARTIFACT_FIELDS,
     VARIANT_DEFAULTS,
+    VERSION_FIELDS,
     Alias,
     AliasEvent,
     Artifact,
@@ -174,27 +176,9 @@ class ArtifactUploadSerializer(serializers.Serializer):
     tags = serializers.JSONField(required=False)
     provenance = serializers.JSONField(required=False)
 
-    ARTIFACT_FIELDS = (
-        "precision",
-        "target_device",
-        "target_device_type",
-        "format",
-        "score",
-        "optimization_capabilities",
-        "derived_from",
-    )
-    VERSION_FIELDS = (
-        "description",
-        "architecture",
-        "category",
-        "labels",
-        "overview",
-        "project_id",
-        "project_name",
-        "origin",
-        "tags",
-        "provenance",
-    )
+    # external_id is chosen by Intel clients and taken from Geti, not set through this API.
+    ARTIFACT_FIELDS = tuple(name for name in ARTIFACT_FIELDS if name != "external_id")
+    VERSION_FIELDS = VERSION_FIELDS
 
     def split(self):
         data = self.validated_data
