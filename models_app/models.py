@@ -23,10 +23,8 @@ from .storage import get_artifact_storage
 # Names appear in URLs (/registered-models/<name>/): anything printable but a slash.
 NAME_VALIDATOR = RegexValidator(r"^[^/\\\x00-\x1f]+$", "Names may not contain slashes or control characters.")
 # The id pattern Intel's Model Registry accepted in paths; client-chosen ids must match it.
-EXTERNAL_ID_VALIDATOR = RegexValidator(
-    r"^[a-zA-Z0-9_-]{16,128}$",
-    "An id must be 16 to 128 letters, digits, '_' or '-'.",
-)
+EXTERNAL_ID_PATTERN = r"^[a-zA-Z0-9_-]{16,128}$"
+EXTERNAL_ID_VALIDATOR = RegexValidator(EXTERNAL_ID_PATTERN, "An id must be 16 to 128 letters, digits, '_' or '-'.")
 
 
 def validate_tags(value):

@@ -20,8 +20,8 @@ from rest_framework.exceptions import APIException
 from .. import models, services
 from ..models import Artifact
 
-# Intel's path id pattern; our external_id column holds at most 128 characters.
-ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{16,128}$")
+# Intel's path id pattern: the one client-chosen ids (external_id) follow.
+ID_PATTERN = re.compile(models.EXTERNAL_ID_PATTERN)
 
 ZIP_CONTENT_TYPES = {
     "application/zip",
