@@ -270,7 +270,7 @@ class ModelVersion(Timestamped):
     @property
     def variants(self):
         """Artifacts widest precision first; sorted here so a prefetch of ``artifacts`` serves it."""
-        return sorted(self.artifacts.all(), key=lambda a: (a.precision_rank, a.target_device, a.format))
+        return sorted(self.artifacts.all(), key=Artifact.variant_order)
 
     def variant_matrix(self):
         """The variants as a precision x target device grid (one query).
@@ -453,6 +453,10 @@ class Artifact(Timestamped):
     @property
     def precision_rank(self):
         return self.precision_order(self.precision)
+
+    def variant_order(self):
+        """The order variants are listed in: widest precision first, then device and format."""
+        return (self.precision_rank, self.target_device, self.format)
 
     @property
     def public_id(self):

@@ -113,7 +113,7 @@ def version_detail(request, name, version):
     )
     artifacts = sorted(
         Artifact.objects.filter(version=model_version).select_related("derived_from__version__registered_model"),
-        key=lambda a: (a.precision_rank, a.target_device, a.format),
+        key=Artifact.variant_order,
     )
     for artifact in artifacts:
         artifact.absolute_download_url = request.build_absolute_uri(artifact.get_download_url())
