@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from models_app.access import can_add_artifacts, can_read
 from models_app.api.pagination import Pagination
+from models_app.models import label_names
 
 from . import importer
 from .models import ImportJob
@@ -76,7 +77,7 @@ def project_json(project, imported=None):
                         "size": model.size,
                         "active_model": model.active_model,
                         "is_purged": model.is_purged,
-                        "labels": [label.get("name") for label in model.labels],
+                        "labels": label_names(model.labels),
                         "optimized_models": [optimized_json(o, imported) for o in model.optimized_models],
                     }
                     for model in group.models

@@ -49,6 +49,12 @@ def validate_labels(value):
         raise ValidationError("Labels must be a list of strings or objects.")
 
 
+def label_names(labels):
+    """The names of a labels list, in order: strings as they are, an object's ``name`` (the text
+    of an object that has none, so nothing vanishes from view)."""
+    return [str(x.get("name", x)) if isinstance(x, dict) else str(x) for x in labels or []]
+
+
 class Timestamped(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -39,6 +39,7 @@ from .models import (
     ModelVersion,
     RegisteredModel,
     UploadSession,
+    label_names,
 )
 from .storage import artifact_storage, current_storage, is_s3
 
@@ -982,10 +983,6 @@ ARTIFACT_COMPARE_FIELDS = (
 NUMERIC_FIELDS = {"score", "size", "total_size", "artifact_count"}
 
 
-def _label_names(labels):
-    return sorted(str(x.get("name", x)) if isinstance(x, dict) else str(x) for x in labels or [])
-
-
 def _delta(base, value):
     if base is None or value is None:
         return None
@@ -1012,7 +1009,7 @@ def _version_values(v):
         "description": v.description,
         "architecture": v.architecture,
         "category": v.category,
-        "labels": _label_names(v.labels),
+        "labels": sorted(label_names(v.labels)),
         "project_id": v.project_id,
         "project_name": v.project_name,
         "origin": v.origin,
@@ -1044,7 +1041,7 @@ def _artifact_values(a):
         "optimization_capabilities": a.optimization_capabilities,
         "architecture": v.architecture,
         "category": v.category,
-        "labels": _label_names(v.labels),
+        "labels": sorted(label_names(v.labels)),
         "tags": v.tags,
         "provenance": v.provenance,
         "created_at": a.created_at.isoformat(),
