@@ -65,27 +65,25 @@ class Timestamped(models.Model):
 
 class RegisteredModelQuerySet(models.QuerySet):
     def with_stats(self):
-        """Counts and latest-version time in the same query, for lists that show them.
+        """Version count and latest-version time in the same query, for lists that show them.
 
-        Correlated subqueries rather than a join with GROUP BY: a page computes them for its own
-        rows only, and Django leaves them out of the pagination COUNT.
+        Correlated subqueries rather than a join with GROUP BY: sorted by name, the database
+        computes them for a page's rows only, Django leaves them out of the pagination COUNT, and
+        the newest version is read from the (registered_model, -created_at) index.
         """
-        versions = ModelVersion.objects.filter(registered_model=OuterRef("pk")).order_by().values("registered_model")
+        of_model = ModelVersion.objects.filter(registered_model=OuterRef("pk")).order_by()
         return self.annotate(
-            version_count=Coalesce(Subquery(versions.annotate(n=Count("pk")).values("n")), 0),
-            latest_version_at=Subquery(versions.annotate(at=Max("created_at")).values("at")),
+            version_count=Coalesce(
+                Subquery(of_model.values("registered_model").annotate(n=Count("pk")).values("n")), 0
+            ),
+            latest_version_at=Subquery(of_model.order_by("-created_at").values("created_at")[:1]),
         )
 
     def for_catalogue(self):
         """What a catalogue row shows, at a fixed number of queries whatever the page size:
-        the stats, the newest version (a sliced prefetch: one query for the whole page), that
-        version's variants (one more) and the model's aliases (one more).
-
-        The stats are correlated subqueries (as in ``with_stats()``) rather than a join and GROUP BY:
-        sorted by name, the database then computes them for the page's rows only, not for every
-        model, and counting the matches needs no join at all.
+        the stats (``with_stats()``), the newest version (a sliced prefetch: one query for the
+        whole page), that version's variants (one more) and the model's aliases (one more).
         """
-        of_model = ModelVersion.objects.filter(registered_model=OuterRef("pk")).order_by()
         newest = (
             ModelVersion.objects.order_by("-created_at", "-pk")
             .only("id", "registered_model_id", "version", "status", "category", "created_at")
@@ -96,12 +94,7 @@ class RegisteredModelQuerySet(models.QuerySet):
                 )
             )
         )
-        return self.annotate(
-            version_count=Coalesce(
-                Subquery(of_model.values("registered_model").annotate(n=Count("pk")).values("n")), 0
-            ),
-            latest_version_at=Subquery(of_model.order_by("-created_at").values("created_at")[:1]),
-        ).prefetch_related(
+        return self.with_stats().prefetch_related(
             Prefetch("versions", queryset=newest[:1], to_attr="newest"),
             Prefetch("aliases", queryset=Alias.objects.select_related("version__registered_model").order_by("name")),
         )
@@ -171,11 +164,16 @@ ARTIFACT_FIELDS = (
 
 class ModelVersionQuerySet(models.QuerySet):
     def with_totals(self):
-        """Variant count, total size and best score in the same query, for version lists."""
+        """Variant count, total size and best score in the same query, for version lists.
+
+        Correlated subqueries rather than a join with GROUP BY: computed for the rows of a page
+        only, and left out of the pagination COUNT (a join with GROUP BY would not be).
+        """
+        artifacts = Artifact.objects.filter(version=OuterRef("pk")).order_by().values("version")
         return self.annotate(
-            artifact_count=Count("artifacts"),
-            total_size=Sum("artifacts__size"),
-            best_score=Max("artifacts__score"),
+            artifact_count=Coalesce(Subquery(artifacts.annotate(n=Count("pk")).values("n")), 0),
+            total_size=Subquery(artifacts.annotate(total=Sum("size")).values("total")),
+            best_score=Subquery(artifacts.annotate(best=Max("score")).values("best")),
         )
 
 

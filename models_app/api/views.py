@@ -3,8 +3,6 @@
 import base64
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
@@ -127,16 +125,6 @@ class PageByIdsMixin:
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
-def version_stats():
-    """Artifact count and total size per version as correlated subqueries: computed for the rows
-    of a page only, and left out of the pagination COUNT (a join with GROUP BY would not be)."""
-    artifacts = Artifact.objects.filter(version=OuterRef("pk")).order_by().values("version")
-    return {
-        "artifact_count": Coalesce(Subquery(artifacts.annotate(n=Count("pk")).values("n")), 0),
-        "total_size": Subquery(artifacts.annotate(total=Sum("size")).values("total")),
-    }
-
-
 class ModelVersionViewSet(PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelViewSet):
     """Versions of registered models. Deleting a version deletes its artifacts and their files."""
 
@@ -147,7 +135,7 @@ class ModelVersionViewSet(PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelVi
     ordering = ["-created_at"]
 
     def get_queryset(self):
-        return ModelVersion.objects.select_related("registered_model", "created_by").annotate(**version_stats())
+        return ModelVersion.objects.select_related("registered_model", "created_by").with_totals()
 
     def perform_create(self, serializer):
         serializer.instance = services.create_version(user=self.request.user, **serializer.validated_data)

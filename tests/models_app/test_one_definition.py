@@ -2,7 +2,7 @@
 
 import pytest
 
-from models_app.models import Artifact, label_names
+from models_app.models import Artifact, ModelVersion, RegisteredModel, label_names
 
 
 def test_the_variant_key_gets_defaults_for_missing_or_blank_parts_and_is_normalised():
@@ -30,3 +30,19 @@ def test_label_names_keep_order_and_show_an_object_without_a_name_as_its_text():
     used to answer null for a label object without a name."""
     assert label_names(["car", {"name": "person", "id": "1"}, {"id": "2"}]) == ["car", "person", "{'id': '2'}"]
     assert label_names(None) == []
+
+
+@pytest.mark.django_db
+def test_version_totals_are_one_definition_for_the_api_the_admin_and_the_pages(api_client, upload):
+    upload(b"a" * 10, version="1", precision="FP32", score=0.5)
+    upload(b"b" * 30, version="1", precision="INT8", score=0.75)
+    ModelVersion.objects.create(registered_model=RegisteredModel.objects.get(), version="2")
+    totals = {v.version: (v.artifact_count, v.total_size, v.best_score) for v in ModelVersion.objects.with_totals()}
+    assert totals == {"1": (2, 40, 0.75), "2": (0, None, None)}
+    listed = {
+        v["version"]: (v["artifact_count"], v["total_size"])
+        for v in api_client.get("/api/v1/versions/").json()["results"]
+    }
+    assert listed == {"1": (2, 40), "2": (0, None)}
+    stats = RegisteredModel.objects.with_stats().get()
+    assert (stats.version_count, stats.latest_version_at) == (2, ModelVersion.objects.get(version="2").created_at)
