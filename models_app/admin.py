@@ -46,7 +46,7 @@ class ServiceSaveMixin:
                 try:
                     admin_.form_checks(self.instance, changed_fields(self.instance, self))
                 except RegistryError as exc:
-                    self.add_error(None, str(exc.detail))
+                    self.add_error(None, str(exc))
 
         return ServiceCheckedForm
 

@@ -531,7 +531,7 @@ class Alias(models.Model):
             try:
                 self.version.check_alias_target(self.registered_model)
             except Conflict as exc:
-                raise ValidationError({"version": str(exc.detail)}) from exc
+                raise ValidationError({"version": str(exc)}) from exc
 
 
 class AliasEvent(models.Model):
