@@ -125,12 +125,8 @@ class NormalizedCharFilter(filters.CharFilter):
     case, format lower case), after normalising the value the same way: as case-insensitive as
     ``iexact``, but the column's plain index serves it, up to index-only counts."""
 
-    def __init__(self, *args, normalize, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.normalize = normalize
-
     def filter(self, qs, value):
-        return super().filter(qs, self.normalize(value.strip()) if value else value)
+        return super().filter(qs, Artifact.normalize_variant_part(self.field_name, value) if value else value)
 
 
 class ArtifactFilterSet(HidesArchivedFilterSet):
@@ -149,10 +145,10 @@ class ArtifactFilterSet(HidesArchivedFilterSet):
     locals().update(version_filters("version__"))
     version = filters.CharFilter(field_name="version__version")
     version_id = filters.UUIDFilter(field_name="version_id")
-    precision = NormalizedCharFilter(normalize=str.upper)
-    target_device = NormalizedCharFilter(normalize=str.upper)
+    precision = NormalizedCharFilter()
+    target_device = NormalizedCharFilter()
     target_device_type = filters.CharFilter(lookup_expr="iexact")
-    format = NormalizedCharFilter(normalize=str.lower)
+    format = NormalizedCharFilter()
     score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
     score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
     size_min = filters.NumberFilter(field_name="size", lookup_expr="gte")
