@@ -13,17 +13,14 @@ import logging
 import uuid
 from datetime import timedelta
 
-from botocore.exceptions import BotoCoreError, ClientError
-from django.core.exceptions import SuspiciousFileOperation, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, transaction
 from django.http import Http404
-from django.utils.text import get_valid_filename
 
 from .errors import (
     ArtifactStorageError,
     Conflict,
-    DirectUploadUnavailable,
     FileTooLarge,
     NoMatchingVariant,
     RangeNotSatisfiable,
@@ -38,11 +35,25 @@ from .models import (
     RegisteredModel,
     UploadSession,
 )
-from .storage import artifact_storage, current_storage, is_s3
+from .storage import (
+    PartsRefused,
+    abort_multipart,
+    artifact_key,
+    check_storage,
+    complete_multipart,
+    delete_files,
+    is_s3,
+    object_sha256,
+    object_size,
+    object_uri,
+    open_range,
+    presigned_part_urls,
+    require_s3,
+    save_file,
+    start_multipart,
+)
 
 logger = logging.getLogger(__name__)
-
-STORAGE_ERRORS = (BotoCoreError, ClientError, OSError)
 
 VERSION_FIELDS = (
     "description",
@@ -151,50 +162,6 @@ def record_audit(
         registered_model=registered_model or "",
         changes=changes or {},
     )
-
-
-def artifact_key(artifact_id, filename):
-    """Storage key built from the artifact's id: a client's file name can never pick the path.
-
-    The cleaned file name is kept at the end only so the bucket stays readable for humans.
-    """
-    try:
-        name = get_valid_filename(str(filename or "").replace("\\", "/").rsplit("/", 1)[-1])[:100].lstrip(".")
-    except SuspiciousFileOperation:  # nothing usable is left of the name (empty, ".", "..")
-        name = ""
-    return f"artifacts/{artifact_id}/{name or 'model.bin'}"
-
-
-def check_storage():
-    """Raise ArtifactStorageError unless the storage answers (used by /readyz and before deletes)."""
-    storage = current_storage()
-    try:
-        if is_s3(storage):
-            storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
-        else:
-            storage.listdir("")
-    except FileNotFoundError:
-        return  # an empty local store: the directory appears on the first upload
-    except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"The artifact storage is unavailable: {exc}") from exc
-
-
-def _save_file(key, fileobj):
-    try:
-        return artifact_storage.save(key, fileobj)
-    except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not store the file: {exc}") from exc
-
-
-def _delete_files(names):
-    """Delete stored objects; failures are logged and left for ``prune_artifacts``."""
-    for name in names:
-        if not name:
-            continue
-        try:
-            artifact_storage.delete(name)
-        except STORAGE_ERRORS:
-            logger.exception("Could not delete %s; `manage.py prune_artifacts` will remove it", name)
 
 
 def _hash_file(fileobj, chunk_size=1024 * 1024):
@@ -328,7 +295,7 @@ def _store_file(artifact, fileobj):
         fileobj.claimed = True
         return stored_name
     fileobj.seek(0)
-    return _save_file(artifact_key(artifact.id, artifact.original_filename), fileobj)
+    return save_file(artifact_key(artifact.id, artifact.original_filename), fileobj)
 
 
 def register_artifact(
@@ -399,7 +366,7 @@ def register_artifact(
                 raise _variant_conflict(model_version, artifact) from exc
             record_audit(action=audit_action, instance=artifact, user=user, changes=diff({}, snapshot(artifact)))
     except BaseException:
-        _delete_files([stored_name])
+        delete_files([stored_name])
         raise
     return artifact
 
@@ -516,7 +483,7 @@ def _delete_with_files(instance, names, *, user=None, cascade=None):
         changes.update({key: [count, None] for key, count in (cascade or {}).items() if count})
         record_audit(action=AuditEntry.Action.DELETE, instance=instance, user=user, changes=changes)
         instance.delete()
-        transaction.on_commit(lambda: _delete_files(names))
+        transaction.on_commit(lambda: delete_files(names))
 
 
 def delete_artifact(artifact, *, user=None):
@@ -588,27 +555,11 @@ def iter_artifact(artifact, start=0, end=None, chunk_size=1024 * 1024):
     end = artifact.size - 1 if end is None else end
     if artifact.size == 0:
         return iter(())
-    storage = current_storage()
-    try:
-        if is_s3(storage):
-            body = storage.bucket.Object(storage._normalize_name(artifact.file.name)).get(Range=f"bytes={start}-{end}")[
-                "Body"
-            ]
-            return _guarded(_read_ahead(body.iter_chunks(chunk_size)), body.close)
-        handle = storage.open(artifact.file.name, "rb")
-    except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not read the file: {exc}") from exc
-    handle.seek(start)
-    return _guarded(_read_range(handle, end - start + 1, chunk_size), handle.close)
-
-
-def _read_range(handle, remaining, chunk_size):
-    while remaining > 0:
-        chunk = handle.read(min(chunk_size, remaining))
-        if not chunk:
-            break
-        remaining -= len(chunk)
-        yield chunk
+    body = open_range(artifact.file.name, start, end)
+    chunks = body.iter_chunks(chunk_size)
+    if is_s3():
+        chunks = _read_ahead(chunks)
+    return _guarded(chunks, body.close)
 
 
 def _read_ahead(chunks, depth=4):
@@ -672,10 +623,7 @@ def _guarded(chunks, close):
 
 def artifact_uri(artifact):
     """Where the artifact's object lives, as ``s3://<bucket>/<key>``; None for local files."""
-    storage = current_storage()
-    if not is_s3(storage):
-        return None
-    return f"s3://{storage.bucket_name}/{storage._normalize_name(artifact.file.name)}"
+    return object_uri(artifact.file.name)
 
 
 def change_artifact(artifact, *, model_name=None, version=None, version_fields=None, artifact_fields=None, user=None):
@@ -1157,70 +1105,8 @@ def compare(*, versions=None, artifacts=None):
     }
 
 
-_presigning_clients = {}
-
-
-def presigning_client(storage):
-    """The S3 client that signs URLs handed to clients (downloads in redirect mode, direct-upload
-    parts).
-
-    A signature covers the host, so when the registry reaches S3 by an address its clients cannot
-    (``http://minio:9000`` inside Docker Compose), ``S3_PUBLIC_ENDPOINT_URL`` names the address
-    clients use and URLs are signed for it. Without it, the storage's own client signs.
-    """
-    from django.conf import settings
-
-    public = settings.S3_PUBLIC_ENDPOINT_URL
-    if not public:
-        return storage.connection.meta.client
-    key = (public, storage.access_key, storage.region_name)
-    if key not in _presigning_clients:
-        _presigning_clients[key] = storage._create_session().client(
-            "s3",
-            endpoint_url=public,
-            region_name=storage.region_name,
-            config=storage.client_config,
-            verify=storage.verify,
-        )
-    return _presigning_clients[key]
-
-
-def presigned_download_url(artifact, expires=None):
-    """A short-lived presigned GET URL for the artifact's object, or None on local files.
-
-    The URL makes S3 answer with the registry's file name (Content-Disposition) and a generic
-    content type, so a browser following the redirect saves the same file a proxied download would.
-    """
-    storage = current_storage()
-    if not is_s3(storage):
-        return None
-    from django.utils.http import content_disposition_header
-
-    try:
-        client = presigning_client(storage)
-        return client.generate_presigned_url(
-            "get_object",
-            ExpiresIn=expires or storage.querystring_expire,
-            Params={
-                "Bucket": storage.bucket_name,
-                "Key": storage._normalize_name(artifact.file.name),
-                "ResponseContentDisposition": content_disposition_header(True, artifact.download_filename),
-                "ResponseContentType": "application/octet-stream",
-            },
-        )
-    except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not sign a download URL: {exc}") from exc
-
-
 # Direct uploads: big files go from the client to S3 through presigned part URLs; the registry
 # only hands out the URLs, then completes, verifies and registers what arrived.
-
-
-def _s3_client():
-    storage = current_storage()
-    if not is_s3(storage):
-        raise DirectUploadUnavailable()
-    return storage, storage.connection.meta.client
 
 
 def start_direct_upload(
@@ -1237,7 +1123,7 @@ def start_direct_upload(
 
     from .uploads import part_size_for
 
-    storage, client = _s3_client()
+    require_s3()
     if size > settings.REGISTRY_MAX_UPLOAD_BYTES:
         raise FileTooLarge(settings.REGISTRY_MAX_UPLOAD_BYTES)
     artifact_fields = dict(artifact_fields or {})
@@ -1270,16 +1156,11 @@ def start_direct_upload(
         expires_at=timezone.now() + timedelta(hours=settings.REGISTRY_UPLOAD_SESSION_HOURS),
     )
     session.key = artifact_key(session.id, filename)
-    try:
-        session.upload_id = client.create_multipart_upload(
-            Bucket=storage.bucket_name, Key=storage._normalize_name(session.key)
-        )["UploadId"]
-    except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not start the upload: {exc}") from exc
+    session.upload_id = start_multipart(session.key)
     try:
         session.save(force_insert=True)
     except BaseException:
-        _abort_multipart(session)
+        abort_multipart(session.key, session.upload_id)
         raise
     return session
 
@@ -1288,47 +1169,10 @@ def direct_upload_part_urls(session):
     """Presigned PUT URLs, one per part, valid until the session expires."""
     from django.utils import timezone
 
-    storage, _ = _s3_client()
-    client = presigning_client(storage)
     expires_in = max(60, int((session.expires_at - timezone.now()).total_seconds()))
     # SigV4 presigned URLs live at most 7 days.
     expires_in = min(expires_in, 7 * 24 * 3600)
-    key = storage._normalize_name(session.key)
-    return [
-        {
-            "part_number": number,
-            "url": client.generate_presigned_url(
-                "upload_part",
-                ExpiresIn=expires_in,
-                Params={"Bucket": storage.bucket_name, "Key": key, "UploadId": session.upload_id, "PartNumber": number},
-            ),
-        }
-        for number in range(1, session.part_count + 1)
-    ]
-
-
-def _abort_multipart(session):
-    storage, client = _s3_client()
-    try:
-        client.abort_multipart_upload(
-            Bucket=storage.bucket_name, Key=storage._normalize_name(session.key), UploadId=session.upload_id
-        )
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in ("NoSuchUpload", "404"):
-            raise
-
-
-def _object_sha256(storage, client, key, chunk_size=8 * 1024 * 1024):
-    """Read the stored object once and hash it: S3's own multipart checksums are checksums of
-    part checksums, not the sha256 of the file a client knows."""
-    digest = hashlib.sha256()
-    body = client.get_object(Bucket=storage.bucket_name, Key=key)["Body"]
-    try:
-        for chunk in body.iter_chunks(chunk_size):
-            digest.update(chunk)
-    finally:
-        body.close()
-    return digest.hexdigest()
+    return presigned_part_urls(session.key, session.upload_id, session.part_count, expires_in)
 
 
 def _fail_session(session, message, *, state=UploadSession.State.FAILED):
@@ -1349,40 +1193,25 @@ def complete_direct_upload(session, *, parts, user=None):
     if not claimed:
         session.refresh_from_db()
         raise Conflict(f"This upload is {session.state}; only a pending upload can be completed.")
-    storage, client = _s3_client()
-    key = storage._normalize_name(session.key)
     try:
-        client.complete_multipart_upload(
-            Bucket=storage.bucket_name,
-            Key=key,
-            UploadId=session.upload_id,
-            MultipartUpload={
-                "Parts": [
-                    {"PartNumber": p["part_number"], "ETag": p["etag"]}
-                    for p in sorted(parts, key=lambda p: p["part_number"])
-                ]
-            },
-        )
-    except ClientError as exc:
+        complete_multipart(session.key, session.upload_id, parts)
+    except PartsRefused as exc:
         # Wrong or missing parts: the upload stays open so the client can fix its list.
         UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.PENDING)
-        message = exc.response.get("Error", {}).get("Message", exc)
-        raise ValidationError({"parts": [f"S3 refused the parts: {message}"]}) from exc
-    except STORAGE_ERRORS as exc:
+        raise ValidationError({"parts": [f"S3 refused the parts: {exc}"]}) from exc
+    except ArtifactStorageError:
         UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.PENDING)
-        raise ArtifactStorageError(f"Could not complete the upload: {exc}") from exc
+        raise
     try:
-        size = client.head_object(Bucket=storage.bucket_name, Key=key)["ContentLength"]
+        size = object_size(session.key)
         if size != session.size:
             raise ValidationError({"size": [f"{size} bytes arrived; the upload announced {session.size}."]})
-        sha256 = _object_sha256(storage, client, key)
+        sha256 = object_sha256(session.key)
         if session.sha256 and sha256 != session.sha256:
             raise ValidationError({"sha256": [f"The file that arrived has sha256 {sha256}, not {session.sha256}."]})
     except BaseException as exc:
-        _delete_files([session.key])
+        delete_files([session.key])
         _fail_session(session, str(getattr(exc, "detail", exc)))
-        if isinstance(exc, STORAGE_ERRORS):
-            raise ArtifactStorageError(f"Could not verify the upload: {exc}") from exc
         raise
     from .uploads import StoredUpload
 
@@ -1420,8 +1249,5 @@ def abort_direct_upload(session, *, reason="aborted by the client", state=Upload
     """Abort a pending upload: S3 drops the parts sent so far."""
     if session.state != UploadSession.State.PENDING:
         raise Conflict(f"This upload is {session.state}; only a pending upload can be aborted.")
-    try:
-        _abort_multipart(session)
-    except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not abort the upload: {exc}") from exc
+    abort_multipart(session.key, session.upload_id)
     _fail_session(session, reason, state=state)

@@ -159,8 +159,9 @@ def s3_storage_options(bucket, endpoint_url="", region="", access_key="", secret
         "default_acl": None,
         "querystring_expire": env_int("S3_PRESIGN_SECONDS", 900),
         "client_config": Config(
-            connect_timeout=5,
-            read_timeout=60,
+            # Every S3 call is bounded: a connect and a read timeout, and a few retries.
+            connect_timeout=env_int("S3_CONNECT_TIMEOUT", 5),
+            read_timeout=env_int("S3_READ_TIMEOUT", 60),
             retries={"max_attempts": env_int("S3_MAX_ATTEMPTS", 3), "mode": "standard"},
             # The registry hashes every file itself and S3 checks each request's CRC32 checksum,
             # so the SigV4 signature need not hash the body again (as boto3 already skips on https).

@@ -18,7 +18,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import services
+from .. import services, storage
 from ..models import AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
 from ..uploads import StreamingFileParser, StreamingMultiPartParser
 from .filters import ArtifactFilterSet, AuditEntryFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
@@ -292,7 +292,7 @@ class ArtifactViewSet(
             raise ValidationError({"mode": ["Must be proxy or redirect."]})
         artifact = self.get_object()
         if mode == "redirect":
-            url = services.presigned_download_url(artifact)
+            url = storage.presigned_download_url(artifact.file.name, filename=artifact.download_filename)
             if url:  # None on local files: those are always proxied
                 return HttpResponseRedirect(url, headers={"Cache-Control": "private, no-store"})
         return artifact_file_response(request, artifact)
