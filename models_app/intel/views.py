@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 
 from .. import services
 from ..api.permissions import ModelPermissions
-from ..api.views import artifact_file_response
+from ..downloads import artifact_file_response
 from ..errors import Conflict
 from ..models import Artifact, ModelVersion
 from ..uploads import StreamingMultiPartParser

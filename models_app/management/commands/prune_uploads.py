@@ -3,7 +3,7 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from models_app import services, storage
+from models_app import direct_uploads, storage
 from models_app.models import UploadSession
 
 
@@ -35,7 +35,7 @@ class Command(BaseCommand):
         for session in expired:
             self.stdout.write(f"{'would abort' if dry_run else 'aborting'} expired upload {session.id} ({session.key})")
             if not dry_run:
-                services.abort_direct_upload(session, reason="expired", state=UploadSession.State.ABORTED)
+                direct_uploads.abort_direct_upload(session, reason="expired", state=UploadSession.State.ABORTED)
             aborted += 1
         stray = 0
         if storage.is_s3():
