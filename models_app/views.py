@@ -20,9 +20,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from . import comparison, services
-from .api.errors import error_body
 from .catalogue import SORTS, CatalogueQuery
 from .errors import ArtifactStorageError, RegistryError
+from .lib.http import error_body
 from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
 from .storage import is_s3
 

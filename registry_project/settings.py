@@ -279,7 +279,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["models_app.api.permissions.ModelPermissions"],
+    "DEFAULT_PERMISSION_CLASSES": ["models_app.lib.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "models_app.api.filters.SearchFilter",

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import ProtectedError
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -18,14 +18,9 @@ from rest_framework.views import set_rollback
 from geti_integration import errors as geti_errors
 from geti_integration.client import GetiError
 
+from ..lib.http import error_body
+
 logger = logging.getLogger(__name__)
-
-
-def error_body(code, message, fields=None):
-    body = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
-    return {"error": body}
 
 
 def _flatten_message(detail):
@@ -98,17 +93,3 @@ def exception_handler(exc, context):
     body["error"].update(getattr(exc, "extra", None) or {})
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)
-
-
-def json_error_view(status_code, code, message):
-    def view(request, exception=None):
-        return JsonResponse(error_body(code, message), status=status_code)
-
-    return view
-
-
-def wants_json(request):
-    accept = request.headers.get("Accept", "")
-    return not request.path.startswith(("/admin/",)) and (
-        request.path.startswith("/api/") or "application/json" in accept or "text/html" not in accept
-    )

@@ -24,9 +24,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import services
-from ..api.permissions import ModelPermissions
 from ..downloads import artifact_file_response
 from ..errors import Conflict
+from ..lib.permissions import ModelPermissions
 from ..models import Artifact, ModelVersion
 from ..uploads import StreamingMultiPartParser
 from .serializers import IntelError, check_id, entry, not_found, parse_entry
