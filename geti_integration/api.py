@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from models_app.api.pagination import Pagination
 
 from . import importer
+from .errors import GetiErrorsMixin
 from .models import ImportJob
 
 GETI_ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -98,7 +99,7 @@ class ProjectPagination(Pagination):
     max_page_size = 100
 
 
-class GetiProjectViewSet(viewsets.ViewSet):
+class GetiProjectViewSet(GetiErrorsMixin, viewsets.ViewSet):
     """Geti's projects with their model groups, models and optimized models, read live from Geti.
 
     ``imported_artifact`` says which optimized models are already in the registry.
@@ -204,7 +205,7 @@ class ImportJobFilterSet(filters.FilterSet):
         fields = ["state", "project_id", "optimized_model_id", "id"]
 
 
-class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ImportJobViewSet(GetiErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Import jobs: POST to import Geti optimized models (202, one job per model); GET to follow.
 
     A model already being imported gets its running job back instead of a second one; a model

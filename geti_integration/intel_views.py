@@ -23,6 +23,7 @@ from models_app.intel.views import IntelView
 
 from . import importer
 from .client import GetiError
+from .errors import GetiErrorsMixin
 from .models import ImportJob
 
 NOTE = "Note: Only OpenVINO optimized active models are supported at this time.\n"
@@ -82,7 +83,11 @@ def fetch_project(client, project_id, message):
 
 
 @extend_schema(exclude=True)  # Intel's API is described in docs/geti.md
-class IntelProjectList(IntelView):
+class GetiIntelView(GetiErrorsMixin, IntelView):
+    """An Intel route of the integration: Geti failures answer as registry errors."""
+
+
+class IntelProjectList(GetiIntelView):
     """GET /projects: every Geti project with its OpenVINO optimized models."""
 
     def get(self, request):
@@ -92,7 +97,7 @@ class IntelProjectList(IntelView):
 
 
 @extend_schema(exclude=True)
-class IntelProjectDetail(IntelView):
+class IntelProjectDetail(GetiIntelView):
     """GET /projects/{id}: one project; 404 ``Project not found.`` when Geti does not know it."""
 
     def get(self, request, project_id):
@@ -117,7 +122,7 @@ def parse_models(body):
 
 
 @extend_schema(exclude=True)
-class IntelGetiDownload(IntelView):
+class IntelGetiDownload(GetiIntelView):
     """POST /projects/{id}/geti-models/download: import Geti OpenVINO optimized models."""
 
     def post(self, request, project_id):

@@ -122,7 +122,7 @@ def complete_direct_upload(session, *, parts, user=None):
             raise ValidationError({"sha256": [f"The file that arrived has sha256 {sha256}, not {session.sha256}."]})
     except BaseException as exc:
         delete_files([session.key])
-        _fail_session(session, str(getattr(exc, "detail", exc)))
+        _fail_session(session, str(exc))
         raise
     stored = StoredUpload(
         name=session.filename,
@@ -147,7 +147,7 @@ def complete_direct_upload(session, *, parts, user=None):
             content_type=session.content_type,
         )
     except BaseException as exc:
-        _fail_session(session, str(getattr(exc, "detail", exc)))
+        _fail_session(session, str(exc))
         raise
     session.state, session.artifact = UploadSession.State.COMPLETED, artifact
     session.save(update_fields=["state", "artifact"])

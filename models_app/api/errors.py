@@ -15,9 +15,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from geti_integration import errors as geti_errors
-from geti_integration.client import GetiError
-
+from ..errors import RegistryError
 from ..lib.http import error_body
 
 logger = logging.getLogger(__name__)
@@ -58,14 +56,14 @@ def exception_handler(exc, context):
         return Response(
             error_body("conflict", "The request conflicts with existing data."), status=status.HTTP_409_CONFLICT
         )
-    elif isinstance(exc, GetiError):
-        # Geti failed, not the client: 503 (502 for a refused token, 404 for a missing project).
-        code_status, code = geti_errors.api_status(exc)
-        return Response(
-            error_body(code, geti_errors.describe(exc)),
-            status=code_status,
-            headers={"Retry-After": "30"} if code_status == 503 else {},
-        )
+    elif isinstance(exc, RegistryError):
+        set_rollback()
+        if exc.status == status.HTTP_503_SERVICE_UNAVAILABLE:
+            headers["Retry-After"] = str(exc.retry_after or 5)
+        body = error_body(exc.code, exc.message, exc.fields)
+        # Some errors carry more than a message (NoMatchingVariant names the constraint that failed).
+        body["error"].update(exc.extra)
+        return Response(body, status=exc.status, headers=headers)
     elif isinstance(exc, (OperationalError, InterfaceError, DatabaseError)):
         logger.exception("Database unavailable")
         return Response(
@@ -89,7 +87,5 @@ def exception_handler(exc, context):
     else:
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         body = error_body(code, _flatten_message(exc.detail))
-    # Some errors carry more than a message (NoMatchingVariant names the constraint that failed).
-    body["error"].update(getattr(exc, "extra", None) or {})
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)

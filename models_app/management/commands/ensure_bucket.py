@@ -15,7 +15,7 @@ class Command(BaseCommand):
         try:
             outcome = storage.ensure_bucket()
         except ArtifactStorageError as exc:
-            raise CommandError(str(exc.detail)) from exc
+            raise CommandError(exc.message) from exc
         if outcome == "created":
             self.stdout.write(self.style.SUCCESS(f"Created bucket {backend.bucket_name}."))
         else:
