@@ -254,9 +254,6 @@ GETI_DEPLOYMENT_POLL_SECONDS = 1.0  # the first wait between polls; it grows by 
 # A running import whose worker has not reported for this long is marked failed by
 # `manage.py fail_stale_geti_imports` (the worker died).
 GETI_IMPORT_STALE_SECONDS = env_int("GETI_IMPORT_STALE_SECONDS", 900)
-# Intel's POST /projects/{id}/geti-models/download answered when the import was over; we wait
-# for the import jobs this long (below gunicorn's 120 s timeout), then answer 202.
-GETI_INTEL_DOWNLOAD_WAIT_SECONDS = env_int("GETI_INTEL_DOWNLOAD_WAIT_SECONDS", 60)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
