@@ -12,12 +12,11 @@ from django.utils import timezone
 from .errors import ArtifactStorageError, Conflict, FileTooLarge
 from .models import UploadSession
 from .services import check_artifact_registration, register_artifact
-from .storage import (
+from .storage import artifact_key, delete_files
+from .storage.multipart import (
     PartsRefused,
     abort_multipart,
-    artifact_key,
     complete_multipart,
-    delete_files,
     object_sha256,
     object_size,
     presigned_part_urls,

@@ -25,7 +25,8 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import DataAndFiles, FileUploadParser, MultiPartParser, get_encoding
 
 from .errors import FileTooLarge
-from .storage import S3MultipartWriter, aborting_on_failure, artifact_key, delete_files, is_s3
+from .storage import artifact_key, delete_files, is_s3
+from .storage.multipart import S3MultipartWriter, aborting_on_failure
 
 MiB = 1024 * 1024
 # S3 allows at most 10,000 parts of at least 5 MiB (but the last).

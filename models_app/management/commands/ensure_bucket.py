@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from models_app import storage
 from models_app.errors import ArtifactStorageError
+from models_app.storage.multipart import ensure_bucket
 
 
 class Command(BaseCommand):
@@ -13,7 +14,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Artifacts are stored in local files under {backend.location}.")
             return
         try:
-            outcome = storage.ensure_bucket()
+            outcome = ensure_bucket()
         except ArtifactStorageError as exc:
             raise CommandError(exc.message) from exc
         if outcome == "created":

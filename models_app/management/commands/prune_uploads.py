@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from models_app import direct_uploads, storage
 from models_app.models import UploadSession
+from models_app.storage import multipart
 
 
 class Command(BaseCommand):
@@ -57,11 +58,11 @@ class Command(BaseCommand):
             ).values_list("upload_id", flat=True)
         )
         count = 0
-        for name, upload_id, initiated in storage.open_multipart_uploads("artifacts/"):
+        for name, upload_id, initiated in multipart.open_multipart_uploads("artifacts/"):
             if upload_id in owned or initiated > cutoff:
                 continue
             count += 1
             self.stdout.write(f"{'would abort' if dry_run else 'aborting'} stray upload of {name}")
             if not dry_run:
-                storage.abort_multipart(name, upload_id)
+                multipart.abort_multipart(name, upload_id)
         return count
