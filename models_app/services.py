@@ -5,6 +5,10 @@ The rules that keep the registry consistent live here:
   removed again if the row cannot be written; a storage failure leaves no row;
 - files are deleted only after the rows that point at them are gone (``on_commit``);
 - uniqueness is enforced by database constraints, so concurrent writers get a clean 409.
+
+Beside them: ``direct_uploads`` (S3 uploads in presigned parts) and ``entries`` (the Intel API's
+writes) build on these services; ``reads`` (resolve, compare) and ``downloads`` (HTTP file
+responses) only read; ``storage`` does every object-storage call.
 """
 
 import hashlib
@@ -17,9 +21,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, transaction
 from django.http import Http404
 
-from .errors import (
-    Conflict,
-)
+from .errors import Conflict
 from .models import (
     ALIAS_NAME_VALIDATOR,
     Alias,
@@ -29,12 +31,7 @@ from .models import (
     ModelVersion,
     RegisteredModel,
 )
-from .storage import (
-    artifact_key,
-    check_storage,
-    delete_files,
-    save_file,
-)
+from .storage import artifact_key, check_storage, delete_files, save_file
 
 logger = logging.getLogger(__name__)
 
