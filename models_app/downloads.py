@@ -6,11 +6,11 @@ a slow client.
 import base64
 import queue
 import threading
+from http import HTTPStatus
 
 from django.conf import settings
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.utils.http import content_disposition_header
-from rest_framework import status
 
 from .errors import RangeNotSatisfiable
 from .storage import is_s3, object_uri, open_range, presigned_download_url
@@ -120,7 +120,7 @@ def artifact_file_response(request, artifact, content_type="application/octet-st
         "X-Checksum-SHA256": artifact.sha256,
     }
     if etag in request.headers.get("If-None-Match", ""):
-        return HttpResponse(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return HttpResponse(status=HTTPStatus.NOT_MODIFIED, headers=headers)
     byte_range = None
     if_range = request.headers.get("If-Range")
     if not if_range or if_range == etag:
@@ -130,7 +130,7 @@ def artifact_file_response(request, artifact, content_type="application/octet-st
     response = StreamingHttpResponse(chunks, content_type=content_type, headers=headers)
     response["Content-Length"] = str(max(end - start + 1, 0))
     if byte_range:
-        response.status_code = status.HTTP_206_PARTIAL_CONTENT
+        response.status_code = HTTPStatus.PARTIAL_CONTENT
         response["Content-Range"] = f"bytes {start}-{end}/{artifact.size}"
     return response
 

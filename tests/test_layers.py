@@ -63,3 +63,21 @@ def test_no_call_site_uses_private_django_storages_methods():
         if "_normalize_name" in path.read_text() or "_create_session" in path.read_text()
     ]
     assert offenders == []
+
+
+def test_the_core_below_the_faces_does_not_depend_on_drf():
+    core = [
+        "models_app/errors.py",
+        "models_app/services.py",
+        "models_app/reads.py",
+        "models_app/downloads.py",
+        "models_app/direct_uploads.py",
+        "models_app/entries.py",
+        "models_app/models.py",
+        "models_app/storage/__init__.py",
+        "models_app/storage/multipart.py",
+    ]
+    offenders = [
+        (path, name) for path, name in imports("models_app") if path in core and name.startswith("rest_framework")
+    ]
+    assert offenders == []
