@@ -199,7 +199,9 @@ def record_attempt(delivery, response):
 
 
 def _failed(delivery, subscription, response, now):
-    log = logger.warning if response.outcome == DeliveryAttempt.Outcome.REFUSED else logger.info
+    # A refused address or a redirect may be someone probing the network through us.
+    suspicious = response.outcome in (DeliveryAttempt.Outcome.REFUSED, DeliveryAttempt.Outcome.REDIRECT)
+    log = logger.warning if suspicious else logger.info
     log("Webhook %s to %s failed: %s", delivery.webhook_id, subscription.url, response.error)
     delivery.failures += 1
     if delivery.failures >= settings.REGISTRY_WEBHOOK_MAX_ATTEMPTS:

@@ -24,19 +24,24 @@ def create_subscription(*, user=None, **fields):
 
 
 def update_subscription(subscription, *, fields):
-    """Change a subscription. Switching it on again clears the failure count and the reason it
-    was switched off, and its waiting deliveries go out at once, in order."""
+    """Change a subscription; switching it on again resumes it (``resume``)."""
     resumed = fields.get("is_active") and not subscription.is_active
     for key, value in fields.items():
         setattr(subscription, key, value)
-    if resumed:
-        subscription.consecutive_failures, subscription.disabled_reason = 0, ""
     _validated(subscription)
     with transaction.atomic():
         subscription.save()
         if resumed:
-            subscription.deliveries.filter(state=Delivery.State.PENDING).update(next_attempt_at=timezone.now())
+            resume(subscription)
     return subscription
+
+
+def resume(subscription):
+    """A subscription switched on again starts with no failures and no reason for being off,
+    and its waiting deliveries go out at once, in order."""
+    subscription.consecutive_failures, subscription.disabled_reason = 0, ""
+    Subscription.objects.filter(pk=subscription.pk).update(consecutive_failures=0, disabled_reason="")
+    subscription.deliveries.filter(state=Delivery.State.PENDING).update(next_attempt_at=timezone.now())
 
 
 def rotate_secret(subscription, *, overlap_seconds):
