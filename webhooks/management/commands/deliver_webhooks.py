@@ -1,12 +1,16 @@
 """Send webhook deliveries: once, or in a loop beside the background-job worker."""
 
+import logging
 import signal
 import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError, close_old_connections
 
 from webhooks.delivery import prune, run_once
+
+logger = logging.getLogger("webhooks.delivery")
 
 PRUNE_EVERY_SECONDS = 3600
 
@@ -35,11 +39,18 @@ class Command(BaseCommand):
         last_prune = 0.0
         try:
             while not stopping:
-                if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
-                    prune()
-                    last_prune = time.monotonic()
-                # A full pass means more may be waiting: go again at once.
-                if run_once() == 0:
-                    time.sleep(interval)
+                close_old_connections()
+                try:
+                    if time.monotonic() - last_prune > PRUNE_EVERY_SECONDS:
+                        prune()
+                        last_prune = time.monotonic()
+                    # A full pass means more may be waiting: go again at once.
+                    if run_once() > 0:
+                        continue
+                except DatabaseError:
+                    # The database restarting must not stop the sender (or, in scripts/run.sh,
+                    # the server beside it): nothing was lost, the outbox is still there.
+                    logger.exception("Webhook delivery pass failed; retrying")
+                time.sleep(interval)
         except KeyboardInterrupt:
             pass
