@@ -122,14 +122,7 @@ class DeliveryAdmin(ManageWebhooksPermission, admin.ModelAdmin):
         "event_type",
         "registered_model",
         "payload",
-        "state",
-        "attempts",
-        "failures",
-        "next_attempt_at",
-        "last_status_code",
-        "last_error",
-        "created_at",
-        "delivered_at",
+        *Delivery.PROGRESS_FIELDS,
     ]
     exclude = ["event", "order_key"]
     inlines = [DeliveryAttemptInline]

@@ -114,14 +114,7 @@ class DeliverySerializer(serializers.ModelSerializer):
             "event_type",
             "registered_model",
             "event_at",
-            "state",
-            "attempts",
-            "failures",
-            "next_attempt_at",
-            "last_status_code",
-            "last_error",
-            "created_at",
-            "delivered_at",
+            *Delivery.PROGRESS_FIELDS,
         ]
 
     def get_event_id(self, delivery) -> str:

@@ -108,6 +108,18 @@ class Delivery(models.Model):
         DELIVERED = "delivered"
         FAILED = "failed"
 
+    # What the delivery log shows of a delivery's progress (API and admin).
+    PROGRESS_FIELDS = (
+        "state",
+        "attempts",
+        "failures",
+        "next_attempt_at",
+        "last_status_code",
+        "last_error",
+        "created_at",
+        "delivered_at",
+    )
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")

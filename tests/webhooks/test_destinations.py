@@ -105,23 +105,54 @@ def test_a_redirect_to_a_link_local_address_is_not_followed(subscription, receiv
     assert Delivery.objects.get().state == "pending"  # a redirect is a failed attempt, retried later
 
 
-def test_the_vetted_address_is_the_one_connected_to(receiver, webhook_settings, monkeypatch):
+def test_the_vetted_address_is_the_one_connected_to(receiver, webhook_settings, hooks_example_test):
     """One DNS lookup of the name per attempt: a second, different answer (DNS rebinding to an
     internal address) is never asked for. The request still names the host."""
+    Subscription.objects.create(url=f"http://hooks.example.test:{receiver.port}/hook")
+    registry.create_registered_model(name="a")
+    worker.run_once()
+    assert hooks_example_test == ["hooks.example.test"]
+    assert DeliveryAttempt.objects.get().outcome == "success"
+    assert DeliveryAttempt.objects.get().address == "127.0.0.1"
+    assert receiver.requests[0]["headers"]["Host"] == f"hooks.example.test:{receiver.port}"
+
+
+@pytest.fixture
+def hooks_example_test(monkeypatch):
+    """hooks.example.test resolves to 127.0.0.1 (and only the first time it is asked)."""
     lookups = []
     real = transport.socket.getaddrinfo
 
-    def rebinding(host, *args, **kwargs):
+    def resolve(host, *args, **kwargs):
         if host == "hooks.example.test":
             lookups.append(host)
             host = "127.0.0.1" if len(lookups) == 1 else "10.0.0.1"
         return real(host, *args, **kwargs)
 
-    monkeypatch.setattr(transport.socket, "getaddrinfo", rebinding)
-    Subscription.objects.create(url=f"http://hooks.example.test:{receiver.port}/hook")
+    monkeypatch.setattr(transport.socket, "getaddrinfo", resolve)
+    return lookups
+
+
+def test_https_to_the_vetted_address_checks_the_certificate_against_the_name(
+    tls_receiver, certificate, webhook_settings, hooks_example_test, monkeypatch
+):
+    """The connection goes to the checked address, yet TLS sends the URL's name (SNI) and the
+    certificate must be valid for that name."""
+    monkeypatch.setattr(transport.certifi, "where", lambda: certificate[0])
+    Subscription.objects.create(url=f"https://hooks.example.test:{tls_receiver.port}/hook")
     registry.create_registered_model(name="a")
     worker.run_once()
-    assert lookups == ["hooks.example.test"]
-    assert DeliveryAttempt.objects.get().outcome == "success"
-    assert DeliveryAttempt.objects.get().address == "127.0.0.1"
-    assert receiver.requests[0]["headers"]["Host"] == f"hooks.example.test:{receiver.port}"
+    attempt = DeliveryAttempt.objects.get()
+    assert (attempt.outcome, attempt.status_code, attempt.address) == ("success", 200, "127.0.0.1")
+    assert tls_receiver.requests[0]["headers"]["Host"] == f"hooks.example.test:{tls_receiver.port}"
+    assert hooks_example_test == ["hooks.example.test"]
+
+
+def test_https_refuses_a_certificate_it_cannot_verify(tls_receiver, webhook_settings, hooks_example_test, settings):
+    settings.REGISTRY_WEBHOOK_RETRY_BASE_SECONDS = 3600
+    Subscription.objects.create(url=f"https://hooks.example.test:{tls_receiver.port}/hook")
+    registry.create_registered_model(name="a")
+    worker.run_once()
+    attempt = DeliveryAttempt.objects.get()
+    assert attempt.outcome == "connection_error" and "CERTIFICATE_VERIFY_FAILED" in attempt.error
+    assert tls_receiver.requests == []
