@@ -220,3 +220,10 @@ def test_old_finished_deliveries_and_events_are_pruned(subscription, receiver, s
     drain()
     worker.prune(now=timezone.now() + timedelta(days=settings.REGISTRY_WEBHOOK_RETENTION_DAYS + 1))
     assert not Delivery.objects.exists() and not Event.objects.exists()
+
+
+def test_a_refused_write_sends_nothing(subscription, receiver, upload):
+    assert upload(b"model").status_code == 201
+    assert upload(b"again").status_code == 409  # rolled back: no row, no event
+    drain()
+    assert receiver.types() == ["registered_model.created", "version.created", "artifact.created"]
