@@ -142,3 +142,15 @@ def test_list_queries_do_not_grow(manager_client, receiver, webhook_settings, dj
     # count, page of deliveries with their events joined
     with django_assert_num_queries(2):
         assert manager_client.get(DELIVERIES).json()["count"] > 3
+
+
+def test_a_filter_outlives_its_deleted_model(manager_client, receiver, webhook_settings):
+    model = registry.create_registered_model(name="a")
+    created, model_id = create(manager_client, url=receiver.url, registered_model="a"), str(model.pk)
+    registry.delete_registered_model(model)
+    while worker.run_once():
+        pass
+    assert receiver.types() == ["registered_model.deleted"]
+    body = manager_client.get(f"{SUBS}{created['id']}/").json()
+    assert (body["registered_model"], body["registered_model_id"]) == (None, model_id)
+    assert manager_client.get(SUBS).status_code == 200
