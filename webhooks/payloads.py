@@ -193,17 +193,22 @@ def _example_data(event_type):
         }[verb]
         return {"registered_model": _MODEL, "changes": changes, "actor": _ACTOR}
     if event_type.startswith("version."):
-        status = {"archived": ["active", "archived"], "restored": ["archived", "active"]}.get(verb)
+        changes = {
+            "created": {"registered_model": [None, _MODEL["id"]], "version": [None, "1"], "status": [None, "active"]},
+            "updated": {"description": ["", "Trained on the March set."]},
+            "archived": {"status": ["active", "archived"]},
+            "restored": {"status": ["archived", "active"]},
+            "deleted": {"version": ["1", None], "status": ["active", None], "artifacts": [3, None]},
+        }[verb]
         version = {**_V1, "status": "archived"} if verb == "archived" else _V1
-        changes = {"status": status} if status else {"description": ["", "Trained on 2026-11 data."]}
-        return {"registered_model": _MODEL, "changes": changes, "actor": _ACTOR, "version": version}
+        return {"registered_model": _MODEL, "changes": changes, "version": version, "actor": _ACTOR}
     if event_type.startswith("artifact."):
         changes = (
             {"score": [0.88, 0.91]} if verb == "updated" else {"precision": [None, "INT8"], "size": [None, 48213504]}
         )
         if verb == "deleted":
             changes = {key: [new, old] for key, (old, new) in changes.items()}
-        return {"registered_model": _MODEL, "changes": changes, "actor": _ACTOR, "version": _V1, "artifact": _ARTIFACT}
+        return {"registered_model": _MODEL, "changes": changes, "version": _V1, "artifact": _ARTIFACT, "actor": _ACTOR}
     if event_type.startswith("alias."):
         from_version, to_version = {
             "set": (None, _V1),
