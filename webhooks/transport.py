@@ -82,6 +82,10 @@ def validate_url(url):
     """The checks that can be made when a URL is saved: http(s), a host, and no literal address
     that would be refused (names are checked again on every delivery)."""
     parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (raises on a port out of range)
+    except ValueError as exc:
+        raise ValidationError(f"A webhook URL needs a valid port: {exc}.") from exc
     if parts.scheme not in ("http", "https"):
         raise ValidationError("A webhook URL must start with http:// or https://.")
     if not parts.hostname:
@@ -98,16 +102,18 @@ def validate_url(url):
 
 def post(url, body, headers, *, timeout):
     """POST ``body`` to ``url`` once; never raises, the outcome is in the Response."""
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     started = time.monotonic()
     result = Response()
     try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("not an http(s) URL with a host")
         result.address = resolve(parts.hostname, port)
     except DestinationRefused as exc:
         return Response(error=str(exc), outcome="refused")
-    except ConnectionError as exc:
-        return Response(error=str(exc), outcome="connection_error")
+    except (ConnectionError, ValueError) as exc:
+        return Response(error=f"Cannot send to {url}: {exc}", outcome="connection_error")
     host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
     if ":" in parts.hostname:
         host_header = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")

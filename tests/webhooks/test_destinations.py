@@ -156,3 +156,13 @@ def test_https_refuses_a_certificate_it_cannot_verify(tls_receiver, webhook_sett
     attempt = DeliveryAttempt.objects.get()
     assert attempt.outcome == "connection_error" and "CERTIFICATE_VERIFY_FAILED" in attempt.error
     assert tls_receiver.requests == []
+
+
+def test_a_url_with_an_impossible_port_is_refused_on_save_and_fails_cleanly_on_send(webhook_settings):
+    with pytest.raises(ValidationError):
+        transport.validate_url("http://hooks.example.com:99999/x")
+    Subscription.objects.create(url="http://hooks.example.com:99999/x")
+    registry.create_registered_model(name="a")
+    worker.run_once()
+    attempt = DeliveryAttempt.objects.first()
+    assert attempt.outcome == "connection_error" and "99999" in attempt.error

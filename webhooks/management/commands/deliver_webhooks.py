@@ -6,7 +6,7 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from django.db import DatabaseError, close_old_connections
+from django.db import close_old_connections
 
 from webhooks.delivery import prune, run_once
 
@@ -47,9 +47,9 @@ class Command(BaseCommand):
                     # A full pass means more may be waiting: go again at once.
                     if run_once() > 0:
                         continue
-                except DatabaseError:
-                    # The database restarting must not stop the sender (or, in scripts/run.sh,
-                    # the server beside it): nothing was lost, the outbox is still there.
+                except Exception:
+                    # A failed pass (the database restarting, a bug) must not stop the sender, nor
+                    # in scripts/run.sh the server beside it: nothing is lost, the outbox remains.
                     logger.exception("Webhook delivery pass failed; retrying")
                 time.sleep(interval)
         except KeyboardInterrupt:
