@@ -27,7 +27,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import Exists, F, Max, OuterRef
 from django.utils import timezone
 
 from models_app.models import Event
@@ -94,9 +94,15 @@ def dispatch_events(limit=500):
             return 0
         now = timezone.now()
         subscriptions = list(Subscription.objects.all())
+        waits = _queue_waits(now)
         Delivery.objects.bulk_create(
             [
-                Delivery(subscription=sub, event=event, order_key=event.registered_model_id, next_attempt_at=now)
+                Delivery(
+                    subscription=sub,
+                    event=event,
+                    order_key=event.registered_model_id,
+                    next_attempt_at=waits.get((sub.pk, event.registered_model_id), now),
+                )
                 for event in events
                 for sub in subscriptions
                 if sub.created_at <= event.created_at and sub.wants(event)
@@ -105,6 +111,35 @@ def dispatch_events(limit=500):
         )
         Event.objects.filter(pk__in=[e.pk for e in events]).update(dispatched_at=now)
     return len(events)
+
+
+def _queue_waits(now):
+    """``{(subscription id, order key): time}`` of the queues whose first delivery waits for a
+    retry: a delivery joining such a queue is not due before then either."""
+    waiting = (
+        Delivery.objects.filter(state=Delivery.State.PENDING, next_attempt_at__gt=now, order_key__isnull=False)
+        .values_list("subscription_id", "order_key")
+        .annotate(until=Max("next_attempt_at"))
+    )
+    return {(sub, key): until for sub, key, until in waiting}
+
+
+def _postpone_queue(delivery):
+    """The later deliveries of a queue whose first one waits for a retry wait as long.
+
+    They could not be sent before it anyway; with their own time in the past, every pass of the
+    worker would look at each of them (a subscriber down for an hour can have thousands) only to
+    find an earlier one pending.
+    """
+    if delivery.order_key is None:
+        return
+    Delivery.objects.filter(
+        subscription_id=delivery.subscription_id,
+        order_key=delivery.order_key,
+        state=Delivery.State.PENDING,
+        event_id__gt=delivery.event_id,
+        next_attempt_at__lt=delivery.next_attempt_at,
+    ).update(next_attempt_at=delivery.next_attempt_at)
 
 
 # --- sending ----------------------------------------------------------------------------------
@@ -208,6 +243,7 @@ def _failed(delivery, subscription, response, now):
         delivery.state = Delivery.State.FAILED
     else:
         delivery.next_attempt_at = now + timedelta(seconds=backoff(delivery.failures))
+        _postpone_queue(delivery)
     Subscription.objects.filter(pk=subscription.pk).update(consecutive_failures=F("consecutive_failures") + 1)
     subscription.refresh_from_db(fields=["consecutive_failures", "is_active"])
     limit = settings.REGISTRY_WEBHOOK_DISABLE_AFTER_FAILURES

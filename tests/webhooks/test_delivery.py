@@ -228,3 +228,19 @@ def test_a_refused_write_sends_nothing(subscription, receiver, upload):
     assert upload(b"again").status_code == 409  # rolled back: no row, no event
     drain()
     assert receiver.types() == ["registered_model.created", "version.created", "artifact.created"]
+
+
+def test_a_queue_waiting_for_a_retry_is_not_due_before_it(subscription, receiver, settings):
+    """The later deliveries of a model wait as long as its first one, also those dispatched
+    later, so an idle worker does not look at them on every pass."""
+    settings.REGISTRY_WEBHOOK_RETRY_BASE_SECONDS = 3600
+    receiver.answer(500)
+    model = new_model("a")
+    registry.update_registered_model(model, fields={"description": "one"})
+    worker.run_once()
+    registry.update_registered_model(model, fields={"description": "two"})
+    worker.run_once()
+    first, *later = Delivery.objects.order_by("event_id")
+    assert first.failures == 1 and len(later) == 2
+    assert {d.next_attempt_at for d in later} == {first.next_attempt_at}
+    assert not worker.due_deliveries(timezone.now()).exists()
