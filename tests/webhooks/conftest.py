@@ -1,6 +1,5 @@
 """A real HTTP receiver on loopback for webhook tests, and the settings that let webhooks reach it."""
 
-import datetime
 import ssl
 import threading
 import time
@@ -9,6 +8,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.conftest import grant
+from tests.geti_fake import _self_signed_cert
 
 
 class Receiver:
@@ -120,33 +120,10 @@ def subscription(receiver, webhook_settings, db):
 
 @pytest.fixture
 def certificate(tmp_path):
-    """A self-signed certificate for hooks.example.test: (certificate file, key file)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hooks.example.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("hooks.example.test")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return str(cert_file), str(key_file)
+    """A self-signed certificate for the name hooks.example.test only (no address in it):
+    (certificate file, key file)."""
+    cert, key = _self_signed_cert(tmp_path, names=["hooks.example.test"], addresses=[])
+    return str(cert), str(key)
 
 
 @pytest.fixture
