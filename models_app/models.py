@@ -624,6 +624,33 @@ class AuditEntry(models.Model):
         raise TypeError("Audit entries are append-only.")
 
 
+class Event(models.Model):
+    """One change the registry announces to webhook subscribers: the outbox.
+
+    Written by ``models_app.events`` in the same transaction as the change it describes, so an
+    event exists exactly when its change committed. The webhooks app fans events out to its
+    subscriptions (``dispatched_at``) and delivers them. Models are referred to by id and name
+    rather than a foreign key, so the event outlives what it describes; the id orders the events.
+    """
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    type = models.CharField(max_length=64, db_index=True)
+    registered_model_id = models.UUIDField(null=True, blank=True, db_index=True)
+    registered_model_name = models.CharField(max_length=200, blank=True)
+    payload = models.JSONField(encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(dispatched_at__isnull=True), name="event_undispatched"),
+        ]
+
+    def __str__(self):
+        return f"{self.type} {self.registered_model_name}".strip()
+
+
 class UploadSession(models.Model):
     """A direct upload: the client sends a big file straight to S3 in parts through presigned
     URLs, then asks the registry to complete it. The registry verifies size and sha256 of what

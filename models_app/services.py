@@ -21,6 +21,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, transaction
 from django.http import Http404
 
+from . import events
 from .errors import Conflict
 from .models import (
     ALIAS_NAME_VALIDATOR,
@@ -98,12 +99,16 @@ def record_audit(
     object_id=None,
     object_repr=None,
     registered_model=None,
+    alias=None,
 ):
     """Append one entry to the audit log, in the caller's transaction.
 
     Give ``instance`` for a registry object (type, id, text and model name are taken from it), or
     ``object_type``/``object_id``/``object_repr`` for anything else. Importers call this with
     ``action="import"`` for what they bring in beyond ``register_artifact``.
+    Every audited write passes here, so this is also where its event is written to the outbox
+    (``events.emit_for_audit``); ``alias`` is ``(registered_model, from_version, to_version,
+    reason)`` for an alias change.
     """
     if instance is not None:
         object_type = object_type or instance._meta.model_name
@@ -111,7 +116,7 @@ def record_audit(
         object_repr = object_repr or str(instance)
         registered_model = registered_model if registered_model is not None else _model_name_of(instance)
     actor = user if user is not None and user.is_authenticated else None
-    return AuditEntry.objects.create(
+    entry = AuditEntry.objects.create(
         action=action,
         actor=actor,
         actor_name=actor.get_username() if actor else "",
@@ -121,6 +126,8 @@ def record_audit(
         registered_model=registered_model or "",
         changes=changes or {},
     )
+    events.emit_for_audit(entry, user=actor, instance=instance, alias=alias)
+    return entry
 
 
 def _hash_file(fileobj, chunk_size=1024 * 1024):
@@ -566,6 +573,7 @@ def _audit_alias(action, registered_model, name, from_version, to_version, user,
         object_repr=f"{registered_model.name}@{name}",
         registered_model=registered_model.name,
         changes=changes,
+        alias=(registered_model, from_version, to_version, reason),
     )
 
 

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "models_app",
     "geti_integration",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -255,6 +256,19 @@ GETI_DEPLOYMENT_POLL_SECONDS = 1.0  # the first wait between polls; it grows by 
 # `manage.py fail_stale_geti_imports` (the worker died).
 GETI_IMPORT_STALE_SECONDS = env_int("GETI_IMPORT_STALE_SECONDS", 900)
 
+# Webhooks (docs/webhooks.md): `manage.py deliver_webhooks --loop` sends them.
+REGISTRY_WEBHOOK_TIMEOUT_SECONDS = env_int("REGISTRY_WEBHOOK_TIMEOUT_SECONDS", 10)
+REGISTRY_WEBHOOK_MAX_ATTEMPTS = env_int("REGISTRY_WEBHOOK_MAX_ATTEMPTS", 8)
+REGISTRY_WEBHOOK_RETRY_BASE_SECONDS = env_int("REGISTRY_WEBHOOK_RETRY_BASE_SECONDS", 30)
+REGISTRY_WEBHOOK_RETRY_MAX_SECONDS = env_int("REGISTRY_WEBHOOK_RETRY_MAX_SECONDS", 3600)
+REGISTRY_WEBHOOK_DISABLE_AFTER_FAILURES = env_int("REGISTRY_WEBHOOK_DISABLE_AFTER_FAILURES", 20)
+REGISTRY_WEBHOOK_SECRET_OVERLAP_SECONDS = env_int("REGISTRY_WEBHOOK_SECRET_OVERLAP_SECONDS", 24 * 3600)
+REGISTRY_WEBHOOK_RETENTION_DAYS = env_int("REGISTRY_WEBHOOK_RETENTION_DAYS", 30)
+REGISTRY_WEBHOOK_POLL_SECONDS = float(os.environ.get("REGISTRY_WEBHOOK_POLL_SECONDS", "1"))
+# Loopback, private, link-local and unique-local destinations are refused unless inside one of
+# these networks (comma-separated CIDRs, e.g. 10.20.0.0/16 for an internal CI server).
+REGISTRY_WEBHOOK_ALLOWED_NETWORKS = env_list("REGISTRY_WEBHOOK_ALLOWED_NETWORKS")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -306,6 +320,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"DeliveryStateEnum": "webhooks.models.Delivery.State"},
 }
 
 LOGGING = {

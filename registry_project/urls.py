@@ -18,6 +18,7 @@ urlpatterns = [
     path("healthz", model_views.healthz, name="healthz"),
     path("readyz", model_views.readyz, name="readyz"),
     path("api/v1/geti/", include("geti_integration.api_urls")),
+    path("api/v1/webhooks/", include("webhooks.api_urls")),
     path("api/v1/", include("models_app.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
