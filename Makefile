@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run serve test smoke bench clean
+.PHONY: run serve test smoke bench bench-peers clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ smoke: $(BIN)/.installed
 bench: $(BIN)/.installed-dev
 	$(BIN)/python bench/artifacts.py
 	$(BIN)/python bench/metadata.py
+
+## bench-peers: this registry beside MLflow's registry (installed in var/bench/mlflow-venv), same run
+bench-peers: $(BIN)/.installed-dev
+	$(BIN)/python bench/peers.py
 
 clean:
 	rm -rf $(VENV) var
