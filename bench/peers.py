@@ -154,7 +154,7 @@ class Registry:
             "versions of one model": f"{self.api}/versions/?registered_model={model}",
             "versions of one model with a tag": f"{self.api}/versions/?registered_model={model}"
             f"&tag=precision:{precision}",
-            "one version by model and version": f"{self.api}/versions/?registered_model={model}&version={version}",
+            "one version by model and version": f"{self.api}/registered-models/{model}/versions/{version}/",
             "registered models by name substring": f"{self.api}/registered-models/?name={fragment}",
             "page of 50 registered models": f"{self.api}/registered-models/?ordering=name&page_size=50",
         }
@@ -408,7 +408,7 @@ def main():
                 rng.choice(FORMATS),
                 f"{rng.randrange(args.models):05d}"[1:4],
             )
-            for _ in range(args.requests)
+            for _ in range(max(args.requests, 8 * args.workers))
         ]
 
         def calls(i):
