@@ -111,14 +111,18 @@ class FilterListsOnlyMixin:
 
 
 class PageByIdsMixin:
-    """Lists find the page's ids first, then load those rows (joins, per-row subqueries) by id.
+    """Pages after the first find their ids first, then load those rows (joins, per-row
+    subqueries) by id.
 
     With ``OFFSET``, PostgreSQL builds every row it skips: page 7 of 50 joined 350 artifacts to
     their versions, models and users to show 50. The ids query reads only what filters and
     ordering need; the rows query touches 50 rows by primary key. Two queries, whatever the size.
+    The first page skips nothing, so it reads its rows in one query.
     """
 
     def list(self, request, *args, **kwargs):
+        if self.paginator is not None and request.query_params.get(self.paginator.page_query_param, "1") == "1":
+            return super().list(request, *args, **kwargs)
         queryset = self.filter_queryset(self.get_queryset())
         ids = self.paginate_queryset(queryset.values_list("pk", flat=True))
         if ids is None:  # no paginator: in_bulk(None) would load every row
