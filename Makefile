@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run serve test smoke bench bench-peers clean
+.PHONY: run test lint smoke bench bench-peers clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,18 +26,28 @@ run: $(BIN)/.installed
 	$(BIN)/python manage.py ensure_admin --url http://$(HOST):$(PORT)
 	BIN=$(BIN) bash scripts/run.sh $(HOST):$(PORT)
 
-## test: the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise; S3 via moto)
+## test: the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise; S3 via moto),
+##       after finding a Chromium for the browser tests or installing one
 test: $(BIN)/.installed-dev
+	BIN=$(BIN) bash scripts/ensure-browser.sh
 	$(BIN)/python -m pytest
+
+## lint: ruff (lint and format check) and no model change without its migration
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
 
 ## smoke: start the default setup (SQLite + local files) and drive it with curl
 smoke: $(BIN)/.installed
 	bash scripts/smoke.sh
 
-## bench: artifact throughput and memory vs direct boto3, then metadata latency on PostgreSQL (not part of test)
+## bench: artifact throughput and memory vs direct boto3, metadata latency on PostgreSQL, and a
+##        Geti import's time and memory (not part of test)
 bench: $(BIN)/.installed-dev
 	$(BIN)/python bench/artifacts.py
 	$(BIN)/python bench/metadata.py
+	$(BIN)/python bench/geti_import.py
 
 ## bench-peers: this registry beside MLflow's registry (installed in var/bench/mlflow-venv), same run
 bench-peers: $(BIN)/.installed-dev

@@ -1,13 +1,14 @@
 """REST API under /api/v1/geti/: browse Geti's projects, start imports, follow import jobs."""
 
-from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
+from models_app.access import can_add_artifacts, can_read
 from models_app.api.pagination import Pagination
+from models_app.models import label_names
 
 from . import importer
 from .models import ImportJob
@@ -23,9 +24,9 @@ class CanImport(BasePermission):
     writes artifacts, so it needs ``models_app.add_artifact``."""
 
     def has_permission(self, request, view):
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return bool(not settings.REGISTRY_REQUIRE_LOGIN or request.user.is_authenticated)
-        return bool(request.user and request.user.is_authenticated and request.user.has_perm("models_app.add_artifact"))
+        if request.method in SAFE_METHODS:
+            return can_read(request.user)
+        return can_add_artifacts(request.user)
 
 
 # --- projects ---------------------------------------------------------------------------------
@@ -76,7 +77,7 @@ def project_json(project, imported=None):
                         "size": model.size,
                         "active_model": model.active_model,
                         "is_purged": model.is_purged,
-                        "labels": [label.get("name") for label in model.labels],
+                        "labels": label_names(model.labels),
                         "optimized_models": [optimized_json(o, imported) for o in model.optimized_models],
                     }
                     for model in group.models
@@ -118,14 +119,14 @@ class GetiProjectViewSet(viewsets.ViewSet):
         with importer.get_client() as client:
             page = paginator.paginate_queryset(client.list_projects(), request, view=self)
             for project in page:
-                importer.fill_tree(client, project)
+                client.fill_tree(project)
         imported = importer.imported_artifacts(optimized_ids(page))
         return paginator.get_paginated_response([project_json(p, imported) for p in page])
 
     @extend_schema(responses=inline_serializer("GetiProject", {"id": serializers.CharField()}))
     def retrieve(self, request, pk=None):
         with importer.get_client() as client:
-            project = importer.fill_tree(client, client.get_project(pk))
+            project = client.fill_tree(client.get_project(pk))
         return Response(project_json(project, importer.imported_artifacts(optimized_ids([project]))))
 
 

@@ -3,10 +3,11 @@
 This module only speaks HTTP: it imports nothing from Django, so a management command, a shell or a
 test can use it with a plain ``GetiConfig``. Mapping Geti's data to registry rows is the importer's job.
 
-What it does differently from Intel's old Model Registry (see reference/intel-model-registry.md §4):
-every failure raises ``GetiError`` instead of being swallowed (a wrong token used to look like "no
-projects"), projects are paged past 100, every optimized format is kept, a model without a plain
-``score`` does not crash, and waiting for a deployment sleeps, backs off and gives up at a deadline.
+What it does differently from the Geti client of Intel's Model Registry service, which this
+registry replaces: every failure raises ``GetiError`` instead of being swallowed (a wrong token
+used to look like "no projects"), projects are paged past 100, every optimized format is kept, a
+model without a plain ``score`` does not crash, and waiting for a deployment sleeps, backs off and
+gives up at a deadline.
 """
 
 from __future__ import annotations
@@ -213,9 +214,9 @@ class OptimizedModel:
 @dataclass
 class Model:
     """A trained model version. From a group listing it is a summary (no optimized models, no
-    labels); from ``get_model``/``project_tree`` it is the full detail.
+    labels); from ``get_model``/``fill_tree`` it is the full detail.
 
-    ``active_model`` only exists in the summary, so ``project_tree`` carries it over.
+    ``active_model`` only exists in the summary, so ``fill_tree`` carries it over.
     """
 
     id: str
@@ -283,7 +284,7 @@ class ModelGroup:
 
 @dataclass
 class Project:
-    """A Geti project; ``model_groups`` is only filled by ``project_tree``."""
+    """A Geti project; ``model_groups`` is only filled by ``fill_tree``."""
 
     id: str
     name: str
@@ -548,10 +549,6 @@ class GetiClient:
 
     # --- read API ---------------------------------------------------------------------------------
 
-    def product_info(self) -> dict:
-        """Geti's version information; a cheap call to check host, token and TLS settings."""
-        return self._expect(self._get_json(f"{self._root}/product_info"))
-
     def list_projects(self, page_size: int = 100) -> list[Project]:
         """Every project in the workspace, paging with limit/skip.
 
@@ -616,21 +613,19 @@ class GetiClient:
             f"Optimized model {optimized_model_id} is not in Geti's answer", status=404, code="model_not_found"
         )
 
-    def project_tree(self, project_id: str) -> Project:
-        """The project with its model groups, each model's detail and all its optimized models.
-
-        1 + 1 + one call per trained model: summaries do not list optimized models.
-        """
-        project = self.get_project(project_id)
-        project.model_groups = self.list_model_groups(project_id)
+    def fill_tree(self, project: Project) -> Project:
+        """Add the model groups, each model's detail and all its optimized models to a project
+        from ``get_project`` or ``list_projects``: one call for the groups, then one per trained
+        model, because the summaries in a group list no optimized models."""
+        project.model_groups = self.list_model_groups(project.id)
         for group in project.model_groups:
-            group.models = [
-                Model.from_json(
-                    self._expect(self._get_json(self._model_url(project_id, group.id, summary.id)), "id"),
-                    active_model=summary.active_model,
-                )
-                for summary in group.models
-            ]
+            models = []
+            for summary in group.models:
+                model = self.get_model(project.id, group.id, summary.id)
+                if model.active_model is None:  # only the summary says which model is active
+                    model.active_model = summary.active_model
+                models.append(model)
+            group.models = models
         return project
 
     # --- downloads --------------------------------------------------------------------------------
@@ -671,26 +666,6 @@ class GetiClient:
         """Stream a DONE code deployment's zip into ``fileobj``; return the bytes written."""
         url = f"{self._project_url(project_id)}/code_deployments/{_q(deployment_id)}/download"
         resp = self._request("GET", url, stream=True, headers=self._download_headers())
-        return self._stream_to(resp, fileobj, chunk_size, progress)
-
-    def download_deployment_package(
-        self,
-        project_id: str,
-        models: Iterable[Mapping[str, str]],
-        fileobj: BinaryIO,
-        package_type: str = "geti_sdk",
-        chunk_size: int = 1 << 20,
-        progress: ProgressCallback | None = None,
-    ) -> int:
-        """Stream a deployment package built synchronously by Geti (the non-deprecated route).
-
-        ``models`` are ``{"model_id": <optimized OpenVINO id>, "model_group_id": ...}``, one per task.
-        """
-        url = f"{self._project_url(project_id)}/deployment_package:download"
-        body = {"package_type": package_type, "models": self._deployment_models(models)}
-        resp = self._request(
-            "POST", url, json=body, stream=True, headers={**self._post_headers(), **self._download_headers()}
-        )
         return self._stream_to(resp, fileobj, chunk_size, progress)
 
     @staticmethod

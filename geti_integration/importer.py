@@ -81,26 +81,6 @@ def get_client(**kwargs) -> GetiClient:
 # --- browsing ---------------------------------------------------------------------------------
 
 
-def fill_tree(client: GetiClient, project: Project) -> Project:
-    """Add model groups, model details and optimized models to a listed project.
-
-    Like ``GetiClient.project_tree`` without fetching the project again: 1 + one call per model.
-    """
-    project.model_groups = client.list_model_groups(project.id)
-    for group in project.model_groups:
-        group.models = [
-            _with_active(client.get_model(project.id, group.id, summary.id), summary.active_model)
-            for summary in group.models
-        ]
-    return project
-
-
-def _with_active(model: Model, active: bool | None) -> Model:
-    if model.active_model is None:
-        model.active_model = active
-    return model
-
-
 def imported_artifacts(optimized_ids) -> dict[str, Artifact]:
     """Artifacts already imported for these Geti optimized-model ids, in one query."""
     ids = [i for i in optimized_ids if i]

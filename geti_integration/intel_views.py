@@ -78,7 +78,7 @@ def fetch_project(client, project_id, message):
         if exc.status in (400, 404):
             raise IntelError(status.HTTP_404_NOT_FOUND, "not_found", message) from exc
         raise
-    return importer.fill_tree(client, project)
+    return client.fill_tree(project)
 
 
 @extend_schema(exclude=True)  # Intel's API is described in docs/geti.md
@@ -87,7 +87,7 @@ class IntelProjectList(IntelView):
 
     def get(self, request):
         with importer.get_client() as client:
-            projects = [importer.fill_tree(client, p) for p in client.list_projects()]
+            projects = [client.fill_tree(p) for p in client.list_projects()]
         return Response([intel_project(p) for p in projects])
 
 

@@ -1,10 +1,11 @@
 """The Geti page: browse the Geti server's projects, pick optimized models, import them."""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+
+from models_app.access import add_artifact_access, can_add_artifacts, read_access
 
 from . import importer
 from .api import optimized_ids, project_json
@@ -15,6 +16,7 @@ from .models import ImportJob
 RECENT_JOBS = 30
 
 
+@read_access
 def projects(request):
     """Projects of the Geti server; with ``?project=<id>``, that project's models to pick from.
 
@@ -25,7 +27,7 @@ def projects(request):
         "error": None,
         "projects": [],
         "project": None,
-        "can_import": request.user.has_perm("models_app.add_artifact"),
+        "can_import": can_add_artifacts(request.user),
         "jobs": ImportJob.objects.with_related()[:RECENT_JOBS],
     }
     status = 200
@@ -34,7 +36,7 @@ def projects(request):
         with importer.get_client() as client:
             context["projects"] = client.list_projects()
             if selected:
-                project = importer.fill_tree(client, client.get_project(selected))
+                project = client.fill_tree(client.get_project(selected))
                 imported = importer.imported_artifacts(optimized_ids([project]))
                 context["project"] = _with_links(project_json(project, imported), imported)
     except GetiDisabled:
@@ -58,8 +60,7 @@ def _with_links(project, imported):
 
 
 @require_POST
-@login_required
-@permission_required("models_app.add_artifact", raise_exception=True)
+@add_artifact_access
 def start_import(request):
     """Queue imports of the ticked optimized models (values ``group:model:optimized``)."""
     project_id = request.POST.get("project_id", "")

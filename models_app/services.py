@@ -30,6 +30,8 @@ from .errors import (
 )
 from .models import (
     ALIAS_NAME_VALIDATOR,
+    ARTIFACT_FIELDS,
+    VERSION_FIELDS,
     Alias,
     AliasEvent,
     Artifact,
@@ -37,35 +39,13 @@ from .models import (
     ModelVersion,
     RegisteredModel,
     UploadSession,
+    label_names,
 )
 from .storage import artifact_storage, current_storage, is_s3
 
 logger = logging.getLogger(__name__)
 
 STORAGE_ERRORS = (BotoCoreError, ClientError, OSError)
-
-VERSION_FIELDS = (
-    "description",
-    "architecture",
-    "category",
-    "labels",
-    "overview",
-    "project_id",
-    "project_name",
-    "origin",
-    "tags",
-    "provenance",
-)
-ARTIFACT_FIELDS = (
-    "precision",
-    "target_device",
-    "target_device_type",
-    "format",
-    "score",
-    "optimization_capabilities",
-    "external_id",
-    "derived_from",
-)
 
 
 # --- Audit -------------------------------------------------------------------------------------
@@ -277,8 +257,8 @@ def _checked_artifact(
         ModelVersion(registered_model=registered, version=version, **version_fields), exclude=["registered_model"]
     )
     _validated(artifact, exclude=["version", "file", "size", "sha256"])
-    if existing_version and existing_version.status == ModelVersion.Status.ARCHIVED:
-        raise Conflict(f"Version {version} of {model_name} is archived; it takes no new artifacts.")
+    if existing_version:
+        existing_version.check_takes_artifacts()
     if (
         existing_version
         and existing_version.artifacts.filter(
@@ -308,9 +288,7 @@ def check_upload_precheck(fields):
         Artifact.objects.filter(
             version__registered_model__name=model_name,
             version__version=version,
-            precision=(fields.get("precision") or "FP32").strip().upper(),
-            target_device=(fields.get("target_device") or "CPU").strip().upper(),
-            format=(fields.get("format") or "openvino").strip().lower(),
+            **Artifact.variant_key(fields),
         )
         .select_related("version", "version__registered_model")
         .first()
@@ -480,12 +458,7 @@ def update_version(version, *, fields, user=None):
         if fields.get("status") == ModelVersion.Status.ARCHIVED:
             # order_by(): the default ordering joins the registered model, whose row would be locked too.
             ModelVersion.objects.select_for_update().filter(pk=version.pk).order_by().first()
-            aliases = sorted(version.aliases.values_list("name", flat=True))
-            if aliases:
-                raise Conflict(
-                    f"Version {version.version} of {version.registered_model.name} is the target of "
-                    f"alias(es) {', '.join(aliases)}; move them before archiving it."
-                )
+            version.check_archivable()
         before = snapshot(version)
         for key, value in fields.items():
             setattr(version, key, value)
@@ -527,12 +500,7 @@ def delete_artifact(artifact, *, user=None):
 def delete_version(version, *, user=None):
     """Delete a version, all of its artifacts and their files; refused (409) while an alias
     points at it, so "production" never dangles."""
-    aliases = sorted(version.aliases.values_list("name", flat=True))
-    if aliases:
-        raise Conflict(
-            f"Version {version.version} of {version.registered_model.name} is the target of "
-            f"alias(es) {', '.join(aliases)}; move or delete them first."
-        )
+    version.refuse_while_aliased("move or delete them first.")
     names = list(version.artifacts.values_list("file", flat=True))
     _delete_with_files(version, names, user=user, cascade={"artifacts": len(names)})
 
@@ -705,8 +673,7 @@ def change_artifact(artifact, *, model_name=None, version=None, version_fields=N
                 version=version,
                 defaults={**shared, "created_by": user if user and user.is_authenticated else None},
             )
-            if target.status == ModelVersion.Status.ARCHIVED:
-                raise Conflict(f"Version {version} of {model_name} is archived; it takes no new artifacts.")
+            target.check_takes_artifacts()
             artifact.version = target
             try:
                 with transaction.atomic():
@@ -800,10 +767,9 @@ def _lock_target(registered_model, version):
     # order_by(): the default ordering joins the registered model, whose row would be locked too
     # and so serialise every alias write of the model, not just those of one alias.
     target = ModelVersion.objects.select_for_update().filter(pk=version.pk).order_by().first()
-    if target is None or target.registered_model_id != registered_model.pk:
+    if target is None:
         raise ValidationError({"version": f"{registered_model.name} has no such version."})
-    if target.status == ModelVersion.Status.ARCHIVED:
-        raise Conflict(f"Version {target.version} of {registered_model.name} is archived; an alias cannot point to it.")
+    target.check_alias_target(registered_model)
     return target
 
 
@@ -935,9 +901,9 @@ def resolve_artifact(
             constraint="version",
             available=[],
         )
-    precisions = [p.strip().upper() for p in precisions or [] if p.strip()]
-    device = (target_device or "").strip().upper()
-    fmt = (format or "").strip().lower()
+    precisions = [p for p in (Artifact.normalize_variant_part("precision", p) for p in precisions or []) if p]
+    device = Artifact.normalize_variant_part("target_device", target_device)
+    fmt = Artifact.normalize_variant_part("format", format)
     steps = [
         ("format", fmt, lambda a: a.format == fmt, lambda a: a.format),
         ("target_device", device, lambda a: a.target_device in (device, *GENERIC_DEVICES), lambda a: a.target_device),
@@ -1017,10 +983,6 @@ ARTIFACT_COMPARE_FIELDS = (
 NUMERIC_FIELDS = {"score", "size", "total_size", "artifact_count"}
 
 
-def _label_names(labels):
-    return sorted(str(x.get("name", x)) if isinstance(x, dict) else str(x) for x in labels or [])
-
-
 def _delta(base, value):
     if base is None or value is None:
         return None
@@ -1047,7 +1009,7 @@ def _version_values(v):
         "description": v.description,
         "architecture": v.architecture,
         "category": v.category,
-        "labels": _label_names(v.labels),
+        "labels": sorted(label_names(v.labels)),
         "project_id": v.project_id,
         "project_name": v.project_name,
         "origin": v.origin,
@@ -1079,7 +1041,7 @@ def _artifact_values(a):
         "optimization_capabilities": a.optimization_capabilities,
         "architecture": v.architecture,
         "category": v.category,
-        "labels": _label_names(v.labels),
+        "labels": sorted(label_names(v.labels)),
         "tags": v.tags,
         "provenance": v.provenance,
         "created_at": a.created_at.isoformat(),

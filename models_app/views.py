@@ -4,12 +4,9 @@ Pages read; writes go through the REST API (the upload page posts to it), the ad
 alias forms below, all of which call the same services.
 """
 
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
-from django.contrib.auth.views import redirect_to_login
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
@@ -20,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from . import comparison, services
+from .access import add_artifact_access, read_access
 from .api.errors import error_body
 from .catalogue import SORTS, CatalogueQuery
 from .errors import ArtifactStorageError, RegistryError
@@ -62,18 +60,6 @@ def readyz(request):
         body["checks"] = {**checks, **{k: "unavailable" for k in failures}}
         return JsonResponse(body, status=503)
     return JsonResponse({"status": "ok", "checks": checks})
-
-
-def read_access(view):
-    """Pages are open to read unless ``REGISTRY_REQUIRE_LOGIN`` is on, like the API's reads."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if settings.REGISTRY_REQUIRE_LOGIN and not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 @read_access
@@ -127,7 +113,7 @@ def version_detail(request, name, version):
     )
     artifacts = sorted(
         Artifact.objects.filter(version=model_version).select_related("derived_from__version__registered_model"),
-        key=lambda a: (a.precision_rank, a.target_device, a.format),
+        key=Artifact.variant_order,
     )
     for artifact in artifacts:
         artifact.absolute_download_url = request.build_absolute_uri(artifact.get_download_url())
@@ -166,8 +152,7 @@ def compare(request):
     return render(request, "models_app/compare.html", context)
 
 
-@login_required
-@permission_required("models_app.add_artifact", raise_exception=True)
+@add_artifact_access
 def upload(request):
     """The upload form. The browser posts the file to the artifacts API, which validates and
     stores it, so this view only renders the form."""

@@ -122,9 +122,9 @@ else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     # PostgreSQL's default random_page_cost (4) prices index reads for spinning disks. With the
     # registry's tables on SSD or in memory, it made the planner read all 100,000 artifacts
-    # sequentially for some searches (60-80 ms) instead of looking up the few matching versions'
-    # artifacts by index (3-4 ms). Set per connection; empty leaves the server's value (needed
-    # behind a PgBouncer that refuses the "options" startup parameter).
+    # sequentially for some searches instead of looking up the few matching versions' artifacts
+    # by index (bench/README.md has the figures). Set per connection; empty leaves the server's
+    # value (needed behind a PgBouncer that refuses the "options" startup parameter).
     RANDOM_PAGE_COST = os.environ.get("DATABASE_RANDOM_PAGE_COST", "1.1").strip()
     if RANDOM_PAGE_COST:
         options = DATABASES["default"]["OPTIONS"]
@@ -197,7 +197,7 @@ STORAGES = {
 }
 
 STATIC_URL = "/static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
 
 # Uploads: every file part is hashed and size-checked while it streams to a temporary file, so

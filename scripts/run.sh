@@ -20,8 +20,7 @@ trap 'exit 143' TERM
 "$BIN/python" manage.py fail_stale_geti_imports --all
 "$BIN/python" manage.py db_worker --no-reload &
 pids+=($!)
-"$BIN/gunicorn" registry_project.wsgi --bind "$BIND" --worker-class gthread --workers 2 \
-    --threads 8 --timeout 120 --access-logfile - &
+"$BIN/gunicorn" --config registry_project/gunicorn.conf.py --bind "$BIND" &
 pids+=($!)
 
 # Return when either stops; the EXIT trap then stops the other.

@@ -15,8 +15,7 @@ trap cleanup EXIT
 $BIN/python manage.py migrate --noinput --verbosity 0
 $BIN/python manage.py ensure_admin --url "$base" >/dev/null
 token=$($BIN/python manage.py issue_token admin)
-$BIN/gunicorn registry_project.wsgi --bind "127.0.0.1:$port" --worker-class gthread --threads 4 \
-    >"$work/server.log" 2>&1 &
+$BIN/gunicorn --config registry_project/gunicorn.conf.py --bind "127.0.0.1:$port" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 50); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.2; done
 curl -fs "$base/readyz" >/dev/null

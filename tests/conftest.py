@@ -9,11 +9,14 @@ import io
 import os
 import socket
 import uuid
+import zipfile
 
 import boto3
 import pytest
 from django.contrib.auth.models import Permission
-from django.test import override_settings
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from registry_project.settings import s3_storage_options
@@ -158,6 +161,64 @@ def api_client(user):
 @pytest.fixture
 def anon_client():
     return APIClient()
+
+
+@pytest.fixture
+def user_client(user):
+    """A Django test client logged in as ``user`` through a real session, as a browser is on the
+    pages and the admin."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def count_queries(client, url, data=None):
+    """How many queries a GET of ``url`` costs; it must answer 200. Tests compare the count with
+    few rows and with many, so a list whose queries grow with its rows fails."""
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, data)
+    assert response.status_code == 200, response.content
+    return len(ctx.captured_queries)
+
+
+ZIP_TIME = (2025, 1, 3, 0, 0, 0)
+
+
+class _WriteOnly:
+    """A file object without tell/seek, so zipfile streams (data descriptors) instead of seeking."""
+
+    def __init__(self, write):
+        self._write = write
+
+    def write(self, data):
+        self._write(data)
+        return len(data)
+
+    def flush(self):
+        pass
+
+
+def write_zip(members, write, symlinks=()):
+    """Write a zip of ``members`` through ``write``, streaming, as Geti sends an export or a user
+    uploads a deployment. Members are (name, content) pairs; content is bytes, or an object with
+    ``size`` and ``chunks()`` (the fake Geti's generated payloads) so a big member is never held
+    in memory. Names in ``symlinks`` are stored as symbolic links."""
+    with zipfile.ZipFile(_WriteOnly(write), "w", zipfile.ZIP_STORED) as archive:
+        for name, content in members:
+            info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+            info.external_attr = (0o120777 if name in symlinks else 0o100644) << 16
+            chunks = [content] if isinstance(content, bytes) else content.chunks()
+            info.file_size = len(content) if isinstance(content, bytes) else content.size
+            with archive.open(info, "w") as member:
+                for chunk in chunks:
+                    member.write(chunk)
+
+
+def zip_bytes(members, symlinks=()):
+    """The zip ``write_zip`` writes, as bytes."""
+    buffer = io.BytesIO()
+    write_zip(members, buffer.write, symlinks)
+    return buffer.getvalue()
 
 
 def model_file(content=b"model-bytes", name="model.zip"):

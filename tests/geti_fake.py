@@ -1,4 +1,4 @@
-"""A fake Intel Geti server for tests: real HTTP on loopback, following reference/geti-rest-api.md §4.
+"""A fake Intel Geti server for tests: real HTTP on loopback, following Geti's REST API (v1, Geti 2.x).
 
 The client's real ``requests`` code runs against it, so retries, streaming, TLS and error parsing
 are exercised for real. Usage::
@@ -40,7 +40,6 @@ import shutil
 import ssl
 import tempfile
 import threading
-import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,9 +48,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.conftest import write_zip
+
 
 def oid(n: int) -> str:
-    """A 24-hex ObjectId-like id; oid(1) == "6650a0000000000000000001" as in the reference."""
+    """A 24-hex ObjectId-like id, as Geti's ids are; oid(1) == "6650a0000000000000000001"."""
     return f"6650a0{n:018x}"
 
 
@@ -82,7 +83,6 @@ PARKING_CLASSIFICATION_GROUP, PARKING_CLASSIFICATION_MODEL, PARKING_CLASSIFICATI
 )
 
 _ID = re.compile(r"^[0-9a-f]{24}$")
-_ZIP_TIME = (2025, 1, 3, 0, 0, 0)
 _CHUNK = 256 * 1024
 
 # Generated payloads are slices of one random megabyte at offsets that depend on the seed and the
@@ -107,32 +107,6 @@ class Generated:
             yield _DOUBLE[offset : offset + n]
             done += n
             index += 1
-
-
-class _WriteOnly:
-    """A file object without tell/seek, so zipfile streams (data descriptors) instead of seeking."""
-
-    def __init__(self, write):
-        self._write = write
-
-    def write(self, data) -> int:
-        self._write(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-
-def write_zip(members, write) -> None:
-    """Write a STORED zip of ``members`` ((name, bytes | Generated) pairs) through ``write``."""
-    with zipfile.ZipFile(_WriteOnly(write), "w", zipfile.ZIP_STORED) as archive:
-        for name, content in members:
-            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            info.external_attr = 0o644 << 16
-            info.file_size = content.size if isinstance(content, Generated) else len(content)
-            with archive.open(info, "w") as member:
-                for chunk in content.chunks() if isinstance(content, Generated) else [content]:
-                    member.write(chunk)
 
 
 @dataclass(frozen=True)
@@ -372,7 +346,6 @@ _D = _PR + r"/code_deployments/(?P<deployment_id>[^/]+)"
 _ROUTES = [
     (method, re.compile(pattern), name)
     for method, pattern, name in [
-        ("GET", r"/product_info", "product_info"),
         ("GET", r"/personal_access_tokens/organization", "organization"),
         ("GET", r"/organizations/(?P<org>[^/]+)/workspaces", "workspaces"),
         ("GET", _P + r"/projects", "projects"),
@@ -385,7 +358,6 @@ _ROUTES = [
         ("POST", _PR + r"/code_deployments:prepare", "prepare_deployment"),
         ("GET", _D, "deployment"),
         ("GET", _D + r"/download", "deployment_download"),
-        ("POST", _PR + r"/deployment_package:download", "deployment_package"),
     ]
 ]
 
@@ -574,11 +546,7 @@ class FakeGeti:
     def deployment_digest(self, deployment_id: str) -> Digest:
         """Size and sha256 of ``code_deployments/{id}/download`` once the deployment is DONE."""
         deployment = self.deployments[deployment_id]
-        return self._digest(self._package_zip(deployment["_project"], deployment["models"], "geti_sdk"))
-
-    def package_digest(self, project_id: str, models: list[dict], package_type: str = "geti_sdk") -> Digest:
-        """Size and sha256 of ``deployment_package:download`` for these models."""
-        return self._digest(self._package_zip(project_id, models, package_type))
+        return self._digest(self._package_zip(deployment["_project"], deployment["models"]))
 
     def _digest(self, reply: _ZipReply) -> Digest:
         with self._lock:
@@ -892,32 +860,10 @@ class FakeGeti:
                 )
         raise self._model_not_found(model_id)
 
-    def _package_zip(self, project_id, models, package_type) -> _ZipReply:
+    def _package_zip(self, project_id, models) -> _ZipReply:
         project = self._project(project_id)
         entries = [self._find_optimized(project_id, m["model_id"], m["model_group_id"]) for m in models]
-        key = ("package", package_type, project_id, tuple((o["id"], o["size"]) for _, _, o in entries))
-        if package_type == "ovms":
-            graph = f"{project_id}-graph"
-            members = [
-                (
-                    "config.json",
-                    json.dumps(
-                        {
-                            "model_config_list": [],
-                            "mediapipe_config_list": [{"name": graph, "graph_path": f"{graph}/graph.pbtxt"}],
-                        }
-                    ).encode(),
-                ),
-                (f"{graph}/subconfig.json", b'{"model_config_list": []}'),
-                (f"{graph}/graph.pbtxt", b"# graph\n"),
-            ]
-            for _, _, optimized in entries:
-                members += [
-                    (f"{graph}/{optimized['id']}/1/model.xml", _ir_xml(optimized["name"])),
-                    (f"{graph}/{optimized['id']}/1/model.bin", Generated(optimized["id"], optimized["size"])),
-                ]
-            members += [("README.md", b"# OVMS deployment\n"), ("LICENSE", b"Apache-2.0\n")]
-            return _ZipReply(f"Deployment-{project['name']}.zip", key, members)
+        key = ("package", project_id, tuple((o["id"], o["size"]) for _, _, o in entries))
         members = [("deployment/project.json", json.dumps(_public(project)).encode())]
         for group, _, optimized in entries:
             folder = f"deployment/{self._task_of(project_id, group)['title']}"
@@ -964,19 +910,6 @@ class FakeGeti:
                 except _NotFound as exc:
                     return exc.reply
         return _json_reply({"endpoint_not_found_response": f"Endpoint {path} is not found"}, 404)
-
-    def _route_product_info(self, query, body):
-        return _json_reply(
-            {
-                "product-version": "2.11.0",
-                "build-version": "2.11.0-test",
-                "smtp-defined": "False",
-                "intel-email": "",
-                "grafana_enabled": False,
-                "environment": "on-prem",
-                "gpu-provider": "none",
-            }
-        )
 
     def _route_organization(self, query, body):
         return _json_reply({"organizationId": self.org_id})
@@ -1063,7 +996,7 @@ class FakeGeti:
         return self._optimized_export_zip(optimized_model_id, model_only, project_id)
 
     def _deployment_request(self, project_id, body):
-        """The ``models`` of a prepare/package request, validated; or raise with Geti's error."""
+        """The ``models`` of a prepare request, validated; or raise with Geti's error."""
         self._project(project_id)
         try:
             models = json.loads(body or b"{}").get("models")
@@ -1130,16 +1063,7 @@ class FakeGeti:
                 "code_deployment_download_not_ready",
                 f"Code deployment `{deployment_id}` is not ready for download.",
             )
-        return self._package_zip(project_id, deployment["models"], "geti_sdk")
-
-    def _route_deployment_package(self, query, body, project_id):
-        try:
-            package_type = json.loads(body or b"{}").get("package_type")
-        except (ValueError, AttributeError):
-            package_type = None
-        if package_type not in ("geti_sdk", "ovms"):
-            return _error(422, "invalid_package_type", f"Invalid package type {package_type!r}.")
-        return self._package_zip(project_id, self._deployment_request(project_id, body), package_type)
+        return self._package_zip(project_id, deployment["models"])
 
 
 class _Handler(BaseHTTPRequestHandler):

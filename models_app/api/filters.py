@@ -39,8 +39,8 @@ class FilterSet(filters.FilterSet):
     """A FilterSet that builds only the filters a request names.
 
     django-filter deep-copies every declared filter and builds a form field for each on every
-    request: with the thirty filters of the artifact list, that was 2 ms of a request that uses
-    two. The class keeps all of them (the OpenAPI schema lists them).
+    request, while a request uses two or three of the artifact list's thirty (bench/README.md has
+    the cost). The class keeps all of them (the OpenAPI schema lists them).
     """
 
     def __init__(self, data=None, *args, **kwargs):
@@ -125,12 +125,8 @@ class NormalizedCharFilter(filters.CharFilter):
     case, format lower case), after normalising the value the same way: as case-insensitive as
     ``iexact``, but the column's plain index serves it, up to index-only counts."""
 
-    def __init__(self, *args, normalize, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.normalize = normalize
-
     def filter(self, qs, value):
-        return super().filter(qs, self.normalize(value.strip()) if value else value)
+        return super().filter(qs, Artifact.normalize_variant_part(self.field_name, value) if value else value)
 
 
 class ArtifactFilterSet(HidesArchivedFilterSet):
@@ -149,10 +145,10 @@ class ArtifactFilterSet(HidesArchivedFilterSet):
     locals().update(version_filters("version__"))
     version = filters.CharFilter(field_name="version__version")
     version_id = filters.UUIDFilter(field_name="version_id")
-    precision = NormalizedCharFilter(normalize=str.upper)
-    target_device = NormalizedCharFilter(normalize=str.upper)
+    precision = NormalizedCharFilter()
+    target_device = NormalizedCharFilter()
     target_device_type = filters.CharFilter(lookup_expr="iexact")
-    format = NormalizedCharFilter(normalize=str.lower)
+    format = NormalizedCharFilter()
     score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
     score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
     size_min = filters.NumberFilter(field_name="size", lookup_expr="gte")

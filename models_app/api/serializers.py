@@ -4,7 +4,18 @@ import copy
 
 from rest_framework import serializers
 
-from ..models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
+from ..models import (
+    ARTIFACT_FIELDS,
+    VARIANT_DEFAULTS,
+    VERSION_FIELDS,
+    Alias,
+    AliasEvent,
+    Artifact,
+    AuditEntry,
+    ModelVersion,
+    RegisteredModel,
+    UploadSession,
+)
 from .fields import RouteLinkField
 
 
@@ -60,17 +71,8 @@ class ModelVersionSerializer(ValidatedModelSerializer):
             "registered_model",
             "version",
             "status",
-            "description",
-            "architecture",
-            "category",
-            "labels",
-            "overview",
-            "project_id",
-            "project_name",
-            "origin",
-            "tags",
+            *VERSION_FIELDS,
             "derived_from",
-            "provenance",
             "artifact_count",
             "total_size",
             "created_by",
@@ -98,21 +100,14 @@ class ArtifactSerializer(ValidatedModelSerializer):
         model = Artifact
         fields = [
             "id",
-            "external_id",
             "registered_model",
             "version",
             "version_id",
-            "precision",
-            "target_device",
-            "target_device_type",
-            "format",
-            "score",
-            "optimization_capabilities",
+            *ARTIFACT_FIELDS,
             "size",
             "sha256",
             "original_filename",
             "content_type",
-            "derived_from",
             "download_url",
             "created_by",
             "created_at",
@@ -133,10 +128,10 @@ class ArtifactUploadSerializer(serializers.Serializer):
     registered_model = serializers.CharField(max_length=200)
     version = serializers.CharField(max_length=100)
     # artifact (variant) fields
-    precision = serializers.CharField(max_length=8, default="FP32")
-    target_device = serializers.CharField(max_length=64, default="CPU")
+    precision = serializers.CharField(max_length=8, default=VARIANT_DEFAULTS["precision"])
+    target_device = serializers.CharField(max_length=64, default=VARIANT_DEFAULTS["target_device"])
     target_device_type = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    format = serializers.CharField(max_length=32, default="openvino")
+    format = serializers.CharField(max_length=32, default=VARIANT_DEFAULTS["format"])
     score = serializers.FloatField(required=False, allow_null=True)
     optimization_capabilities = serializers.JSONField(required=False)
     derived_from = serializers.PrimaryKeyRelatedField(queryset=Artifact.objects.all(), required=False, allow_null=True)
@@ -152,27 +147,9 @@ class ArtifactUploadSerializer(serializers.Serializer):
     tags = serializers.JSONField(required=False)
     provenance = serializers.JSONField(required=False)
 
-    ARTIFACT_FIELDS = (
-        "precision",
-        "target_device",
-        "target_device_type",
-        "format",
-        "score",
-        "optimization_capabilities",
-        "derived_from",
-    )
-    VERSION_FIELDS = (
-        "description",
-        "architecture",
-        "category",
-        "labels",
-        "overview",
-        "project_id",
-        "project_name",
-        "origin",
-        "tags",
-        "provenance",
-    )
+    # external_id is chosen by Intel clients and taken from Geti, not set through this API.
+    ARTIFACT_FIELDS = tuple(name for name in ARTIFACT_FIELDS if name != "external_id")
+    VERSION_FIELDS = VERSION_FIELDS
 
     def split(self):
         data = self.validated_data

@@ -3,8 +3,6 @@
 import base64
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
@@ -14,7 +12,6 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -22,7 +19,7 @@ from .. import services
 from ..models import AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
 from ..uploads import StreamingFileParser, StreamingMultiPartParser
 from .filters import ArtifactFilterSet, AuditEntryFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
-from .permissions import AliasPermissions, ChangePermissions, ReadOnly
+from .permissions import AliasPermissions, CanAddArtifacts, ChangePermissions, ReadOnly
 from .serializers import (
     AliasEventSerializer,
     AliasReasonSerializer,
@@ -132,16 +129,6 @@ class PageByIdsMixin:
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
-def version_stats():
-    """Artifact count and total size per version as correlated subqueries: computed for the rows
-    of a page only, and left out of the pagination COUNT (a join with GROUP BY would not be)."""
-    artifacts = Artifact.objects.filter(version=OuterRef("pk")).order_by().values("version")
-    return {
-        "artifact_count": Coalesce(Subquery(artifacts.annotate(n=Count("pk")).values("n")), 0),
-        "total_size": Subquery(artifacts.annotate(total=Sum("size")).values("total")),
-    }
-
-
 class ModelVersionViewSet(PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelViewSet):
     """Versions of registered models. Deleting a version deletes its artifacts and their files."""
 
@@ -152,7 +139,7 @@ class ModelVersionViewSet(PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelVi
     ordering = ["-created_at"]
 
     def get_queryset(self):
-        return ModelVersion.objects.select_related("registered_model", "created_by").annotate(**version_stats())
+        return ModelVersion.objects.select_related("registered_model", "created_by").with_totals()
 
     def perform_create(self, serializer):
         serializer.instance = services.create_version(user=self.request.user, **serializer.validated_data)
@@ -502,14 +489,6 @@ class CompareView(APIView):
         return Response(services.compare(versions=ids("versions"), artifacts=ids("artifacts")))
 
 
-class CanUploadArtifacts(BasePermission):
-    """Direct uploads are artifact registrations: they need the add-artifact permission, and a
-    user sees only the uploads they started."""
-
-    def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and request.user.has_perm("models_app.add_artifact"))
-
-
 class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Direct uploads of big files to S3 in parts, through presigned URLs.
 
@@ -523,7 +502,7 @@ class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """
 
     serializer_class = UploadSessionSerializer
-    permission_classes = [CanUploadArtifacts]
+    permission_classes = [CanAddArtifacts]  # a user sees only the uploads they started
     parser_classes = [JSONParser]
     filter_backends = []
     pagination_class = None

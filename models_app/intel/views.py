@@ -139,12 +139,7 @@ def _taken_by(parsed):
 def _same_variant(artifact_fields, **where):
     """The artifact holding the variant key these fields would get (defaults and case as the model
     normalises them), found after the database refused a duplicate."""
-    return Artifact.objects.filter(
-        precision=artifact_fields.get("precision", Artifact.Precision.FP32),
-        target_device=(artifact_fields.get("target_device") or "CPU").strip().upper(),
-        format=(artifact_fields.get("format") or "openvino").strip().lower(),
-        **where,
-    ).first()
+    return Artifact.objects.filter(**Artifact.variant_key(artifact_fields), **where).first()
 
 
 def _json_array(first, rest, files_url):

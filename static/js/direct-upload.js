@@ -96,10 +96,5 @@ export async function directUpload(file, metadata, { csrfToken, onProgress, onSe
   }
 }
 
-/** True when a file should go directly to S3 rather than through a plain multipart POST. */
-export function wantsDirectUpload(file, threshold) {
-  return file.size >= threshold;
-}
-
 // For classic scripts (the upload page's upload.js), which cannot import a module.
-window.RegistryDirectUpload = { directUpload, wantsDirectUpload, DirectUploadError };
+window.RegistryDirectUpload = { directUpload, DirectUploadError };

@@ -205,8 +205,6 @@
     });
   }
 
-  window.RegistryUpload = { send: send, sendViaApi: sendViaApi, sendDirect: sendDirect, collect: collect };
-
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("upload-form");
     if (form) bind(form);

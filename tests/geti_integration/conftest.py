@@ -1,9 +1,6 @@
 """Fixtures for the Geti integration: a fake Geti server the registry is pointed at through the
 same environment variables production uses."""
 
-import io
-import zipfile
-
 import pytest
 
 from geti_integration.importer import run_import
@@ -49,14 +46,3 @@ def run_queued():
         ImportJob.objects.filter(state=ImportJob.State.QUEUED).order_by("created_at").values_list("pk", flat=True)
     ):
         run_import(pk)
-
-
-def zip_bytes(members, symlinks=()):
-    """A small zip; names in ``symlinks`` are stored as symbolic links."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, data in members:
-            info = zipfile.ZipInfo(name)
-            info.external_attr = (0o120777 if name in symlinks else 0o100644) << 16
-            archive.writestr(info, data)
-    return buffer.getvalue()

@@ -174,10 +174,6 @@ def test_wrong_token_raises_401_instead_of_returning_no_projects(geti):
     assert excinfo.value.message == "Invalid authorization token"
 
 
-def test_product_info_reports_the_server_version(client):
-    assert client.product_info()["product-version"] == "2.11.0"
-
-
 # --- projects -------------------------------------------------------------------------------------
 
 
@@ -291,8 +287,8 @@ def test_unknown_model_raises_404_model_not_found(client):
         (fx.PARKING, ["detection", "classification"], 2),
     ],
 )
-def test_project_tree_covers_every_task_type(client, project_id, task_types, optimized_count):
-    project = client.project_tree(project_id)
+def test_a_filled_tree_covers_every_task_type(client, project_id, task_types, optimized_count):
+    project = client.fill_tree(client.get_project(project_id))
 
     assert project.task_types == task_types
     optimized = [o for g in project.model_groups for m in g.models for o in m.optimized_models]
@@ -300,8 +296,8 @@ def test_project_tree_covers_every_task_type(client, project_id, task_types, opt
     assert all(o.size and o.model_status == "SUCCESS" for o in optimized)
 
 
-def test_project_tree_keeps_purged_flag_and_active_model(client):
-    project = client.project_tree(fx.WIDGETS)
+def test_a_filled_tree_keeps_purged_flag_and_active_model(client):
+    project = client.fill_tree(client.get_project(fx.WIDGETS))
     models = {m.id: m for g in project.model_groups for m in g.models}
 
     assert (models[fx.WIDGETS_MODEL].is_purged, models[fx.WIDGETS_MODEL].active_model) == (False, True)
@@ -334,7 +330,7 @@ def test_503_that_persists_raises_after_the_retries(geti):
     geti.fail_next(503, times=10)
 
     with make_client(geti, []) as client, pytest.raises(GetiError) as excinfo:
-        client.product_info()
+        client.list_projects()
 
     assert (excinfo.value.status, excinfo.value.code) == (503, "service_unavailable")
     assert len(geti.requests) == 3
@@ -345,7 +341,7 @@ def test_429_waits_as_long_as_retry_after_says(geti):
     sleeps = []
 
     with make_client(geti, sleeps) as client:
-        client.product_info()
+        client.list_projects()
 
     assert sleeps == [3.0]
 
@@ -355,7 +351,7 @@ def test_retry_after_is_capped_by_max_backoff(geti):
     sleeps = []
 
     with make_client(geti, sleeps, max_backoff=2.0) as client:
-        client.product_info()
+        client.list_projects()
 
     assert sleeps == [2.0]
 
@@ -368,7 +364,7 @@ def test_connection_refused_raises_after_retries():
     config = GetiConfig(host=f"http://127.0.0.1:{port}", token="t", retries=2, backoff=0.01)
 
     with GetiClient(config, sleep=sleeps.append) as client, pytest.raises(GetiError) as excinfo:
-        client.product_info()
+        client.list_projects()
 
     assert (excinfo.value.status, excinfo.value.code) == (None, "connection_error")
     assert len(sleeps) == 2
@@ -378,7 +374,7 @@ def test_html_login_page_raises_instead_of_parsing(geti, client):
     geti.queue_response(200, "<html><body>Sign in</body></html>", content_type="text/html")
 
     with pytest.raises(GetiError) as excinfo:
-        client.product_info()
+        client.list_projects()
 
     assert excinfo.value.code == "unexpected_html"
 
@@ -387,7 +383,7 @@ def test_invalid_json_raises(geti, client):
     geti.queue_response(200, "{not json")
 
     with pytest.raises(GetiError) as excinfo:
-        client.product_info()
+        client.list_projects()
 
     assert (excinfo.value.status, excinfo.value.code) == (200, "invalid_json")
 
@@ -396,7 +392,7 @@ def test_a_redirect_is_not_followed(geti, client):
     geti.queue_response(302, "", headers={"Location": "https://elsewhere.example/login"})
 
     with pytest.raises(GetiError) as excinfo:
-        client.product_info()
+        client.list_projects()
 
     assert excinfo.value.status == 302
     assert len(geti.requests) == 1
@@ -419,20 +415,20 @@ def system_ca_bundle_in_env(monkeypatch):
 def test_a_ca_bundle_path_verifies_a_self_signed_server(system_ca_bundle_in_env):
     pytest.importorskip("cryptography")
     with FakeGeti(tls=True) as geti, make_client(geti, verify=geti.ca_path) as client:
-        assert client.product_info()["product-version"] == "2.11.0"
+        assert client.get_project(fx.WIDGETS).id == fx.WIDGETS
 
 
 @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_verify_false_accepts_a_self_signed_server(system_ca_bundle_in_env):
     pytest.importorskip("cryptography")
     with FakeGeti(tls=True) as geti, make_client(geti, verify=False) as client:
-        assert client.product_info()["product-version"] == "2.11.0"
+        assert client.get_project(fx.WIDGETS).id == fx.WIDGETS
 
 
 def test_default_verification_rejects_a_self_signed_server():
     pytest.importorskip("cryptography")
     with FakeGeti(tls=True) as geti, make_client(geti) as client, pytest.raises(GetiError) as excinfo:
-        client.product_info()
+        client.list_projects()
 
     assert excinfo.value.code == "tls_error"
 
@@ -564,17 +560,3 @@ def test_done_deployment_downloads_byte_exact(geti, client):
     expected = geti.deployment_digest(deployment.id)
     assert (written, hashlib.sha256(buffer.getvalue()).hexdigest()) == (expected.size, expected.sha256)
     assert "deployment/Detection/model/model.xml" in zipfile.ZipFile(buffer).namelist()
-
-
-def test_deployment_package_for_a_task_chain_holds_one_model_per_task(geti, client):
-    models = [
-        {"model_id": fx.PARKING_DETECTION_FP16, "model_group_id": fx.PARKING_DETECTION_GROUP},
-        {"model_id": fx.PARKING_CLASSIFICATION_FP16, "model_group_id": fx.PARKING_CLASSIFICATION_GROUP},
-    ]
-    buffer = io.BytesIO()
-
-    client.download_deployment_package(fx.PARKING, models, buffer)
-
-    names = zipfile.ZipFile(buffer).namelist()
-    assert {"deployment/Detection/model/model.bin", "deployment/Classification/model/model.bin"} <= set(names)
-    assert hashlib.sha256(buffer.getvalue()).hexdigest() == geti.package_digest(fx.PARKING, models).sha256

@@ -17,9 +17,7 @@ from geti_integration.importer import run_import, start_imports
 from geti_integration.models import ImportJob
 from models_app.models import Artifact, AuditEntry, ModelVersion, RegisteredModel
 from tests import geti_fake as fx
-from tests.conftest import bucket_keys, s3_storages
-
-from .conftest import zip_bytes
+from tests.conftest import bucket_keys, s3_storages, zip_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -500,10 +498,11 @@ def test_progress_is_saved_while_downloading(geti, bucket, monkeypatch):
 
 
 def test_memory_stays_bounded_while_importing_a_model_bigger_than_the_limit(geti, local_storage, settings):
-    # 200 MB through the importer while Python allocations stay under 8 MiB (about 3 MiB measured): the file is never
-    # held in memory, only 1 MiB chunks are. (Local storage: moto's S3 keeps objects in memory.)
+    # A model twice the limit goes through the importer while Python allocations stay under it: the
+    # file is never held in memory, only 1 MiB chunks are. (Local storage: moto's S3 keeps objects
+    # in memory.) bench/geti_import.py measures the same at 200 MiB.
     limit = 8 << 20
-    geti.set_size(fx.WIDGETS_FP16, 200 << 20)
+    geti.set_size(fx.WIDGETS_FP16, 2 * limit)
     expected = geti.export_digest(fx.WIDGETS_FP16)
     [job] = start_imports(project_id=fx.WIDGETS, models=[WIDGETS_FP16])
 
@@ -516,6 +515,6 @@ def test_memory_stays_bounded_while_importing_a_model_bigger_than_the_limit(geti
 
     job.refresh_from_db()
     assert job.state == ImportJob.State.DONE, job.error
-    assert expected.size > 200 << 20 > limit
+    assert expected.size > 2 * limit
     assert job.artifact.sha256 == expected.sha256
     assert peak < limit, f"peak {peak / 2**20:.1f} MiB"

@@ -13,12 +13,6 @@ from .conftest import run_queued
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def logged_in(client, user):
-    client.force_login(user)
-    return client
-
-
 def test_with_the_integration_off_the_page_says_how_to_switch_it_on(geti_off, client):
     response = client.get("/geti/")
 
@@ -39,8 +33,8 @@ def test_the_page_lists_the_projects(geti, client):
     assert 'name="models"' not in page  # no project picked yet
 
 
-def test_picking_a_project_shows_its_optimized_models_with_checkboxes(geti, logged_in):
-    response = logged_in.get(f"/geti/?project={fx.WIDGETS}")
+def test_picking_a_project_shows_its_optimized_models_with_checkboxes(geti, user_client):
+    response = user_client.get(f"/geti/?project={fx.WIDGETS}")
 
     page = response.content.decode()
     assert "YOLOX-TINY OpenVINO INT8" in page
@@ -58,8 +52,8 @@ def test_anonymous_visitors_see_models_but_are_asked_to_log_in_to_import(geti, c
     assert "Import selected models" not in page
 
 
-def test_importing_from_the_page_queues_jobs_and_shows_them_with_progress(geti, logged_in, bucket):
-    response = logged_in.post(
+def test_importing_from_the_page_queues_jobs_and_shows_them_with_progress(geti, user_client, bucket):
+    response = user_client.post(
         "/geti/import/",
         {
             "project_id": fx.WIDGETS,
@@ -73,20 +67,20 @@ def test_importing_from_the_page_queues_jobs_and_shows_them_with_progress(geti, 
     assert response.status_code == 302
     assert response["Location"] == f"/geti/?project={fx.WIDGETS}"
     assert ImportJob.objects.filter(state="queued").count() == 2
-    page = logged_in.get(response["Location"]).content.decode()
+    page = user_client.get(response["Location"]).content.decode()
     assert "Queued 2 import(s)" in page
     assert page.count('data-state="queued"') == 2
     assert "js/geti.js" in page
 
     run_queued()
-    page = logged_in.get(response["Location"]).content.decode()
+    page = user_client.get(response["Location"]).content.decode()
     assert page.count('data-state="done"') == 2
     assert 'value="100.0"' in page
     assert "in registry</a>" in page  # imported variants are no longer offered
 
 
-def test_the_page_asks_for_a_tick_before_importing(geti, logged_in):
-    response = logged_in.post("/geti/import/", {"project_id": fx.WIDGETS}, follow=True)
+def test_the_page_asks_for_a_tick_before_importing(geti, user_client):
+    response = user_client.post("/geti/import/", {"project_id": fx.WIDGETS}, follow=True)
 
     assert "Tick at least one optimized model to import." in response.content.decode()
     assert ImportJob.objects.count() == 0

@@ -2,11 +2,9 @@
 that remove files and say beforehand how many and how large."""
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
 from models_app.models import Artifact, ModelVersion, RegisteredModel
-from tests.conftest import bucket_keys, free_port, s3_storages
+from tests.conftest import bucket_keys, count_queries, free_port, s3_storages
 
 pytestmark = pytest.mark.django_db
 
@@ -26,22 +24,16 @@ def test_every_admin_list_and_change_page_renders(admin_client, artifact):
     assert artifact.sha256 in page and artifact.get_download_url() in page
 
 
-def admin_list_queries(client, url):
-    with CaptureQueriesContext(connection) as ctx:
-        assert client.get(url).status_code == 200
-    return len(ctx.captured_queries)
-
-
 @pytest.mark.parametrize(
     "url", ["/admin/models_app/artifact/", "/admin/models_app/modelversion/", "/admin/models_app/registeredmodel/"]
 )
 def test_admin_list_query_counts_do_not_grow(admin_client, upload, url):
     for i in range(3):
         upload(str(i).encode(), version=str(i), registered_model=f"m{i}")
-    few = admin_list_queries(admin_client, url)
+    few = count_queries(admin_client, url)
     for i in range(3, 20):
         upload(str(i).encode(), version=str(i), registered_model=f"m{i}")
-    assert admin_list_queries(admin_client, url) == few
+    assert count_queries(admin_client, url) == few
 
 
 def test_deleting_in_the_admin_removes_the_file(admin_client, artifact, bucket, django_capture_on_commit_callbacks):

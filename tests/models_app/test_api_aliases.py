@@ -1,10 +1,8 @@
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from models_app.models import Alias, AliasEvent, AuditEntry, ModelVersion
-from tests.conftest import grant
+from tests.conftest import count_queries, grant
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +134,7 @@ def test_it_requires_exactly_one_way_to_name_the_version(api_client, versions):
 @pytest.mark.parametrize("name", ["-bad", "has space", "x" * 65, "a/b"])
 def test_it_refuses_an_alias_name_that_is_not_a_slug(api_client, versions, name):
     response = api_client.post(ALIASES, {"name": name, "version": "1"}, format="json")
-    assert response.status_code in (400, 404)
+    assert response.status_code == 400
     assert not Alias.objects.exists()
 
 
@@ -177,7 +175,7 @@ def test_other_aliases_need_the_change_permission(versions, django_user_model):
     client = APIClient()
     client.force_authenticate(django_user_model.objects.create_user("reader"))
     assert client.put(f"{ALIASES}staging/", {"version": "1"}, format="json").status_code == 403
-    assert APIClient().put(f"{ALIASES}staging/", {"version": "1"}, format="json").status_code in (401, 403)
+    assert APIClient().put(f"{ALIASES}staging/", {"version": "1"}, format="json").status_code == 401
     assert not Alias.objects.exists()
 
 
@@ -234,13 +232,8 @@ def test_downloading_through_an_unknown_alias_is_a_404(api_client, versions):
 
 
 def test_the_alias_list_query_count_does_not_grow(api_client, anon_client, versions, django_assert_num_queries):
-    def count():
-        with CaptureQueriesContext(connection) as ctx:
-            assert anon_client.get(ALIASES).status_code == 200
-        return len(ctx.captured_queries)
-
     api_client.put(f"{ALIASES}a/", {"version": "1"}, format="json")
-    few = count()
+    few = count_queries(anon_client, ALIASES)
     for name in ("b", "c", "d"):
         api_client.put(f"{ALIASES}{name}/", {"version": "2"}, format="json")
     # registered model, page of aliases with version, model and user joined (a first page that
@@ -248,4 +241,4 @@ def test_the_alias_list_query_count_does_not_grow(api_client, anon_client, versi
     with django_assert_num_queries(2):
         response = anon_client.get(ALIASES)
     assert response.json()["count"] == 4
-    assert count() == few
+    assert count_queries(anon_client, ALIASES) == few

@@ -2,13 +2,12 @@ import datetime as dt
 import io
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from models_app import services
 from models_app.models import AuditEntry, ModelVersion, RegisteredModel
+from tests.conftest import count_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -159,9 +158,9 @@ def test_entries_cannot_be_changed_or_deleted_through_the_api(api_client, admin_
     superuser.force_authenticate(admin_user)
     assert superuser.get(url).status_code == 200
     for method in ("put", "patch", "delete"):
-        for client in (superuser, api_client):
-            assert getattr(client, method)(url, {"action": "delete"}, format="json").status_code in (403, 405)
         assert getattr(superuser, method)(url, {"action": "delete"}, format="json").status_code == 405
+        # A user who may not read the audit log is refused before the method is looked at.
+        assert getattr(api_client, method)(url, {"action": "delete"}, format="json").status_code == 403
     assert superuser.post("/api/v1/audit/", {"action": "create"}, format="json").status_code == 405
     assert list(AuditEntry.objects.values_list("action", flat=True)) == ["upload", "create", "create"]
 
@@ -221,19 +220,14 @@ def test_it_filters_by_object_and_time(api_client, upload):
 
 
 def test_the_audit_list_query_count_does_not_grow(api_client, upload, django_assert_num_queries):
-    def count():
-        with CaptureQueriesContext(connection) as ctx:
-            assert api_client.get("/api/v1/audit/").status_code == 200
-        return len(ctx.captured_queries)
-
     upload(b"a")
-    few = count()
+    few = count_queries(api_client, "/api/v1/audit/")
     for i in range(5):
         upload(str(i).encode(), version=str(i + 2))
     # 1 page (it holds every row, so it is the count)
     with django_assert_num_queries(1):
         assert api_client.get("/api/v1/audit/").json()["count"] == 13
-    assert count() == few
+    assert count_queries(api_client, "/api/v1/audit/") == few
 
 
 @pytest.fixture

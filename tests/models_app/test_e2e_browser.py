@@ -1,7 +1,7 @@
 """End to end in a real headless Chromium: browse, filter, compare, upload, download.
 
-Playwright drives Debian's ``chromium`` (never a downloaded browser). Without it these tests fail,
-they do not skip: a green run must mean the pages were exercised. Screenshots of every page at a
+The ``browser`` fixture (tests/models_app/conftest.py) is the Chromium ``make test`` found or
+installed; without one these tests fail, they do not skip. Screenshots of every page at a
 laptop and a phone width land in tests/screenshots/ (ignored by git) for a human to look at.
 """
 
@@ -13,47 +13,20 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.files.base import ContentFile
 from django.test import Client
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from models_app import services
 from models_app.models import Artifact, RegisteredModel
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 VIEWPORTS = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-
-# Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make between
-# browser steps are plain synchronous code, so Django's async-safety guard does not apply.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 @pytest.fixture(autouse=True)
 def _live_facet_counts(settings):
     settings.REGISTRY_FACET_CACHE_SECONDS = 0
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(
-            f"Chromium is required for the browser tests and is missing at {CHROMIUM} (apt-get install chromium).",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(params=list(VIEWPORTS))

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from models_app.models import Artifact, UploadSession
-from tests.models_app.test_e2e_browser import browser, open_page, record_progress  # noqa: F401  (fixture)
+from tests.models_app.test_e2e_browser import open_page, record_progress
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -18,7 +18,7 @@ def test_a_big_file_goes_straight_to_storage_with_progress(
     browser,
     live_server,
     user,
-    bucket,  # noqa: F811
+    bucket,
     settings,
     tmp_path,
 ):
@@ -62,7 +62,7 @@ def test_the_page_sends_small_files_through_the_api(
     live_server,
     user,
     bucket,
-    settings,  # noqa: F811
+    settings,
     tmp_path,
 ):
     settings.REGISTRY_DIRECT_UPLOAD_THRESHOLD = 100 * MiB

@@ -4,16 +4,14 @@ Every test runs a real HTTP server (pytest-django's live_server) over the real d
 S3 endpoint from conftest, and asserts status, body, and database and bucket state.
 """
 
-import io
 import re
-import zipfile
 
 import pytest
 import requests
 from rest_framework.authtoken.models import Token
 
 from models_app.models import Artifact, ModelVersion, RegisteredModel
-from tests.conftest import bucket_keys, free_port, s3_storages
+from tests.conftest import bucket_keys, free_port, s3_storages, zip_bytes
 
 ENTRY_KEYS = [
     "id",
@@ -41,13 +39,10 @@ INTEL_DATE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} UTC$")
 CONFLICT = "The requested action could not be completed due to a conflict with model '{}'."
 
 
-def make_zip(*members):
+def make_zip(*names):
     """A real zip as a Geti deployment or a user would upload it."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name in members or ("deployment/Detection/model/model.xml", "deployment/Detection/model/model.bin"):
-            archive.writestr(name, f"contents of {name}\n" * 200)
-    return buffer.getvalue()
+    names = names or ("deployment/Detection/model/model.xml", "deployment/Detection/model/model.bin")
+    return zip_bytes([(name, f"contents of {name}\n".encode() * 200) for name in names])
 
 
 class IntelClient(requests.Session):

@@ -1,23 +1,14 @@
 """Aliases, activity and lineage on the model and version pages, and aliases in the admin."""
 
 import pytest
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 
 from models_app.models import Alias, AliasEvent, AuditEntry, ModelVersion, RegisteredModel
-from tests.conftest import grant
+from tests.conftest import count_queries, grant
 
 pytestmark = pytest.mark.django_db
 
 MODEL_PAGE = "/m/person-detection/"
-
-
-@pytest.fixture
-def web(user):
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
@@ -27,46 +18,39 @@ def versions(upload):
     return {v.version: v for v in ModelVersion.objects.all()}
 
 
-def page_queries(client, url):
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url)
-    assert response.status_code == 200
-    return len(ctx.captured_queries)
-
-
-def test_the_model_page_shows_aliases_their_moves_and_activity(web, api_client, versions):
+def test_the_model_page_shows_aliases_their_moves_and_activity(user_client, api_client, versions):
     api_client.put("/api/v1/registered-models/person-detection/aliases/staging/", {"version": "1"}, format="json")
     api_client.put(
         "/api/v1/registered-models/person-detection/aliases/staging/",
         {"version": "2", "reason": "better recall"},
         format="json",
     )
-    html = web.get(MODEL_PAGE).content.decode()
+    html = user_client.get(MODEL_PAGE).content.decode()
     assert 'id="aliases"' in html and "<strong>staging</strong>" in html
     assert "better recall" in html
     assert "/api/v1/registered-models/person-detection/aliases/staging/download/" in html
     assert 'id="audit"' in html and "alias_move" in html and "upload" in html
 
 
-def test_the_model_page_hides_archived_versions_unless_asked(web, versions):
+def test_the_model_page_hides_archived_versions_unless_asked(user_client, versions):
     ModelVersion.objects.filter(version="2").update(status="archived")
-    assert 'href="/m/person-detection/v/2/"' not in web.get(MODEL_PAGE).content.decode()
-    assert 'href="/m/person-detection/v/2/"' in web.get(MODEL_PAGE + "?include_archived=1").content.decode()
+    assert 'href="/m/person-detection/v/2/"' not in user_client.get(MODEL_PAGE).content.decode()
+    assert 'href="/m/person-detection/v/2/"' in user_client.get(MODEL_PAGE + "?include_archived=1").content.decode()
 
 
-def test_the_model_page_query_count_does_not_grow(web, api_client, upload):
+def test_the_model_page_query_count_does_not_grow(user_client, api_client, upload):
     upload(b"1", version="1")
     api_client.put("/api/v1/registered-models/person-detection/aliases/a/", {"version": "1"}, format="json")
-    few = page_queries(web, MODEL_PAGE)
+    few = count_queries(user_client, MODEL_PAGE)
     for label in ("2", "3", "4"):
         upload(label.encode(), version=label)
         api_client.put(
             f"/api/v1/registered-models/person-detection/aliases/a{label}/", {"version": label}, format="json"
         )
-    assert page_queries(web, MODEL_PAGE) == few
+    assert count_queries(user_client, MODEL_PAGE) == few
 
 
-def test_the_version_page_shows_lineage_and_provenance(web, api_client, upload):
+def test_the_version_page_shows_lineage_and_provenance(user_client, api_client, upload):
     fp32 = upload(b"full", precision="FP32").json()
     upload(b"int8", precision="INT8", derived_from=fp32["id"])
     base = ModelVersion.objects.get()
@@ -80,53 +64,54 @@ def test_the_version_page_shows_lineage_and_provenance(web, api_client, upload):
         },
         format="json",
     )
-    html = web.get("/m/person-detection/v/1/").content.decode()
+    html = user_client.get("/m/person-detection/v/1/").content.decode()
     assert 'id="lineage"' in html
     assert 'href="/m/person-detection/v/2/"' in html  # derived versions
     assert "<td>INT8/CPU/openvino</td>" in html and "FP32/CPU/openvino</td></tr>" in html
-    html = web.get("/m/person-detection/v/2/").content.decode()
+    html = user_client.get("/m/person-detection/v/2/").content.decode()
     assert 'href="/m/person-detection/v/1/">person-detection:1</a>' in html
     assert "<dt>dataset</dt><dd>coco-2017</dd>" in html
 
 
-def test_the_version_page_query_count_does_not_grow(web, upload):
+def test_the_version_page_query_count_does_not_grow(user_client, upload):
     first = upload(b"a", precision="FP32").json()
-    few = page_queries(web, "/m/person-detection/v/1/")
+    few = count_queries(user_client, "/m/person-detection/v/1/")
     for precision in ("FP16", "INT8", "INT4"):
         upload(precision.encode(), precision=precision, derived_from=first["id"])
     base = ModelVersion.objects.get()
     for label in ("2", "3", "4"):
         upload(label.encode(), version=label)
         ModelVersion.objects.filter(version=label).update(derived_from=base)
-    assert page_queries(web, "/m/person-detection/v/1/") == few  # now with derivatives
-    assert page_queries(web, "/m/person-detection/v/2/") == few  # derived from 1
+    assert count_queries(user_client, "/m/person-detection/v/1/") == few  # now with derivatives
+    assert count_queries(user_client, "/m/person-detection/v/2/") == few  # derived from 1
 
 
-def test_a_user_sets_rolls_back_and_deletes_an_alias_from_the_page(web, versions):
-    response = web.post(f"{MODEL_PAGE}aliases/", {"name": "staging", "version": versions["1"].pk})
+def test_a_user_sets_rolls_back_and_deletes_an_alias_from_the_page(user_client, versions):
+    response = user_client.post(f"{MODEL_PAGE}aliases/", {"name": "staging", "version": versions["1"].pk})
     assert response.status_code == 302 and response["Location"] == MODEL_PAGE + "#aliases"
-    web.post(f"{MODEL_PAGE}aliases/", {"name": "staging", "version": versions["2"].pk, "reason": "try 2"})
+    user_client.post(f"{MODEL_PAGE}aliases/", {"name": "staging", "version": versions["2"].pk, "reason": "try 2"})
     assert Alias.objects.get().version == versions["2"]
-    web.post(f"{MODEL_PAGE}aliases/staging/rollback/")
+    user_client.post(f"{MODEL_PAGE}aliases/staging/rollback/")
     assert Alias.objects.get().version == versions["1"]
-    web.post(f"{MODEL_PAGE}aliases/staging/delete/")
+    user_client.post(f"{MODEL_PAGE}aliases/staging/delete/")
     assert not Alias.objects.exists()
     assert [e.action for e in AliasEvent.objects.order_by("id")] == ["set", "move", "rollback", "delete"]
 
 
-def test_the_page_explains_a_refused_alias_move(web, versions):
+def test_the_page_explains_a_refused_alias_move(user_client, versions):
     ModelVersion.objects.filter(version="2").update(status="archived")
-    response = web.post(f"{MODEL_PAGE}aliases/", {"name": "staging", "version": versions["2"].pk}, follow=True)
+    response = user_client.post(f"{MODEL_PAGE}aliases/", {"name": "staging", "version": versions["2"].pk}, follow=True)
     assert "is archived; an alias cannot point to it" in response.content.decode()
     assert not Alias.objects.exists()
 
 
-def test_the_page_refuses_a_protected_alias_without_the_permission(web, versions, user):
-    assert web.post(f"{MODEL_PAGE}aliases/", {"name": "production", "version": versions["1"].pk}).status_code == 403
+def test_the_page_refuses_a_protected_alias_without_the_permission(user_client, versions, user):
+    production = {"name": "production", "version": versions["1"].pk}
+    assert user_client.post(f"{MODEL_PAGE}aliases/", production).status_code == 403
     grant(user, "promote_alias")
     user = type(user).objects.get(pk=user.pk)  # fresh permission cache
-    web.force_login(user)
-    assert web.post(f"{MODEL_PAGE}aliases/", {"name": "production", "version": versions["1"].pk}).status_code == 302
+    user_client.force_login(user)
+    assert user_client.post(f"{MODEL_PAGE}aliases/", production).status_code == 302
     assert Alias.objects.get().name == "production"
 
 
@@ -136,10 +121,10 @@ def test_anonymous_visitors_are_sent_to_log_in(versions):
     assert not Alias.objects.exists()
 
 
-def test_the_catalogue_filters_by_tag(web):
+def test_the_catalogue_filters_by_tag(user_client):
     RegisteredModel.objects.create(name="detector", tags={"team": "cv"})
     RegisteredModel.objects.create(name="tagger", tags={"team": "nlp"})
-    html = web.get("/?tag=team:cv").content.decode()
+    html = user_client.get("/?tag=team:cv").content.decode()
     assert "detector" in html and "tagger" not in html
 
 

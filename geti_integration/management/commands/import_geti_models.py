@@ -33,7 +33,7 @@ class Command(BaseCommand):
     def handle(self, *args, project_id, optimized_ids, format=None, run=False, **options):
         try:
             with importer.get_client() as client:
-                project = importer.fill_tree(client, client.get_project(project_id))
+                project = client.fill_tree(client.get_project(project_id))
         except (GetiDisabled, GetiMisconfigured) as exc:
             raise CommandError(str(exc.detail)) from exc
         except GetiError as exc:
