@@ -38,8 +38,7 @@ def test_an_artifact_download_link_leads_to_its_file(api_client, artifact):
 
 def test_orjson_writes_the_bytes_drf_wrote_for_a_list(api_client, upload):
     assert (
-        upload(b"a", registered_model="détection", tags='{"team": "équipe", "n": "3"}', score="0.5").status_code
-        == 201
+        upload(b"a", registered_model="détection", tags='{"team": "équipe", "n": "3"}', score="0.5").status_code == 201
     )
     response = api_client.get("/api/v1/artifacts/")
     data = response.data
