@@ -11,6 +11,7 @@ from models_app.api.pagination import Pagination
 from models_app.models import label_names
 
 from . import importer
+from .errors import GetiErrorsMixin
 from .models import ImportJob
 
 GETI_ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -99,7 +100,7 @@ class ProjectPagination(Pagination):
     max_page_size = 100
 
 
-class GetiProjectViewSet(viewsets.ViewSet):
+class GetiProjectViewSet(GetiErrorsMixin, viewsets.ViewSet):
     """Geti's projects with their model groups, models and optimized models, read live from Geti.
 
     ``imported_artifact`` says which optimized models are already in the registry.
@@ -205,7 +206,7 @@ class ImportJobFilterSet(filters.FilterSet):
         fields = ["state", "project_id", "optimized_model_id", "id"]
 
 
-class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ImportJobViewSet(GetiErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Import jobs: POST to import Geti optimized models (202, one job per model); GET to follow.
 
     A model already being imported gets its running job back instead of a second one; a model

@@ -480,7 +480,7 @@ def _error_text(exc: BaseException) -> str:
             f"{k}: {' '.join(v)}" if k else " ".join(v) for k, v in messages.items()
         )
     if isinstance(exc, RegistryError):
-        return str(exc.detail)
+        return exc.message
     return str(exc)
 
 

@@ -42,7 +42,7 @@ def projects(request):
     except GetiDisabled:
         context["disabled"] = True
     except GetiMisconfigured as exc:
-        context["error"], status = str(exc.detail), 503
+        context["error"], status = exc.message, 503
     except GetiError as exc:
         context["error"], status = describe(exc), api_status(exc)[0]
     return render(request, "geti_integration/projects.html", context, status=status)
@@ -78,7 +78,7 @@ def start_import(request):
     except GetiError as exc:
         messages.error(request, describe(exc))
     except (GetiDisabled, GetiMisconfigured) as exc:
-        messages.error(request, str(exc.detail))
+        messages.error(request, exc.message)
     else:
         messages.success(request, f"Queued {len(jobs)} import(s); progress is shown below.")
     return redirect(back)

@@ -72,7 +72,7 @@ def delete_selected_with_files(modeladmin, request, queryset):
         try:
             services.check_storage()
         except ArtifactStorageError as exc:
-            modeladmin.message_user(request, f"Nothing was deleted: {exc.detail}", messages.ERROR)
+            modeladmin.message_user(request, f"Nothing was deleted: {exc.message}", messages.ERROR)
             return None
     response = delete_selected(modeladmin, request, queryset)
     if isinstance(response, TemplateResponse):
@@ -236,7 +236,7 @@ class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
             try:
                 services.update_version(version, fields={"status": status}, user=request.user)
             except RegistryError as exc:  # e.g. archiving a version an alias points to
-                self.message_user(request, str(exc.detail), messages.ERROR)
+                self.message_user(request, exc.message, messages.ERROR)
             else:
                 changed += 1
         self.message_user(request, f"{changed} version(s) marked {status}.", messages.SUCCESS)

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Exists, F, OuterRef, Q
 
-from .api.filters import json_key_text
+from .lib.queries import json_key_text
 from .models import Artifact, ModelVersion, RegisteredModel
 
 # Facet name -> field, on the version or on the artifact.

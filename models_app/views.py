@@ -18,9 +18,9 @@ from django.views.decorators.http import require_POST
 
 from . import comparison, services
 from .access import add_artifact_access, read_access
-from .api.errors import error_body
 from .catalogue import SORTS, CatalogueQuery
 from .errors import ArtifactStorageError, RegistryError
+from .lib.http import error_body
 from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
 from .storage import is_s3
 
@@ -53,7 +53,7 @@ def readyz(request):
         services.check_storage()
         checks["storage"] = "ok"
     except ArtifactStorageError as exc:
-        failures["storage"] = str(exc.detail)
+        failures["storage"] = exc.message
     if failures:
         message = "; ".join(f"{k}: {v}" for k, v in failures.items())
         body = error_body("not_ready", f"Not ready: {message}")
@@ -197,8 +197,8 @@ def _alias_write(request, name, alias_name, write):
     try:
         write(registered, alias_name)
     except (RegistryError, ValidationError, Http404) as exc:
-        text = getattr(exc, "detail", None) or "; ".join(getattr(exc, "messages", [])) or str(exc)
-        messages.error(request, str(text))
+        text = exc.message if isinstance(exc, RegistryError) else "; ".join(getattr(exc, "messages", []))
+        messages.error(request, text or str(exc))
     return redirect(registered.get_absolute_url() + "#aliases")
 
 

@@ -162,8 +162,9 @@ def s3_storage_options(bucket, endpoint_url="", region="", access_key="", secret
         "default_acl": None,
         "querystring_expire": env_int("S3_PRESIGN_SECONDS", 900),
         "client_config": Config(
-            connect_timeout=5,
-            read_timeout=60,
+            # Every S3 call is bounded: a connect and a read timeout, and a few retries.
+            connect_timeout=env_int("S3_CONNECT_TIMEOUT", 5),
+            read_timeout=env_int("S3_READ_TIMEOUT", 60),
             retries={"max_attempts": env_int("S3_MAX_ATTEMPTS", 3), "mode": "standard"},
             # The registry hashes every file itself and S3 checks each request's CRC32 checksum,
             # so the SigV4 signature need not hash the body again (as boto3 already skips on https).
@@ -256,9 +257,6 @@ GETI_DEPLOYMENT_POLL_SECONDS = 1.0  # the first wait between polls; it grows by 
 # A running import whose worker has not reported for this long is marked failed by
 # `manage.py fail_stale_geti_imports` (the worker died).
 GETI_IMPORT_STALE_SECONDS = env_int("GETI_IMPORT_STALE_SECONDS", 900)
-# Intel's POST /projects/{id}/geti-models/download answered when the import was over; we wait
-# for the import jobs this long (below gunicorn's 120 s timeout), then answer 202.
-GETI_INTEL_DOWNLOAD_WAIT_SECONDS = env_int("GETI_INTEL_DOWNLOAD_WAIT_SECONDS", 60)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -281,7 +279,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["models_app.api.permissions.ModelPermissions"],
+    "DEFAULT_PERMISSION_CLASSES": ["models_app.lib.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "models_app.api.filters.SearchFilter",

@@ -7,7 +7,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from models_app import views as model_views
-from models_app.api.errors import json_error_view
+from models_app.lib.http import json_error_view
 
 admin.site.site_header = "Model Registry administration"
 admin.site.site_title = "Model Registry"

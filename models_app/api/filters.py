@@ -1,23 +1,12 @@
 """Filters for every metadata field of the list endpoints."""
 
 import django_filters as filters
-from django.db.models import Exists, OuterRef, TextField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import Exists, OuterRef
 from rest_framework.filters import OrderingFilter as DRFOrderingFilter
 from rest_framework.filters import SearchFilter as DRFSearchFilter
 
+from ..lib.queries import json_key_text
 from ..models import Artifact, AuditEntry, ModelVersion, RegisteredModel
-
-
-def json_key_text(key, field):
-    """The text value of one top-level key of a JSON column.
-
-    The key goes in as a value (KeyTextTransform), never into a lookup path, so a key such as
-    ``a__contains`` cannot turn into another lookup; the Cast makes it a plain text comparison on
-    every backend.
-    """
-    return Cast(KeyTextTransform(key, field), output_field=TextField())
 
 
 def filter_tag(queryset, name, value, prefix="", field="tags"):

@@ -1,23 +1,8 @@
-from rest_framework.permissions import SAFE_METHODS, BasePermission, DjangoModelPermissions
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from ..access import can_add_artifacts, can_read, is_logged_in
+from ..lib.permissions import ModelPermissions
 from ..models import Alias
-
-
-class ModelPermissions(DjangoModelPermissions):
-    """Writes need the matching Django model permission (add/change/delete).
-
-    Reads follow the registry's read rule (``access.can_read``).
-    """
-
-    authenticated_users_only = False
-
-    def has_permission(self, request, view):
-        if request.method in SAFE_METHODS:
-            return can_read(request.user)
-        if not is_logged_in(request.user):
-            return False
-        return super().has_permission(request, view)
 
 
 class ChangePermissions(ModelPermissions):

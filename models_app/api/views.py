@@ -1,11 +1,7 @@
 """REST API views: parse, call a service, respond."""
 
-import base64
-
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -15,7 +11,8 @@ from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import services
+from .. import direct_uploads, reads, services
+from ..downloads import artifact_file_response, download_response
 from ..models import AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
 from ..uploads import StreamingFileParser, StreamingMultiPartParser
 from .filters import ArtifactFilterSet, AuditEntryFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
@@ -96,7 +93,7 @@ def resolve_from_query(request, registered_model, alias=None):
     constraints = query.constraints()
     if alias is not None:
         constraints["alias"] = alias
-    return services.resolve_artifact(registered_model=registered_model, **constraints)
+    return reads.resolve_artifact(registered_model=registered_model, **constraints)
 
 
 class FilterListsOnlyMixin:
@@ -298,12 +295,7 @@ class ArtifactViewSet(
         mode = request.query_params.get("mode") or settings.REGISTRY_DOWNLOAD_MODE
         if mode not in ("proxy", "redirect"):
             raise ValidationError({"mode": ["Must be proxy or redirect."]})
-        artifact = self.get_object()
-        if mode == "redirect":
-            url = services.presigned_download_url(artifact)
-            if url:  # None on local files: those are always proxied
-                return HttpResponseRedirect(url, headers={"Cache-Control": "private, no-store"})
-        return artifact_file_response(request, artifact)
+        return download_response(request, self.get_object(), mode)
 
 
 @extend_schema_view(
@@ -321,33 +313,6 @@ class ArtifactFileUploadViewSet(ArtifactViewSet):
     """
 
     parser_classes = [StreamingFileParser]
-
-
-def artifact_file_response(request, artifact, content_type="application/octet-stream"):
-    """A streamed download response with the headers download tools and caches rely on."""
-    etag = f'"{artifact.sha256}"'
-    headers = {
-        "Content-Disposition": content_disposition_header(True, artifact.download_filename),
-        "ETag": etag,
-        "Accept-Ranges": "bytes",
-        "Digest": "SHA-256=" + base64.b64encode(bytes.fromhex(artifact.sha256)).decode(),
-        "Repr-Digest": "sha-256=:" + base64.b64encode(bytes.fromhex(artifact.sha256)).decode() + ":",
-        "X-Checksum-SHA256": artifact.sha256,
-    }
-    if etag in request.headers.get("If-None-Match", ""):
-        return HttpResponse(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    byte_range = None
-    if_range = request.headers.get("If-Range")
-    if not if_range or if_range == etag:
-        byte_range = services.parse_range(request.headers.get("Range"), artifact.size)
-    start, end = byte_range or (0, artifact.size - 1)
-    chunks = services.iter_artifact(artifact, start, end, settings.REGISTRY_DOWNLOAD_CHUNK_BYTES)
-    response = StreamingHttpResponse(chunks, content_type=content_type, headers=headers)
-    response["Content-Length"] = str(max(end - start + 1, 0))
-    if byte_range:
-        response.status_code = status.HTTP_206_PARTIAL_CONTENT
-        response["Content-Range"] = f"bytes {start}-{end}/{artifact.size}"
-    return response
 
 
 class AliasViewSet(viewsets.GenericViewSet):
@@ -486,7 +451,7 @@ class CompareView(APIView):
             raw = request.query_params.get(key)
             return None if raw is None else [i.strip() for i in raw.split(",") if i.strip()]
 
-        return Response(services.compare(versions=ids("versions"), artifacts=ids("artifacts")))
+        return Response(reads.compare(versions=ids("versions"), artifacts=ids("artifacts")))
 
 
 class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -518,7 +483,7 @@ class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         upload.is_valid(raise_exception=True)
         version_fields, artifact_fields = upload.split()
         data = upload.validated_data
-        session = services.start_direct_upload(
+        session = direct_uploads.start_direct_upload(
             user=request.user,
             model_name=data["registered_model"],
             version=data["version"],
@@ -531,7 +496,7 @@ class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         )
         body = {
             **self.get_serializer(session).data,
-            "parts": services.direct_upload_part_urls(session),
+            "parts": direct_uploads.direct_upload_part_urls(session),
             "complete_url": request.build_absolute_uri(f"{request.path.rstrip('/')}/{session.id}/complete/"),
         }
         return Response(body, status=status.HTTP_201_CREATED)
@@ -541,7 +506,7 @@ class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     def complete(self, request, pk=None):
         parts = CompleteUploadSerializer(data=request.data)
         parts.is_valid(raise_exception=True)
-        artifact = services.complete_direct_upload(
+        artifact = direct_uploads.complete_direct_upload(
             self.get_object(), parts=parts.validated_data["parts"], user=request.user
         )
         artifact = Artifact.objects.with_version().get(pk=artifact.pk)
@@ -549,5 +514,5 @@ class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["download_url"]})
 
     def destroy(self, request, *args, **kwargs):
-        services.abort_direct_upload(self.get_object())
+        direct_uploads.abort_direct_upload(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

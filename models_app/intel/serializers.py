@@ -17,7 +17,8 @@ from datetime import UTC
 from rest_framework import exceptions, status
 from rest_framework.exceptions import APIException
 
-from .. import models, services
+from .. import models
+from ..downloads import artifact_uri
 from ..models import Artifact
 
 # Intel's path id pattern: the one client-chosen ids (external_id) follow.
@@ -201,7 +202,7 @@ def entry(artifact, files_url):
         "version": version.version,
         "format": artifact.format or None,
         "origin": version.origin or None,
-        "file_url": services.artifact_uri(artifact) or files_url(public_id),
+        "file_url": artifact_uri(artifact) or files_url(public_id),
         "project_id": version.project_id or None,
         "project_name": version.project_name or None,
         "category": version.category or None,

@@ -133,7 +133,7 @@ def test_an_unreachable_geti_is_a_503(geti_off, api_client, monkeypatch):
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "geti_unavailable"
     assert "Cannot reach Geti" in response.json()["error"]["message"]
-    assert response["Retry-After"]
+    assert response["Retry-After"] == "30"
 
 
 @pytest.mark.parametrize("path", ["/api/v1/geti/projects/", f"/api/v1/geti/projects/{fx.WIDGETS}/"])
