@@ -292,7 +292,7 @@ REST_FRAMEWORK = {
         "models_app.uploads.StreamingMultiPartParser",
     ],
     "DEFAULT_RENDERER_CLASSES": [
-        "models_app.api.renderers.ORJSONRenderer",
+        "models_app.lib.renderers.ORJSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PAGINATION_CLASS": "models_app.api.pagination.Pagination",

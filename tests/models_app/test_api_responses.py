@@ -7,7 +7,7 @@ import pytest
 from rest_framework.renderers import JSONRenderer
 from rest_framework.reverse import reverse
 
-from models_app.api.renderers import ORJSONRenderer
+from models_app.lib.renderers import ORJSONRenderer
 from models_app.models import RegisteredModel
 
 pytestmark = pytest.mark.django_db
