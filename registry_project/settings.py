@@ -72,6 +72,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # An ETag on every GET answered in full, and 304 to a client that already has that body
+    # (an edge device polling its alias): after the compression of the body, before the rest.
+    "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -301,6 +304,10 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "models_app.uploads.StreamingMultiPartParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": [
+        "models_app.lib.renderers.ORJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PAGINATION_CLASS": "models_app.api.pagination.Pagination",
     "PAGE_SIZE": 50,

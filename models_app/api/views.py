@@ -105,14 +105,18 @@ class FilterListsOnlyMixin:
 
 
 class PageByIdsMixin:
-    """Lists find the page's ids first, then load those rows (joins, per-row subqueries) by id.
+    """Pages after the first find their ids first, then load those rows (joins, per-row
+    subqueries) by id.
 
     With ``OFFSET``, PostgreSQL builds every row it skips: page 7 of 50 joined 350 artifacts to
     their versions, models and users to show 50. The ids query reads only what filters and
     ordering need; the rows query touches 50 rows by primary key. Two queries, whatever the size.
+    The first page skips nothing, so it reads its rows in one query.
     """
 
     def list(self, request, *args, **kwargs):
+        if self.paginator is not None and request.query_params.get(self.paginator.page_query_param, "1") == "1":
+            return super().list(request, *args, **kwargs)
         queryset = self.filter_queryset(self.get_queryset())
         ids = self.paginate_queryset(queryset.values_list("pk", flat=True))
         if ids is None:  # no paginator: in_bulk(None) would load every row
@@ -160,6 +164,23 @@ class ModelVersionViewSet(PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelVi
     def restore(self, request, pk=None):
         """Make an archived or deprecated version active again."""
         return self._set_status(request, ModelVersion.Status.ACTIVE)
+
+
+class RegisteredModelVersionViewSet(ModelVersionViewSet):
+    """One version by its registered model's name and its version label, in one request
+    (``/registered-models/{name}/versions/{version}/``), for clients that know both."""
+
+    def get_object(self):
+        version = get_object_or_404(
+            self.get_queryset(), registered_model__name=self.kwargs["name"], version=self.kwargs["version"]
+        )
+        self.check_object_permissions(self.request, version)
+        return version
+
+    @extend_schema(operation_id="registered_models_versions_retrieve")
+    def retrieve(self, request, *args, **kwargs):
+        """A version of a registered model, by the model's name and the version's label."""
+        return super().retrieve(request, *args, **kwargs)
 
 
 class ArtifactViewSet(

@@ -18,7 +18,6 @@ from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import SAFE_METHODS
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,6 +25,7 @@ from .. import entries, services
 from ..downloads import artifact_file_response
 from ..entries import is_uuid
 from ..lib.permissions import ModelPermissions
+from ..lib.renderers import ORJSONRenderer
 from ..models import Artifact
 from ..uploads import StreamingMultiPartParser
 from .serializers import IntelError, check_id, entry, not_found, parse_entry
@@ -63,7 +63,7 @@ class IntelPermissions(ModelPermissions):
 @extend_schema(exclude=True)  # Intel's API is described in docs/intel-compatibility.md
 class IntelView(APIView):
     permission_classes = [IntelPermissions]
-    renderer_classes = [JSONRenderer]
+    renderer_classes = [ORJSONRenderer]
     # The upload parser of /api/v1/: a failed parse (a client gone mid-file) aborts the file's S3
     # multipart upload, and a duplicate is refused before its file streams (upload_precheck).
     parser_classes = [StreamingMultiPartParser, FormParser, JSONParser]
