@@ -313,7 +313,7 @@ def push(
 @click.option("--precision", help="Acceptable precisions, best first: INT8,FP16")
 @click.option("--format", "format_")
 @click.option("--max-size", type=int, help="Largest acceptable file, in bytes.")
-@click.option("-o", "--output", default=".", type=click.Path(), help="Folder (or file path) to write to.")
+@click.option("-o", "--output", default=".", type=click.Path(file_okay=False), help="Folder to write to.")
 @click.option(
     "--mode",
     type=click.Choice(["redirect", "proxy"]),

@@ -230,11 +230,13 @@ class Registry:
         format=None,
         max_size=None,
         dest=".",
+        filename=None,
         progress=None,
         mode="redirect",
     ):
         """Download the best variant of ``model`` (by ``alias`` or ``version``; the latest version
-        when neither is given) for a device into ``dest`` (a folder or a file path).
+        when neither is given) for a device into the folder ``dest`` (created when missing), under
+        the name it was uploaded with unless ``filename`` is given.
 
         Skips the transfer when the local file already has the server's sha256, resumes a partial
         download, verifies the sha256 and renames into place only then. Returns a
@@ -251,15 +253,15 @@ class Registry:
             format=format,
             max_size=max_size,
         )
-        return self.download(resolved["artifact"], dest=dest, progress=progress, mode=mode)
+        return self.download(resolved["artifact"], dest=dest, filename=filename, progress=progress, mode=mode)
 
-    def download(self, artifact, *, dest=".", progress=None, mode="redirect"):
+    def download(self, artifact, *, dest=".", filename=None, progress=None, mode="redirect"):
         """Download one artifact (its dict or id); see ``pull``. ``mode="redirect"`` fetches the
         bytes from S3 through a presigned URL when the registry offers one, ``"proxy"`` through
         the registry."""
         if not isinstance(artifact, dict):
             artifact = self.artifact(artifact)
-        return transfer.download(self, artifact, dest, progress=progress, mode=mode)
+        return transfer.download(self, artifact, dest, filename=filename, progress=progress, mode=mode)
 
     # --- Geti --------------------------------------------------------------------------------
 

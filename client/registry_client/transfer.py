@@ -281,19 +281,18 @@ def safe_filename(artifact):
     return name
 
 
-def download(registry, artifact, dest, *, progress=None, mode="redirect"):
+def download(registry, artifact, dest, *, filename=None, progress=None, mode="redirect"):
     try:
-        return _download(registry, artifact, dest, progress=progress, mode=mode)
+        return _download(registry, artifact, dest, filename=filename, progress=progress, mode=mode)
     except ChecksumMismatch as exc:
         if not exc.extra.get("resumed"):
             raise
     # The partial file kept from before was not what the server has now: start over once.
-    return _download(registry, artifact, dest, progress=progress, mode=mode)
+    return _download(registry, artifact, dest, filename=filename, progress=progress, mode=mode)
 
 
-def _download(registry, artifact, dest, *, progress=None, mode="redirect"):
-    dest = Path(dest)
-    target = dest / safe_filename(artifact) if dest.is_dir() or str(dest).endswith(os.sep) else dest
+def _download(registry, artifact, dest, *, filename=None, progress=None, mode="redirect"):
+    target = Path(dest) / (filename or safe_filename(artifact))
     target.parent.mkdir(parents=True, exist_ok=True)
     size, sha256 = artifact["size"], artifact["sha256"]
     if target.is_file() and target.stat().st_size == size and file_sha256(target) == sha256:
