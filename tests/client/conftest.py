@@ -42,7 +42,12 @@ def served():
 
     def record(sender, environ=None, **kwargs):
         seen.append(
-            (environ["REQUEST_METHOD"], environ["PATH_INFO"], environ.get("QUERY_STRING", ""), environ.get("HTTP_RANGE"))
+            (
+                environ["REQUEST_METHOD"],
+                environ["PATH_INFO"],
+                environ.get("QUERY_STRING", ""),
+                environ.get("HTTP_RANGE"),
+            )
         )
 
     request_started.connect(record, weak=False)

@@ -132,7 +132,9 @@ def pushed(registry, model_file):
 def test_pull_resolves_downloads_from_storage_and_verifies(registry, pushed, tmp_path, served):
     served.clear()
 
-    result = registry.pull("person-detection", version="1", target_device="NPU", precision="INT8", dest=tmp_path / "out")
+    result = registry.pull(
+        "person-detection", version="1", target_device="NPU", precision="INT8", dest=tmp_path / "out"
+    )
 
     assert result.downloaded and result.transferred == pushed.stat().st_size
     assert result.path == tmp_path / "out" / "detector.bin" and result.path.read_bytes() == pushed.read_bytes()
