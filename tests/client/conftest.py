@@ -7,9 +7,8 @@ import os
 
 import pytest
 from django.core.signals import request_started
-from rest_framework.authtoken.models import Token
-
 from registry_client import Registry
+from rest_framework.authtoken.models import Token
 
 MiB = 1024 * 1024
 

@@ -1,9 +1,9 @@
 """Reads, aliases, deletes, errors and Geti imports through the Python client, against a live registry."""
 
 import pytest
+from registry_client import AuthenticationError, Conflict, NotFound, PermissionDenied, Registry, ValidationError
 
 from models_app.models import Artifact, RegisteredModel
-from registry_client import AuthenticationError, Conflict, NotFound, PermissionDenied, Registry, ValidationError
 from tests import geti_fake as fx
 from tests.conftest import grant
 from tests.geti_integration.conftest import geti, geti_off, immediate_tasks  # noqa: F401  (fixtures)

@@ -11,7 +11,7 @@ import pytest
 
 from models_app.models import Artifact, UploadSession
 
-from .conftest import MiB, Interrupted, interrupt_after
+from .conftest import Interrupted, MiB, interrupt_after
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,12 +4,12 @@ import hashlib
 import json
 
 import pytest
+from registry_client import ChecksumMismatch, Conflict
 
 from models_app.models import Artifact, UploadSession
-from registry_client import ChecksumMismatch, Conflict
 from tests.conftest import bucket_keys, open_multipart_uploads
 
-from .conftest import MiB, Interrupted, interrupt_after
+from .conftest import Interrupted, MiB, interrupt_after
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
