@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run serve test smoke bench clean
+.PHONY: run serve test smoke bench bench-client clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ smoke: $(BIN)/.installed
 bench: $(BIN)/.installed-dev
 	$(BIN)/python bench/artifacts.py
 	$(BIN)/python bench/metadata.py
+
+## bench-client: push and pull of 1 GiB through the Python client vs boto3 on the same S3 endpoint
+bench-client: $(BIN)/.installed-dev
+	$(BIN)/python bench/client.py
 
 clean:
 	rm -rf $(VENV) var

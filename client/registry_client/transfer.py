@@ -137,19 +137,22 @@ class DirectUpload:
     def resume_or_start(self):
         """The open session this file was being sent to, or a new one."""
         state = self.load_state()
-        if state and (not self.expected_sha256 or state["sha256"] == self.expected_sha256):
+        if state:
             try:
                 session = self.registry._json("GET", f"uploads/{state['session']['id']}/")
             except RegistryError as exc:
                 if exc.status not in (403, 404):
                     raise
                 session = None
-            if session and session["state"] == "completed" and session.get("artifact"):
+            same_bytes = not self.expected_sha256 or state["sha256"] == self.expected_sha256
+            if session and session["state"] == "completed" and session.get("artifact") and same_bytes:
                 self.forget()  # finished before the client heard about it
                 return self.registry.artifact(session["artifact"])
             if session and session["state"] == "pending":
-                self.state = state
-                return None
+                if same_bytes:
+                    self.state = state
+                    return None
+                self.abort(state)  # the caller now expects other bytes: that session is of no use
         self.forget()
         sha256 = self.expected_sha256 or file_sha256(self.path)
         body = {**self.metadata, "filename": self.path.name, "size": self.size, "sha256": sha256}
@@ -157,6 +160,12 @@ class DirectUpload:
         self.state = {"session": session, "sha256": sha256, "etags": {}}
         self.save_state()
         return None
+
+    def abort(self, state):
+        try:
+            self.registry.request("DELETE", f"uploads/{state['session']['id']}/")
+        except RegistryError:
+            pass  # prune_uploads aborts what is left
 
     def run(self):
         artifact = self.resume_or_start()

@@ -71,6 +71,36 @@ def test_an_interrupted_push_resumes_with_the_parts_left(registry, model_file, s
     assert upload_states(client_home) == []
 
 
+def test_parts_the_local_record_got_wrong_are_sent_again(registry, model_file, small_parts, bucket, client_home):
+    path = model_file(10 * MiB)
+    registry.parallel = 1
+    with pytest.raises(Interrupted):
+        registry.push(path, progress=interrupt_after(5 * MiB), **VARIANT)
+    record = upload_states(client_home)[0]
+    state = json.loads(record.read_text())
+    state["etags"]["1"] = '"0123456789abcdef0123456789abcdef"'  # not what S3 answered
+    record.write_text(json.dumps(state))
+
+    artifact = registry.push(path, **VARIANT)
+
+    assert artifact["sha256"] == sha256(path) and UploadSession.objects.get().state == "completed"
+    assert upload_states(client_home) == [] and open_multipart_uploads(bucket) == []
+
+
+def test_a_push_expecting_other_bytes_aborts_the_session_it_had_started(registry, model_file, small_parts, bucket):
+    path = model_file(10 * MiB)
+    registry.parallel = 1
+    with pytest.raises(Interrupted):
+        registry.push(path, progress=interrupt_after(5 * MiB), **VARIANT)
+
+    with pytest.raises(ChecksumMismatch):
+        registry.push(path, sha256="0" * 64, **VARIANT)
+
+    first, second = UploadSession.objects.order_by("created_at")
+    assert first.state == "aborted" and second.state != "pending"
+    assert bucket_keys(bucket) == [] and open_multipart_uploads(bucket) == []
+
+
 def test_a_push_whose_sha256_does_not_match_is_refused(registry, model_file, bucket, client_home):
     path = model_file(2 * MiB)
 
