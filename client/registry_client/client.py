@@ -28,8 +28,6 @@ class Registry:
 
     def __init__(self, url=None, token=None, *, timeout=TIMEOUT, parallel=8):
         self.url, self.token = config.settings(url, token)
-        if self.url.endswith("/api/v1"):
-            self.url = self.url[: -len("/api/v1")]
         self.api = self.url + "/api/v1/"
         self.timeout = timeout
         self.parallel = parallel

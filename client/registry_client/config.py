@@ -55,7 +55,10 @@ def write_private(path, text):
 def settings(url=None, token=None):
     """The URL and token to use: arguments, then the environment, then the config file."""
     stored = load()
-    url = url or os.environ.get("REGISTRY_URL") or stored.get("url") or DEFAULT_URL
+    url = (url or os.environ.get("REGISTRY_URL") or stored.get("url") or DEFAULT_URL).rstrip("/")
+    url = url.removesuffix("/api/v1")
     if token is None:
-        token = os.environ.get("REGISTRY_TOKEN") or stored.get("token") or None
-    return url.rstrip("/"), token
+        token = os.environ.get("REGISTRY_TOKEN") or None
+    if token is None and stored.get("token") and stored.get("url", "").rstrip("/") == url:
+        token = stored["token"]  # the stored token goes only to the registry it was issued for
+    return url, token

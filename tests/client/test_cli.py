@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from registry_client import Registry, config
 
 from models_app.models import Artifact, UploadSession
 
@@ -152,3 +153,10 @@ def test_alias_set_rollback_history_and_rm(run, model_file):
     assert run("rm", "m").returncode == 1  # still has a version
     assert run("rm", "m", "--force").returncode == 0
     assert Artifact.objects.count() == 0
+
+
+def test_the_stored_token_goes_only_to_the_registry_it_was_issued_for(client_home):
+    config.save("https://registry.example.com", "abc")
+
+    assert Registry().token == "abc" and Registry("https://registry.example.com/api/v1").token == "abc"
+    assert Registry("http://other.example.com").token is None
