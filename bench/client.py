@@ -11,6 +11,7 @@ server started here. Prints both throughputs, their ratio, and how much of the p
 """
 
 import argparse
+import hashlib
 import os
 import sys
 import tempfile
@@ -91,7 +92,8 @@ def main():
         registry.pull("warm-up", version="1", dest=work / "warm-out")
 
         config = TransferConfig()  # boto3's defaults: 8 MiB parts, 10 threads
-        best = {name: float("inf") for name in ("up_boto3", "up_client", "up_parts", "down_boto3", "down_client")}
+        names = ("up_boto3", "up_client", "up_parts", "down_boto3", "down_boto3_sha", "down_client")
+        best = dict.fromkeys(names, float("inf"))
 
         def boto3_upload():
             s3.upload_file(str(source), bucket, "direct/model.bin", Config=config)
@@ -100,12 +102,14 @@ def main():
             s3.download_file(bucket, "direct/model.bin", str(work / "direct.out"), Config=config)
             (work / "direct.out").unlink()
 
-        def boto3_stream():
+        def boto3_stream(check=False):
             # One streamed GET into a file: faster than download_file's ranged GETs against moto.
-            body = s3.get_object(Bucket=bucket, Key="direct/model.bin")["Body"]
+            body, digest = s3.get_object(Bucket=bucket, Key="direct/model.bin")["Body"], hashlib.sha256()
             with open(work / "direct.out", "wb") as handle:
-                for chunk in body.iter_chunks(1024 * 1024):
+                for chunk in body.iter_chunks(4 * MiB):
                     handle.write(chunk)
+                    if check:
+                        digest.update(chunk)
             (work / "direct.out").unlink()
 
         def client_push(version):
@@ -130,6 +134,7 @@ def main():
             version = f"{run}-{uuid.uuid4().hex[:6]}"
             best["up_boto3"] = min(best["up_boto3"], timed(boto3_upload)[0])
             best["down_boto3"] = min(best["down_boto3"], timed(boto3_download)[0], timed(boto3_stream)[0])
+            best["down_boto3_sha"] = min(best["down_boto3_sha"], timed(lambda: boto3_stream(check=True))[0])
             s3.delete_object(Bucket=bucket, Key="direct/model.bin")
             seconds, artifact = timed(lambda v=version: client_push(v))
             best["up_client"] = min(best["up_client"], seconds)
@@ -161,6 +166,13 @@ def main():
                 f"{best['down_boto3'] / best['down_client']:.0%}",
                 "85%",
             ],
+            [
+                "  vs boto3 + sha256",
+                mbps(best["down_boto3_sha"]),
+                mbps(best["down_client"]),
+                f"{best['down_boto3_sha'] / best['down_client']:.0%}",
+                "",
+            ],
         ]
         print(
             f"\nClient: one {size // MiB} MiB file, best of {args.repeat} runs, S3 at {endpoint}"
@@ -170,7 +182,8 @@ def main():
         print(
             "\nA push ends with `complete`, where the registry reads the object back once for its sha256;"
             " the second row stops the clock when the last part is acknowledged."
-            "\nboto3's download is the faster of download_file (ranged GETs) and one streamed get_object."
+            "\nboto3's download is the faster of download_file (ranged GETs) and one streamed get_object;"
+            " the last row hashes that stream too, as the client does to verify what it received."
         )
     finally:
         stop(server)
