@@ -19,12 +19,11 @@ import time
 import uuid
 from pathlib import Path
 
-import boto3
 from boto3.s3.transfer import TransferConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from artifacts import make_file, timed  # noqa: E402
-from common import ROOT, base_env, manage, start_gunicorn, start_moto, stop, table  # noqa: E402
+from common import issue_token, manage, s3_client, s3_env, start_gunicorn, start_moto, stop, table  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -36,8 +35,6 @@ def main():
     args = parser.parse_args()
     size = args.size_mib * MiB
 
-    import subprocess
-
     from registry_client import Registry
 
     moto = None
@@ -46,45 +43,15 @@ def main():
         moto, endpoint = start_moto()
     bucket = os.environ.get("S3_BUCKET") or f"bench-{uuid.uuid4().hex[:8]}"
     work = Path(tempfile.mkdtemp(prefix="registry-client-bench-"))
-    env = base_env(
-        S3_BUCKET=bucket,
-        S3_ENDPOINT_URL=endpoint,
-        S3_REGION="us-east-1",
-        S3_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
-        S3_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
-        REGISTRY_VAR_DIR=work / "var",
-        REGISTRY_MAX_UPLOAD_BYTES=size * 2,
-        LOG_LEVEL="WARNING",
-    )
+    env = s3_env(endpoint, bucket, work, REGISTRY_MAX_UPLOAD_BYTES=size * 2)
     os.environ["REGISTRY_CACHE_DIR"] = str(work / "cache")
-    sys.path.insert(0, str(ROOT))
-    from registry_project.settings import s3_storage_options
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=env["S3_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["S3_SECRET_ACCESS_KEY"],
-        config=s3_storage_options(bucket)["client_config"],
-    )
+    s3 = s3_client(env)
     server = None
     try:
-        try:
-            s3.create_bucket(Bucket=bucket)
-        except s3.exceptions.BucketAlreadyOwnedByYou:
-            pass
         source = make_file(work / "model.bin", size)
         manage(env, "migrate", "--noinput")
         manage(env, "ensure_admin", "--url", "http://127.0.0.1")
-        token = subprocess.run(
-            [sys.executable, "manage.py", "issue_token", "admin"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        token = issue_token(env)
         server, base = start_gunicorn(env, workers=1, threads=4)
         registry = Registry(base, token)
         warm = make_file(work / "warm.bin", MiB)
@@ -141,38 +108,21 @@ def main():
             best["down_client"] = min(best["down_client"], timed(lambda v=version: client_pull(v))[0])
             registry.delete_artifact(artifact["id"])
 
-        def mbps(seconds):
-            return f"{size / MiB / seconds:.0f}"
+        def row(name, boto3_key, client_key, target=""):
+            boto3_seconds, client_seconds = best[boto3_key], best[client_key]
+            return [
+                name,
+                f"{size / MiB / boto3_seconds:.0f}",
+                f"{size / MiB / client_seconds:.0f}",
+                f"{boto3_seconds / client_seconds:.0%}",
+                target,
+            ]
 
         rows = [
-            [
-                "push (direct upload)",
-                mbps(best["up_boto3"]),
-                mbps(best["up_client"]),
-                f"{best['up_boto3'] / best['up_client']:.0%}",
-                "85%",
-            ],
-            [
-                "  of which hash + parts",
-                mbps(best["up_boto3"]),
-                mbps(best["up_parts"]),
-                f"{best['up_boto3'] / best['up_parts']:.0%}",
-                "",
-            ],
-            [
-                "pull (redirect download)",
-                mbps(best["down_boto3"]),
-                mbps(best["down_client"]),
-                f"{best['down_boto3'] / best['down_client']:.0%}",
-                "85%",
-            ],
-            [
-                "  vs boto3 + sha256",
-                mbps(best["down_boto3_sha"]),
-                mbps(best["down_client"]),
-                f"{best['down_boto3_sha'] / best['down_client']:.0%}",
-                "",
-            ],
+            row("push (direct upload)", "up_boto3", "up_client", "85%"),
+            row("  of which hash + parts", "up_boto3", "up_parts"),
+            row("pull (redirect download)", "down_boto3", "down_client", "85%"),
+            row("  vs boto3 + sha256", "down_boto3_sha", "down_client"),
         ]
         print(
             f"\nClient: one {size // MiB} MiB file, best of {args.repeat} runs, S3 at {endpoint}"

@@ -23,6 +23,7 @@ from .errors import RegistryError
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
+ALIAS_COLUMNS = ["name", "version", "protected", "updated_by", "updated_at"]
 ARTIFACT_COLUMNS = ["id", "registered_model", "version", "precision", "target_device", "format", "score", "size"]
 
 
@@ -210,7 +211,7 @@ def show(ctx, ref, as_json):
         model = data["model"]
         out.print(f"[bold]{model['name']}[/bold]  {model.get('description') or ''}", highlight=False)
         table(data["versions"], ["version", "status", "artifact_count", "total_size", "created_at"], title="Versions")
-        table(data["aliases"], ["name", "version", "protected", "updated_by", "updated_at"], title="Aliases")
+        table(data["aliases"], ALIAS_COLUMNS, title="Aliases")
         return None
     data = {"version": registry.version(name, version), "variants": registry.variants(name, version)}
     if as_json:
@@ -362,6 +363,10 @@ def alias():
     """Set, roll back and read the history of aliases (production, staging, ...)."""
 
 
+def echo_alias(model, alias):
+    click.echo(f"{model}@{alias['name']} -> {alias['version']}")
+
+
 @alias.command("set")
 @click.argument("model")
 @click.argument("name")
@@ -370,8 +375,7 @@ def alias():
 @pass_ctx
 def alias_set(ctx, model, name, version, reason):
     """Point alias NAME of MODEL at VERSION (creates or moves it)."""
-    data = ctx.registry.set_alias(model, name, version, reason=reason)
-    click.echo(f"{model}@{data['name']} -> {data['version']}")
+    echo_alias(model, ctx.registry.set_alias(model, name, version, reason=reason))
 
 
 @alias.command("rollback")
@@ -381,8 +385,7 @@ def alias_set(ctx, model, name, version, reason):
 @pass_ctx
 def alias_rollback(ctx, model, name, reason):
     """Move alias NAME back to its previous version."""
-    data = ctx.registry.rollback_alias(model, name, reason=reason)
-    click.echo(f"{model}@{data['name']} -> {data['version']}")
+    echo_alias(model, ctx.registry.rollback_alias(model, name, reason=reason))
 
 
 @alias.command("history")
@@ -406,7 +409,7 @@ def alias_history(ctx, model, name, as_json):
 def alias_ls(ctx, model, as_json):
     """The aliases of MODEL."""
     rows = list(ctx.registry.aliases(model))
-    return emit_json(rows) if as_json else table(rows, ["name", "version", "protected", "updated_by", "updated_at"])
+    return emit_json(rows) if as_json else table(rows, ALIAS_COLUMNS)
 
 
 @alias.command("rm")
