@@ -224,3 +224,14 @@ def test_a_download_whose_bytes_are_not_the_registered_ones_is_refused(registry,
         registry.pull("person-detection", version="1", dest=tmp_path / "out")
 
     assert list((tmp_path / "out").iterdir()) == []  # neither the target nor a partial file
+
+
+def test_a_partial_file_with_wrong_bytes_is_dropped_and_the_pull_starts_over(registry, pushed, tmp_path):
+    artifact = next(registry.artifacts())
+    partial = tmp_path / f".detector.bin.{artifact['sha256'][:16]}.part"
+    partial.write_bytes(b"\0" * MiB)  # the right name, not the right bytes
+
+    result = registry.pull("person-detection", version="1", dest=tmp_path)
+
+    assert result.downloaded and result.resumed_from == 0 and result.transferred == pushed.stat().st_size
+    assert result.path.read_bytes() == pushed.read_bytes() and not partial.exists()
