@@ -11,6 +11,8 @@ import pytest
 from registry_client import Registry, config
 
 from models_app.models import Artifact, UploadSession
+from tests import geti_fake as fx
+from tests.geti_integration.conftest import geti, geti_off, immediate_tasks  # noqa: F401  (fixtures)
 
 from .conftest import Interrupted, MiB, interrupt_after
 
@@ -160,3 +162,15 @@ def test_the_stored_token_goes_only_to_the_registry_it_was_issued_for(client_hom
 
     assert Registry().token == "abc" and Registry("https://registry.example.com/api/v1").token == "abc"
     assert Registry("http://other.example.com").token is None
+
+
+def test_geti_import_follows_the_jobs_to_their_end(run, geti, immediate_tasks):  # noqa: F811
+    done = run("geti", "import", fx.WIDGETS, "--model", fx.WIDGETS_INT8, "--json")
+
+    assert done.returncode == 0, done.stderr
+    jobs = json.loads(done.stdout)
+    assert [(j["optimized_model_id"], j["state"]) for j in jobs] == [(fx.WIDGETS_INT8, "done")]
+    assert Artifact.objects.get().sha256 == jobs[0]["artifact"]["sha256"]
+
+    unknown = run("geti", "import", fx.WIDGETS, "--model", "nope")
+    assert unknown.returncode == 1 and "has no optimized model nope" in unknown.stderr
