@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint smoke bench bench-peers clean
+.PHONY: run test lint smoke bench bench-peers bench-client clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ bench: $(BIN)/.installed-dev
 ## bench-peers: this registry beside MLflow's registry (installed in var/bench/mlflow-venv), same run
 bench-peers: $(BIN)/.installed-dev
 	$(BIN)/python bench/peers.py
+
+## bench-client: push and pull of 1 GiB through the Python client vs boto3 on the same S3 endpoint
+bench-client: $(BIN)/.installed-dev
+	$(BIN)/python bench/client.py
 
 clean:
 	rm -rf $(VENV) var
