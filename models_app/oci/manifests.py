@@ -57,9 +57,26 @@ TAG = re.compile(r"[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}")
 DIGEST_CACHE_SECONDS = 24 * 3600
 
 
+GO_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def canonical(document):
-    """The one serialisation of a document: sorted keys, compact separators, ASCII only."""
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+    """The one serialisation of a manifest or index: compact, fields in the image-spec's order,
+    annotations sorted, strings escaped as Go's encoding/json escapes them.
+
+    That is byte for byte what Go tools (skopeo, containers/image) write when they re-serialise a
+    document they copy, so a copied index keeps the digest the registry gave it.
+    """
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).translate(GO_ESCAPES).encode()
+
+
+def _sorted(mapping):
+    return dict(sorted(mapping.items()))
+
+
+def _sorted_json(value):
+    """The config blob's serialisation: the registry's own JSON, keys sorted at every level."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
 
 def sha256_digest(data):
@@ -77,8 +94,12 @@ class Document:
     def digest(self):
         return sha256_digest(self.data)
 
-    def descriptor(self, **extra):
-        return {"mediaType": self.media_type, "digest": self.digest, "size": len(self.data), **extra}
+    def descriptor(self, annotations=None):
+        """The descriptor of the document, fields in the image-spec's order."""
+        described = {"mediaType": self.media_type, "digest": self.digest, "size": len(self.data)}
+        if annotations:
+            described["annotations"] = _sorted(annotations)
+        return described
 
 
 def repository_of(model_name):
@@ -126,7 +147,7 @@ def config_blob(artifact, version, model):
     """The registry's metadata of a variant and its version, as the manifest's config blob."""
     return Document(
         CONFIG_TYPE,
-        canonical(
+        _sorted_json(
             {
                 "registered_model": model.name,
                 "version": version.version,
@@ -180,7 +201,7 @@ def variant_manifest(artifact, version, model):
                 "artifactType": ARTIFACT_TYPE,
                 "config": config_blob(artifact, version, model).descriptor(),
                 "layers": [layer],
-                "annotations": annotations,
+                "annotations": _sorted(annotations),
             }
         ),
     )
@@ -190,9 +211,7 @@ def version_index(version, model):
     """A version as an image index of its variants' manifests, each described by its precision,
     device and format annotations so a client can pick one without fetching them all."""
     manifests = [
-        variant_manifest(artifact, version, model).descriptor(
-            artifactType=ARTIFACT_TYPE, annotations=_variant_annotations(artifact)
-        )
+        variant_manifest(artifact, version, model).descriptor(annotations=_variant_annotations(artifact))
         for artifact in version.variants
     ]
     return Document(
@@ -201,13 +220,14 @@ def version_index(version, model):
             {
                 "schemaVersion": 2,
                 "mediaType": INDEX,
-                "artifactType": ARTIFACT_TYPE,
                 "manifests": manifests,
-                "annotations": {
-                    ANNOTATION + "registered-model": model.name,
-                    ANNOTATION + "version": version.version,
-                    OCI_VERSION: version.version,
-                },
+                "annotations": _sorted(
+                    {
+                        ANNOTATION + "registered-model": model.name,
+                        ANNOTATION + "version": version.version,
+                        OCI_VERSION: version.version,
+                    }
+                ),
             }
         ),
     )
