@@ -70,7 +70,15 @@ def _next_link(path, n, last):
 
 @oci_view("GET", "HEAD")
 def base(request):
-    """``/v2/``: the API version check; a client with credentials learns here whether they work."""
+    """``/v2/``: the API version check, and where clients learn how to authenticate.
+
+    Without credentials it answers 401 with the bearer challenge even when reads are open, as
+    Docker's registry does: Go clients (skopeo, containerd) read the challenge here once and
+    would otherwise never send the credentials a push needs. An anonymous client gets an
+    anonymous token from the realm and pulls with it.
+    """
+    if not request.headers.get("Authorization"):
+        raise OCIError("UNAUTHORIZED", "Authenticate with a token from the realm.", headers=auth.challenge(request))
     auth.check_pull(request)
     return JsonResponse({})
 

@@ -38,8 +38,17 @@ def variants(user):
     return npu, gpu
 
 
-def test_the_base_endpoint_answers_with_the_api_version(registry):
-    response = registry.get("/v2/")
+def test_the_base_endpoint_answers_with_the_api_version_and_sends_anonymous_clients_for_a_token(registry):
+    anonymous = registry.get("/v2/")
+    assert anonymous.status_code == 401 and oci_errors(anonymous) == ["UNAUTHORIZED"]
+    assert anonymous.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+    assert (
+        anonymous.headers["WWW-Authenticate"]
+        == f'Bearer realm="{registry.base_url}/v2/token",service="{registry.host}"'
+    )
+    token = registry.get("/v2/token", params={"service": registry.host})
+    assert token.status_code == 200 and token.json()["expires_in"] == 3600
+    response = registry.get("/v2/", headers={"Authorization": f"Bearer {token.json()['token']}"})
     assert response.status_code == 200
     assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
 

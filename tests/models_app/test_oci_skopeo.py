@@ -102,3 +102,26 @@ def test_skopeo_copies_a_version_index_to_a_layout_and_an_archive(host, variants
     with tarfile.open(archive) as tar:
         tar.extractall(tmp_path / "unpacked", filter="data")
     assert check_layout(tmp_path / "unpacked") == blobs
+
+
+def test_skopeo_pushes_a_copied_variant_into_the_registry(host, variants, tmp_path, user):
+    from rest_framework.authtoken.models import Token
+
+    from models_app.models import Artifact, BlobUpload
+
+    npu, _ = variants
+    key = Token.objects.create(user=user).key
+    skopeo("copy", "--src-tls-verify=false", source(host, "2.0-int8-npu"), f"oci:{tmp_path / 'layout'}:v")
+    skopeo(
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        f"alice:{key}",
+        f"oci:{tmp_path / 'layout'}:v",
+        f"docker://{host}/models/mirrored:2.0-int8-npu",
+    )
+    copy = Artifact.objects.with_version().get(version__registered_model__name="mirrored")
+    # The version came from the manifest's annotation, not from the tag pushed to.
+    assert (copy.version.version, copy.precision, copy.target_device, copy.score) == ("2.0", "INT8", "NPU", 0.91)
+    assert copy.sha256 == npu.sha256 and copy.file.name != npu.file.name
+    assert not BlobUpload.objects.exists()
