@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import F, Prefetch
+from django.db.models import F, Prefetch, Q
 from django.db.models.functions import Collate
 
 from ..models import Artifact, ModelVersion, RegisteredModel
@@ -252,9 +252,9 @@ def variant_tags(base, artifacts):
     return {tag: artifact for tag, artifact in tags.items() if TAG.fullmatch(tag)}
 
 
-def _versions(model, **filters):
+def _versions(model, *conditions):
     return list(
-        model.versions.filter(**filters)
+        model.versions.filter(*conditions)
         .order_by("created_at", "id")
         .prefetch_related(Prefetch("artifacts", queryset=Artifact.objects.order_by()))
     )
@@ -294,12 +294,8 @@ def resolve_tag(model, tag):
     # A variant tag starts with the version or alias it belongs to: every "-" is a possible end.
     bases = {tag} | {tag[:i] for i, c in enumerate(tag) if c == "-"}
     aliases = _aliases(model, name__in=bases)
-    versions = _versions(model, version__in=bases)
-    known = {v.pk for v in versions}
-    missing = [a.version_id for a in aliases if a.version_id not in known]
-    if missing:
-        versions += _versions(model, pk__in=missing)
-    found = tag_map(model, versions, aliases).get(tag)
+    named = Q(version__in=bases) | Q(pk__in=model.aliases.filter(name__in=bases).values("version_id"))
+    found = tag_map(model, _versions(model, named), aliases).get(tag)
     if found is None:
         raise OCIError("MANIFEST_UNKNOWN", f"models/{model.name} has no tag {tag}.", {"tag": tag})
     return found

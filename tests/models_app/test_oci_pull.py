@@ -266,3 +266,48 @@ def test_an_artifact_deleted_since_leaves_its_tags(registry, variants):
     npu, _ = variants
     Artifact.objects.filter(pk=npu.pk).delete()
     assert oci_errors(registry.manifest(REPO, "2.0-int8-npu")) == ["MANIFEST_UNKNOWN"]
+
+
+def test_reads_take_a_fixed_number_of_queries_whatever_the_number_of_versions(
+    client, variants, django_assert_num_queries
+):
+    for version in ("2.1", "2.2", "2.3"):
+        register(b"more" + version.encode(), version=version, precision="INT8", target_device="NPU")
+        register(b"even more" + version.encode(), version=version, precision="FP16", target_device="GPU")
+    # The model; its versions; their artifacts; its aliases.
+    with django_assert_num_queries(4):
+        tags = client.get(f"/v2/{REPO}/tags/list").json()["tags"]
+    assert len(tags) == 4 * 5 + 5  # per version and for the alias: itself and four variant tags
+    # The model; aliases and versions a tag can name; their artifacts.
+    with django_assert_num_queries(4):
+        assert client.get(f"/v2/{REPO}/manifests/production-int8-npu").status_code == 200
+    with django_assert_num_queries(4):
+        assert client.get(f"/v2/{REPO}/manifests/2.3").status_code == 200
+    # One query for the names.
+    with django_assert_num_queries(1):
+        assert client.get("/v2/_catalog").json() == {"repositories": [REPO]}
+
+
+def test_pushes_and_pulls_work_on_local_files(registry, local_storage, user):
+    from rest_framework.authtoken.models import Token
+
+    registry.auth = ("alice", Token.objects.create(user=user).key)
+    content = b"a model on local disk"
+    assert registry.post(f"/v2/{REPO}/blobs/uploads/", params={"digest": sha256(content)}, data=content).ok
+    pushed = registry.put(
+        f"/v2/{REPO}/manifests/7",
+        data=json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": MANIFEST,
+                "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(b"{}"), "size": 2},
+                "layers": [{"mediaType": "application/octet-stream", "digest": sha256(content), "size": len(content)}],
+            }
+        ),
+        headers={"Content-Type": MANIFEST},
+    )
+    assert pushed.status_code == 201, pushed.text
+    artifact = Artifact.objects.get()
+    assert (local_storage / artifact.file.name).read_bytes() == content
+    assert registry.get(f"/v2/{REPO}/blobs/{sha256(content)}").content == content
+    assert registry.manifest(REPO, "7-fp32-cpu").json()["layers"][0]["digest"] == sha256(content)
