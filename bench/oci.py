@@ -6,7 +6,8 @@ worker's memory, to show that pushes and pulls stream.
 S3: $S3_ENDPOINT_URL (+ $S3_BUCKET) if set, else a moto server started here. The registry runs
 under gunicorn (1 gthread worker) on SQLite, or $DATABASE_URL. Pushes: one monolithic upload
 (``POST ?digest=`` with the whole body) and one chunked upload (PATCH in 256 MiB chunks, then
-PUT; the chunks are joined and hashed on the server), each then registered by a manifest PUT;
+PUT; the chunks are joined and hashed on the server) and one upload in a single PATCH (as
+skopeo pushes), each then registered by a manifest PUT;
 pulls: the variant's manifest by tag, then its blob streamed. Prints throughput, the worker's
 peak resident memory and its growth per transfer.
 """
@@ -148,10 +149,10 @@ def main():
             assert response.status_code == 201, response.text
             register("NPU")
 
-        def push_chunked():
+        def push_chunked(chunk_size, device):
             location = session.post(f"{repo}/blobs/uploads/").headers["Location"]
-            for start in range(0, size, chunk):
-                length = min(chunk, size - start)
+            for start in range(0, size, chunk_size):
+                length = min(chunk_size, size - start)
                 body = FileSlice(source, start, length)
                 try:
                     response = session.patch(
@@ -166,7 +167,7 @@ def main():
                 location = response.headers["Location"]
             response = session.put(base + location, params={"digest": digest}, timeout=3600)
             assert response.status_code == 201, response.text
-            register("GPU")
+            register(device)
 
         def pull():
             manifest = session.get(f"{repo}/manifests/1-int8-npu", headers={"Accept": MANIFEST}).json()
@@ -180,11 +181,13 @@ def main():
             assert received == size and "sha256:" + hashed.hexdigest() == digest
 
         rows = []
-        for name, fn in (
-            ("push, monolithic", push_monolithic),
-            ("push, chunked", push_chunked),
+        transfers = (
+            ("push, monolithic (POST ?digest=)", push_monolithic),
+            ("push, one PATCH then PUT", lambda: push_chunked(size, "CPU")),
+            (f"push, {-(-size // chunk)} PATCHes then PUT", lambda: push_chunked(chunk, "GPU")),
             ("pull (proxy)", pull),
-        ):
+        )
+        for name, fn in transfers:
             with RssSampler(workers) as memory:
                 start = time.perf_counter()
                 fn()

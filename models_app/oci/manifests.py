@@ -309,14 +309,24 @@ def _attach(version, model):
 
 
 def document_for(model, found):
-    """The manifest (an artifact) or index (a version) served for a resolved reference."""
+    """The manifest (an artifact) or index (a version) served for a resolved reference.
+
+    The digests a client asks for next (an index's entries, a manifest's config blob) are
+    remembered with the row they come from, so those requests need not search the repository.
+    """
     if isinstance(found, ModelVersion):
-        document = version_index(_attach(found, model), model)
-        kind = "version"
+        _attach(found, model)
+        document = version_index(found, model)
+        remembered = {document.digest: ("version", str(found.pk))}
+        artifacts = found.artifacts.all()
     else:
         document = variant_manifest(found, found.version, model)
-        kind = "artifact"
-    cache.set(_digest_key(model, document.digest), (kind, str(found.pk)), DIGEST_CACHE_SECONDS)
+        remembered = {}
+        artifacts = [found]
+    for artifact in artifacts:
+        for served in _documents_of(model, artifact):
+            remembered[served.digest] = ("artifact", str(artifact.pk))
+    cache.set_many({_digest_key(model, d): where for d, where in remembered.items()}, DIGEST_CACHE_SECONDS)
     return document
 
 

@@ -60,7 +60,7 @@ def _page_args(request):
         n = request.GET.get("n")
         n = None if n in (None, "") else max(0, min(int(n), MAX_PAGE))
     except ValueError:
-        raise OCIError("UNSUPPORTED", "n must be a number.", status=400) from None
+        raise OCIError("PAGINATION_NUMBER_INVALID", "n must be a number.") from None
     return n, request.GET.get("last") or None
 
 
@@ -371,15 +371,12 @@ def _registration_fields(annotations):
 
 
 def _read_manifest(request):
+    """The pushed manifest or index, parsed; its media type must be one of the two."""
     media_type = request.content_type or ""
-    if media_type == manifests.INDEX:
+    if media_type not in (manifests.MANIFEST, manifests.INDEX):
         raise OCIError(
-            "UNSUPPORTED",
-            "Push each variant's manifest; the registry builds the version's index itself.",
-            status=415,
+            "MANIFEST_INVALID", f"Push {manifests.MANIFEST} or {manifests.INDEX}, not {media_type or 'untyped'}."
         )
-    if media_type != manifests.MANIFEST:
-        raise OCIError("MANIFEST_INVALID", f"Manifests are {manifests.MANIFEST}, not {media_type or 'untyped'}.")
     length = _content_length(request) or 0
     if length > MAX_MANIFEST_BYTES:
         raise OCIError("SIZE_INVALID", f"A manifest may have at most {MAX_MANIFEST_BYTES} bytes.", status=413)
@@ -387,10 +384,53 @@ def _read_manifest(request):
         document = json.loads(request.read(MAX_MANIFEST_BYTES + 1))
     except ValueError:
         raise OCIError("MANIFEST_INVALID", "The manifest is not JSON.") from None
-    layers = document.get("layers") if isinstance(document, dict) else None
+    if not isinstance(document, dict):
+        raise OCIError("MANIFEST_INVALID", "The manifest is not a JSON object.")
+    return media_type, document
+
+
+def _only_layer(document):
+    layers = document.get("layers")
     if not isinstance(layers, list) or len(layers) != 1 or not isinstance(layers[0], dict):
         raise OCIError("MANIFEST_INVALID", "A variant's manifest has exactly one layer: the model file.")
-    return document, layers[0]
+    return layers[0]
+
+
+def _version_named(annotations, reference):
+    version = _annotation(annotations, "version") or ("" if ":" in reference else reference)
+    if not version:
+        raise OCIError("MANIFEST_INVALID", "Name the version: push to a tag, or annotate org.model-registry.version.")
+    return version
+
+
+def _created(name, document):
+    response = HttpResponse(b"", status=201)
+    response["Location"] = f"/v2/{name}/manifests/{quote(document.digest)}"
+    response["Docker-Content-Digest"] = document.digest
+    response["Content-Length"] = "0"
+    return response
+
+
+def put_index(name, reference, document):
+    """Accept an index whose variants have all been pushed (a copy of a version from another
+    registry: ``skopeo copy --all``). Each entry is matched to a variant of the version by its
+    precision, device and format annotations; the answer names the registry's own index."""
+    model = manifests.find_model(name)
+    version = _version_named(document.get("annotations") or {}, reference)
+    found = model.versions.filter(version=version).prefetch_related("artifacts").first()
+    if found is None:
+        raise OCIError("MANIFEST_BLOB_UNKNOWN", f"Push the variants of version {version} before its index.")
+    have = {(a.precision, a.target_device, a.format) for a in found.artifacts.all()}
+    for entry in document.get("manifests") or []:
+        annotations = entry.get("annotations") or {} if isinstance(entry, dict) else {}
+        key = _variant_key(_registration_fields(annotations)[0])
+        if key not in have:
+            raise OCIError(
+                "MANIFEST_BLOB_UNKNOWN",
+                f"Version {version} has no {'/'.join(key)} variant; push its manifest before the index.",
+                {"digest": entry.get("digest") if isinstance(entry, dict) else None},
+            )
+    return _created(name, manifests.document_for(model, found))
 
 
 def _pushed_blob(model_name, layer, user):
@@ -414,11 +454,12 @@ def put_manifest(request, name, reference):
     it (built from the rows like every served manifest, so its digest is not the pushed one's)."""
     user = auth.check_push(request, name)
     model_name = manifests.model_name_of(name)
-    document, layer = _read_manifest(request)
+    media_type, document = _read_manifest(request)
+    if media_type == manifests.INDEX:
+        return put_index(name, reference, document)
+    layer = _only_layer(document)
     annotations = {**(layer.get("annotations") or {}), **(document.get("annotations") or {})}
-    version = _annotation(annotations, "version") or ("" if ":" in reference else reference)
-    if not version:
-        raise OCIError("MANIFEST_INVALID", "Name the version: push to a tag, or annotate org.model-registry.version.")
+    version = _version_named(annotations, reference)
     artifact_fields, version_fields = _registration_fields(annotations)
     pushed = _pushed_blob(model_name, layer, user)
     title = (layer.get("annotations") or {}).get(manifests.TITLE) or "model.bin"
@@ -443,26 +484,27 @@ def put_manifest(request, name, reference):
         if leftover is not None:  # the client's own config blob: the registry serves its own
             blob_uploads.discard_upload(leftover)
     artifact = Artifact.objects.select_related("version__registered_model").get(pk=artifact.pk)
-    served = manifests.document_for(artifact.version.registered_model, artifact)
-    response = HttpResponse(b"", status=201)
-    response["Location"] = f"/v2/{name}/manifests/{quote(served.digest)}"
-    response["Docker-Content-Digest"] = served.digest
-    response["Content-Length"] = "0"
-    return response
+    return _created(name, manifests.document_for(artifact.version.registered_model, artifact))
+
+
+def _variant_key(artifact_fields):
+    """(precision, target device, format) as a registration would store them, defaults included."""
+
+    def field(name):
+        return (artifact_fields.get(name) or Artifact._meta.get_field(name).default).strip()
+
+    return field("precision").upper(), field("target_device").upper(), field("format").lower()
 
 
 def _same_variant(model_name, version, artifact_fields, sha256):
     """The variant a manifest would register, when it exists with the same file."""
-
-    def field(name):
-        return artifact_fields.get(name) or Artifact._meta.get_field(name).default
-
+    precision, device, fmt = _variant_key(artifact_fields)
     return Artifact.objects.filter(
         version__registered_model__name=model_name,
         version__version=version,
-        precision=field("precision").strip().upper(),
-        target_device=field("target_device").strip().upper(),
-        format=field("format").strip().lower(),
+        precision=precision,
+        target_device=device,
+        format=fmt,
         sha256=sha256,
     ).first()
 

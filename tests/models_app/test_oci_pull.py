@@ -283,6 +283,15 @@ def test_reads_take_a_fixed_number_of_queries_whatever_the_number_of_versions(
         assert client.get(f"/v2/{REPO}/manifests/production-int8-npu").status_code == 200
     with django_assert_num_queries(4):
         assert client.get(f"/v2/{REPO}/manifests/2.3").status_code == 200
+    # An index's entries and their config blobs, fetched by digest next: the model and the variant.
+    index = client.get(f"/v2/{REPO}/manifests/2.3").json()
+    for entry in index["manifests"]:
+        with django_assert_num_queries(2):
+            manifest = client.get(f"/v2/{REPO}/manifests/{entry['digest']}")
+        assert manifest.status_code == 200
+        # The model; the variant's file (none: it is the config); pushed blobs (none); the variant.
+        with django_assert_num_queries(4):
+            assert client.get(f"/v2/{REPO}/blobs/{manifest.json()['config']['digest']}").status_code == 200
     # One query for the names.
     with django_assert_num_queries(1):
         assert client.get("/v2/_catalog").json() == {"repositories": [REPO]}

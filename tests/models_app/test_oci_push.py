@@ -15,7 +15,7 @@ from models_app import services
 from models_app.models import Artifact, BlobUpload
 from tests.conftest import bucket_keys, open_multipart_uploads
 
-from .oci_helpers import MANIFEST, Registry, oci_errors, register, sha256
+from .oci_helpers import INDEX, MANIFEST, Registry, oci_errors, register, sha256
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -239,7 +239,7 @@ def test_a_manifest_with_invalid_metadata_is_refused_and_its_blob_kept_for_a_cor
     assert Artifact.objects.get().precision == "FP16"
 
 
-def test_a_manifest_naming_an_unknown_blob_or_an_index_is_refused(registry, bucket):
+def test_a_manifest_naming_an_unknown_blob_or_an_index_of_unknown_variants_is_refused(registry, bucket):
     unknown = registry.put(
         f"/v2/{REPO}/manifests/1",
         data=json.dumps(
@@ -253,13 +253,20 @@ def test_a_manifest_naming_an_unknown_blob_or_an_index_is_refused(registry, buck
         headers={"Content-Type": MANIFEST},
     )
     assert unknown.status_code == 404 and oci_errors(unknown) == ["MANIFEST_BLOB_UNKNOWN"]
+    image = registry.put(f"/v2/{REPO}/manifests/1", data="{}", headers={"Content-Type": "application/json"})
+    assert image.status_code == 400 and oci_errors(image) == ["MANIFEST_INVALID"]
+    assert not Artifact.objects.exists()
+    register(b"fp32 cpu", version="1")
+    entry = {"mediaType": MANIFEST, "digest": sha256(b"x"), "size": 1}
+    entry["annotations"] = {"org.model-registry.precision": "INT8", "org.model-registry.target-device": "NPU"}
     index = registry.put(
         f"/v2/{REPO}/manifests/1",
-        data=json.dumps({"schemaVersion": 2, "manifests": []}),
-        headers={"Content-Type": "application/vnd.oci.image.index.v1+json"},
+        data=json.dumps({"schemaVersion": 2, "mediaType": INDEX, "manifests": [entry]}),
+        headers={"Content-Type": INDEX},
     )
-    assert index.status_code == 415 and oci_errors(index) == ["UNSUPPORTED"]
-    assert not Artifact.objects.exists()
+    assert index.status_code == 404 and oci_errors(index) == ["MANIFEST_BLOB_UNKNOWN"]
+    assert "INT8/NPU/openvino" in index.json()["errors"][0]["message"]
+    assert Artifact.objects.count() == 1
 
 
 def test_a_manifest_naming_bytes_another_variant_holds_gets_its_own_copy(registry, bucket, user):

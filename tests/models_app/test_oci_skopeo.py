@@ -125,3 +125,28 @@ def test_skopeo_pushes_a_copied_variant_into_the_registry(host, variants, tmp_pa
     assert (copy.version.version, copy.precision, copy.target_device, copy.score) == ("2.0", "INT8", "NPU", 0.91)
     assert copy.sha256 == npu.sha256 and copy.file.name != npu.file.name
     assert not BlobUpload.objects.exists()
+
+
+def test_skopeo_copies_a_whole_version_into_another_registry_of_models(host, variants, tmp_path, user):
+    from rest_framework.authtoken.models import Token
+
+    from models_app.models import Artifact
+
+    npu, gpu = variants
+    key = Token.objects.create(user=user).key
+    skopeo("copy", "--all", "--src-tls-verify=false", source(host, "2.0"), f"oci:{tmp_path / 'layout'}:2.0")
+    skopeo(
+        "copy",
+        "--all",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        f"alice:{key}",
+        f"oci:{tmp_path / 'layout'}:2.0",
+        f"docker://{host}/models/site-copy:2.0",
+    )
+    copies = Artifact.objects.filter(version__registered_model__name="site-copy", version__version="2.0")
+    assert sorted((a.precision, a.target_device, a.sha256) for a in copies) == sorted(
+        (a.precision, a.target_device, a.sha256) for a in (npu, gpu)
+    )
+    index = json.loads(skopeo("inspect", "--tls-verify=false", "--raw", f"docker://{host}/models/site-copy:2.0"))
+    assert [m["annotations"]["org.model-registry.target-device"] for m in index["manifests"]] == ["GPU", "NPU"]
