@@ -7,7 +7,6 @@ and its clients send bodies no DRF parser should touch. Each view parses, calls 
 
 import functools
 import json
-import logging
 import uuid
 from types import SimpleNamespace
 from urllib.parse import quote, urlencode
@@ -21,8 +20,6 @@ from .. import blob_uploads, services
 from ..models import Artifact, BlobUpload
 from . import auth, manifests
 from .errors import OCIError, error_response, oci_error_for
-
-logger = logging.getLogger(__name__)
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -104,7 +101,7 @@ def catalog(request):
     n, last = _page_args(request)
     names, more = manifests.catalogue(last, n)
     response = JsonResponse({"repositories": names})
-    if more:
+    if more and names:
         response["Link"] = _next_link(request.path, n, names[-1])
     return response
 
@@ -120,7 +117,7 @@ def tags_list(request, name):
     more = n is not None and len(tags) > n
     tags = tags if n is None else tags[:n]
     response = JsonResponse({"name": name, "tags": tags})
-    if more:
+    if more and tags:
         response["Link"] = _next_link(request.path, n, tags[-1])
     return response
 

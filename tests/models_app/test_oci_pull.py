@@ -222,6 +222,9 @@ def test_tags_list_pages_past_a_thousand_tags(registry, registered_model):
     assert everything == expected
     after = registry.get(f"/v2/{REPO}/tags/list", params={"n": 2, "last": "1.0998"}).json()["tags"]
     assert after == ["1.0999", "1.1000"]
+    none = registry.get(f"/v2/{REPO}/tags/list", params={"n": 0})
+    assert none.json()["tags"] == [] and "Link" not in none.headers
+    assert oci_errors(registry.get(f"/v2/{REPO}/tags/list", params={"n": "ten"})) == ["PAGINATION_NUMBER_INVALID"]
 
 
 def test_the_catalog_lists_repositories_in_pages(registry, db):
