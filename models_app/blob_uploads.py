@@ -69,6 +69,8 @@ def write_object(key, chunks, *, expected_size=None, already=0):
     On S3 the bytes go into a multipart upload part by part (memory: a few parts); on local files
     straight into the file. Whatever fails, nothing of the object stays behind.
     """
+    if expected_size and already + expected_size > settings.REGISTRY_MAX_UPLOAD_BYTES:
+        raise FileTooLarge(settings.REGISTRY_MAX_UPLOAD_BYTES)  # before a byte is read
     hashed = _HashedChunks(chunks, key, already)
     storage = current_storage()
     if is_s3(storage):

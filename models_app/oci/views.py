@@ -260,8 +260,10 @@ def start_upload(request, name):
     """
     user = auth.check_push(request, name)
     model_name = manifests.model_name_of(name)
-    upload = blob_uploads.start_upload(repository=model_name, user=user)
     digest = request.GET.get("digest")
+    if digest:
+        blob_uploads.parse_digest(digest)
+    upload = blob_uploads.start_upload(repository=model_name, user=user)
     if digest:
         upload = blob_uploads.finish_upload(
             upload, digest=digest, chunks=blob_uploads.read_body(request), expected_size=_content_length(request)

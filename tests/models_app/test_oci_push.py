@@ -287,3 +287,19 @@ def test_a_manifest_naming_bytes_another_variant_holds_gets_its_own_copy(registr
     copy = Artifact.objects.exclude(pk=existing.pk).get()
     assert copy.sha256 == existing.sha256 and copy.file.name != existing.file.name
     assert bucket_keys(bucket) == sorted([existing.file.name, copy.file.name])
+
+
+def test_a_blob_over_the_size_limit_is_refused_and_not_kept(registry, bucket, settings):
+    settings.REGISTRY_MAX_UPLOAD_BYTES = 1000
+    big = b"x" * 1001
+    declared = registry.post(f"/v2/{REPO}/blobs/uploads/", params={"digest": sha256(big)}, data=big)
+    assert declared.status_code == 413 and oci_errors(declared) == ["SIZE_INVALID"]
+    location = registry.post(f"/v2/{REPO}/blobs/uploads/").headers["Location"]
+    assert registry.patch(location, data=b"x" * 600, headers={"Content-Range": "0-599"}).status_code == 202
+    over = registry.patch(location, data=b"x" * 600, headers={"Content-Range": "600-1199"})
+    assert over.status_code == 413 and oci_errors(over) == ["SIZE_INVALID"]
+    malformed = registry.post(f"/v2/{REPO}/blobs/uploads/", params={"digest": "md5:abc"}, data=b"x")
+    assert malformed.status_code == 400 and oci_errors(malformed) == ["DIGEST_INVALID"]
+    # Only the open upload and its first chunk remain, for the client to finish or prune_uploads.
+    [pending] = BlobUpload.objects.all()
+    assert pending.offset == 600 and bucket_keys(bucket) == [pending.chunks[0]["key"]]
