@@ -303,3 +303,19 @@ def test_a_blob_over_the_size_limit_is_refused_and_not_kept(registry, bucket, se
     # Only the open upload and its first chunk remain, for the client to finish or prune_uploads.
     [pending] = BlobUpload.objects.all()
     assert pending.offset == 600 and bucket_keys(bucket) == [pending.chunks[0]["key"]]
+
+
+def test_a_mount_starts_an_ordinary_upload_and_deletes_are_unsupported(registry, bucket, user):
+    artifact = register(b"mounted?", model="other-model", version="1")
+    mount = registry.post(
+        f"/v2/{REPO}/blobs/uploads/", params={"mount": f"sha256:{artifact.sha256}", "from": "models/other-model"}
+    )
+    assert mount.status_code == 202 and mount.headers["Location"].startswith(f"/v2/{REPO}/blobs/uploads/")
+    assert BlobUpload.objects.get().state == BlobUpload.State.UPLOADING
+    for path in ("/v2/models/other-model/manifests/1", f"/v2/models/other-model/blobs/sha256:{artifact.sha256}"):
+        refused = registry.delete(path)
+        assert refused.status_code == 405 and oci_errors(refused) == ["UNSUPPORTED"]
+        assert refused.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+    unknown = registry.get(f"/v2/{REPO}/referrers/sha256:{artifact.sha256}")
+    assert unknown.status_code == 404 and oci_errors(unknown) == ["UNSUPPORTED"]
+    assert Artifact.objects.get() == artifact
