@@ -38,6 +38,36 @@ class BlobUploadError(Exception):
         self.code, self.message, self.detail = code, message, detail
 
 
+# The storage and download calls of this module, in one place.
+
+
+def delete_objects(keys):
+    """Delete stored objects; failures are logged and left for the prune commands."""
+    services._delete_files([key for key in keys if key])
+
+
+def read_object(key, size, start=0, end=None, chunk_size=READ_CHUNK):
+    """Bytes [start, end] of a stored object, streamed (ranged reads on S3, as downloads do)."""
+    return services.iter_artifact(_stored(key, size), start, end, chunk_size)
+
+
+def presigned_url(key, filename):
+    """A short-lived URL the client can fetch the object from, or None on local files."""
+    return services.presigned_download_url(_stored(key, 0, filename))
+
+
+def _stored(key, size, filename="blob"):
+    """What the download helpers read of an artifact, for an object that is not (yet) one."""
+    return SimpleNamespace(file=SimpleNamespace(name=key), size=size, download_filename=filename)
+
+
+def _s3_writer(key, part_size):
+    storage = current_storage()
+    return S3MultipartWriter(
+        storage.connection.meta.client, storage.bucket_name, storage._normalize_name(key), part_size
+    )
+
+
 def read_body(request):
     """The request body in pieces, as it arrives: never the whole blob in memory."""
     while chunk := request.read(READ_CHUNK):
@@ -72,14 +102,8 @@ def write_object(key, chunks, *, expected_size=None, already=0):
     if expected_size and already + expected_size > settings.REGISTRY_MAX_UPLOAD_BYTES:
         raise FileTooLarge(settings.REGISTRY_MAX_UPLOAD_BYTES)  # before a byte is read
     hashed = _HashedChunks(chunks, key, already)
-    storage = current_storage()
-    if is_s3(storage):
-        writer = S3MultipartWriter(
-            storage.connection.meta.client,
-            storage.bucket_name,
-            storage._normalize_name(key),
-            part_size_for(expected_size or settings.REGISTRY_MAX_UPLOAD_BYTES),
-        )
+    if is_s3():
+        writer = _s3_writer(key, part_size_for(expected_size or settings.REGISTRY_MAX_UPLOAD_BYTES))
         with aborting_on_failure(writer.abort):
             for chunk in hashed.chunks():
                 writer.write(chunk)
@@ -88,14 +112,9 @@ def write_object(key, chunks, *, expected_size=None, already=0):
         try:
             key = artifact_storage.save(key, hashed)
         except BaseException:
-            services._delete_files([key])
+            delete_objects([key])
             raise
     return key, hashed.size, hashed.sha256.hexdigest()
-
-
-def _read_object(key, size):
-    """The stored object's bytes in chunks, through the download path's ranged reads."""
-    return services.iter_artifact(SimpleNamespace(file=SimpleNamespace(name=key), size=size), 0, size - 1)
 
 
 def parse_digest(digest):
@@ -128,7 +147,7 @@ def append_chunk(upload, chunks, *, start=None, expected_size=None):
         f"artifacts/{upload.id}/chunk-{upload.offset}", chunks, expected_size=expected_size, already=upload.offset
     )
     if size == 0:
-        services._delete_files([key])
+        delete_objects([key])
         return upload
     chunk = {"key": key, "offset": upload.offset, "size": size, "sha256": sha256}
     # Two requests appending to the same upload at once: only one may move the offset.
@@ -136,7 +155,7 @@ def append_chunk(upload, chunks, *, start=None, expected_size=None):
         offset=upload.offset + size, chunks=[*upload.chunks, chunk], updated_at=timezone.now()
     )
     if not moved:
-        services._delete_files([key])
+        delete_objects([key])
         raise BlobUploadError("BLOB_UPLOAD_INVALID", "Another chunk of this upload arrived at the same time.")
     upload.refresh_from_db()
     return upload
@@ -162,9 +181,9 @@ def finish_upload(upload, *, digest, chunks=None, expected_size=None):
             if len(upload.chunks) == 1:
                 key, size, sha256 = (upload.chunks[0][k] for k in ("key", "size", "sha256"))
             else:
-                parts = (piece for c in upload.chunks for piece in _read_object(c["key"], c["size"]))
+                parts = (piece for c in upload.chunks for piece in read_object(c["key"], c["size"]))
                 key, size, sha256 = write_object(f"artifacts/{upload.id}/blob", parts, expected_size=upload.offset)
-                services._delete_files([c["key"] for c in upload.chunks])
+                delete_objects([c["key"] for c in upload.chunks])
     except BaseException:
         discard_upload(upload)
         raise
@@ -192,7 +211,7 @@ def discard_upload(upload, extra_keys=()):
     keys = [c["key"] for c in upload.chunks] + [upload.key, *extra_keys]
     # An object a variant was registered from belongs to that artifact now.
     owned = set(Artifact.objects.filter(file__in=[k for k in keys if k]).values_list("file", flat=True))
-    services._delete_files([k for k in keys if k and k not in owned])
+    delete_objects([k for k in keys if k not in owned])
     BlobUpload.objects.filter(pk=upload.pk).delete()
 
 
@@ -212,7 +231,7 @@ def copy_artifact_blob(artifact, *, repository, user=None):
     upload = start_upload(repository=repository, user=user)
     try:
         key, size, sha256 = write_object(
-            f"artifacts/{upload.id}/blob", _read_object(artifact.file.name, artifact.size), expected_size=artifact.size
+            f"artifacts/{upload.id}/blob", read_object(artifact.file.name, artifact.size), expected_size=artifact.size
         )
     except BaseException:
         upload.delete()

@@ -70,13 +70,13 @@ def oci_error_for(exc):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return OCIError("MANIFEST_INVALID", "The manifest's metadata is invalid.", fields)
     if isinstance(exc, Conflict):
-        return OCIError("DENIED", str(exc.detail), {"reason": "conflict"}, status=409)
+        return OCIError("DENIED", str(exc), {"reason": "conflict"}, status=409)
     if isinstance(exc, FileTooLarge):
-        return OCIError("SIZE_INVALID", str(exc.detail), {"limit": exc.limit}, status=413)
+        return OCIError("SIZE_INVALID", str(exc), {"limit": exc.limit}, status=413)
     if isinstance(exc, RangeNotSatisfiable):
-        return OCIError("RANGE_INVALID", str(exc.detail))
+        return OCIError("RANGE_INVALID", str(exc))
     if isinstance(exc, ArtifactStorageError):
-        return OCIError("UNAVAILABLE", str(exc.detail), headers={"Retry-After": "5"})
+        return OCIError("UNAVAILABLE", str(exc), headers={"Retry-After": "5"})
     if isinstance(exc, DatabaseError):
         logger.exception("Database unavailable")
         return OCIError("UNAVAILABLE", "The database is unavailable; try again later.", headers={"Retry-After": "5"})

@@ -8,7 +8,6 @@ and its clients send bodies no DRF parser should touch. Each view parses, calls 
 import functools
 import json
 import uuid
-from types import SimpleNamespace
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
@@ -149,32 +148,27 @@ def manifest(request, name, reference):
     return _document_response(request, document)
 
 
-def _stored_object(key, size, filename):
-    """What the download helpers need of a stored object that is not (yet) an artifact."""
-    return SimpleNamespace(file=SimpleNamespace(name=key), size=size, download_filename=filename)
-
-
-def _blob_response(request, stored, digest):
+def _blob_response(request, key, size, filename, digest):
     """A stored blob: streamed (with Range) or, in redirect mode, a 307 to a presigned URL."""
     headers = {"Docker-Content-Digest": digest, "ETag": f'"{digest}"', "Accept-Ranges": "bytes"}
     if request.method == "HEAD":
         response = HttpResponse(b"", content_type="application/octet-stream", headers=headers)
-        response["Content-Length"] = str(stored.size)
+        response["Content-Length"] = str(size)
         return response
     if settings.REGISTRY_DOWNLOAD_MODE == "redirect":
-        url = services.presigned_download_url(stored)
+        url = blob_uploads.presigned_url(key, filename)
         if url:  # None on local files: those are always streamed
             response = HttpResponseRedirect(url, headers={**headers, "Cache-Control": "private, no-store"})
             response.status_code = 307
             return response
-    byte_range = services.parse_range(request.headers.get("Range"), stored.size)
-    start, end = byte_range or (0, stored.size - 1)
-    chunks = services.iter_artifact(stored, start, end, settings.REGISTRY_DOWNLOAD_CHUNK_BYTES)
+    byte_range = services.parse_range(request.headers.get("Range"), size)
+    start, end = byte_range or (0, size - 1)
+    chunks = blob_uploads.read_object(key, size, start, end, settings.REGISTRY_DOWNLOAD_CHUNK_BYTES)
     response = StreamingHttpResponse(chunks, content_type="application/octet-stream", headers=headers)
     response["Content-Length"] = str(max(end - start + 1, 0))
     if byte_range:
         response.status_code = 206
-        response["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
     return response
 
 
@@ -208,10 +202,10 @@ def blob(request, name, digest):
         .first()
     )
     if artifact is not None:
-        return _blob_response(request, artifact, digest)
+        return _blob_response(request, artifact.file.name, artifact.size, artifact.download_filename, digest)
     pushed = blob_uploads.stored_blob(model_name, hexdigest)
     if pushed is not None:
-        return _blob_response(request, _stored_object(pushed.key, pushed.size, hexdigest), digest)
+        return _blob_response(request, pushed.key, pushed.size, hexdigest, digest)
     model = manifests.find_model(name)
     document = manifests.documents_by_digest(model, digest)
     if document is None or document.media_type != manifests.CONFIG_TYPE:
