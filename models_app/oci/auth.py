@@ -81,11 +81,21 @@ def challenge(request, repository=None, actions="pull"):
     return {"WWW-Authenticate": value}
 
 
+def can_read(user):
+    """The registry's read rule (REGISTRY_REQUIRE_LOGIN), as the REST API applies it."""
+    return not settings.REGISTRY_REQUIRE_LOGIN or user.is_authenticated
+
+
+def can_push(user):
+    """Pushing registers artifacts: the permission uploads through /api/v1 need."""
+    return user.is_authenticated and user.has_perm("models_app.add_artifact")
+
+
 def check_pull(request, repository=None):
     """The caller, when they may read; a 401 otherwise."""
     header = challenge(request, repository, "pull")
     user = authenticate(request, header)
-    if settings.REGISTRY_REQUIRE_LOGIN and not user.is_authenticated:
+    if not can_read(user):
         raise OCIError("UNAUTHORIZED", "Log in to read from this registry.", headers=header)
     return user
 
@@ -97,7 +107,7 @@ def check_push(request, repository):
     user = authenticate(request, header)
     if not user.is_authenticated:
         raise OCIError("UNAUTHORIZED", "Log in to push.", headers=header)
-    if not user.has_perm("models_app.add_artifact"):
+    if not can_push(user):
         raise OCIError("DENIED", "You may not add artifacts to this registry.")
     return user
 
@@ -106,7 +116,7 @@ def token_user(request):
     """The user a token is asked for: Basic credentials, or anonymous (refused when reads need a
     login, since an anonymous token could do nothing)."""
     user = authenticate(request, {"WWW-Authenticate": f'Basic realm="{request.get_host()}"'})
-    if not user.is_authenticated and settings.REGISTRY_REQUIRE_LOGIN:
+    if not can_read(user):
         raise OCIError(
             "UNAUTHORIZED",
             "Log in with your user name and API token.",
