@@ -208,3 +208,50 @@ def base_env(**extra):
     if "REGISTRY_VAR_DIR" in extra:  # where collected static files would be; whitenoise warns without it
         (Path(extra["REGISTRY_VAR_DIR"]) / "static").mkdir(parents=True, exist_ok=True)
     return env
+
+
+def s3_registry_env(work, endpoint, bucket, max_upload_bytes):
+    """The environment of a registry that keeps its files in ``bucket`` at ``endpoint`` and its
+    database and other data under ``work``."""
+    return base_env(
+        S3_BUCKET=bucket,
+        S3_ENDPOINT_URL=endpoint,
+        S3_REGION="us-east-1",
+        S3_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
+        S3_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
+        REGISTRY_VAR_DIR=work / "var",
+        REGISTRY_MAX_UPLOAD_BYTES=max_upload_bytes,
+        LOG_LEVEL="WARNING",
+    )
+
+
+def s3_client(env):
+    """A boto3 client for the registry's bucket, with the registry's own client settings (so a
+    direct path signs as the registry does); the bucket is created when missing."""
+    import boto3
+
+    sys.path.insert(0, str(ROOT))
+    from registry_project.settings import s3_storage_options
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["S3_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id=env["S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["S3_SECRET_ACCESS_KEY"],
+        config=s3_storage_options(env["S3_BUCKET"])["client_config"],
+    )
+    try:
+        s3.create_bucket(Bucket=env["S3_BUCKET"])
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    return s3
+
+
+def admin_token(env):
+    """Migrate the registry's database, make sure the admin exists, and return its API token."""
+    manage(env, "migrate", "--noinput")
+    manage(env, "ensure_admin", "--url", "http://127.0.0.1")
+    return subprocess.run(
+        [PYTHON, "manage.py", "issue_token", "admin"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()

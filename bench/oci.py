@@ -22,11 +22,20 @@ import time
 import uuid
 from pathlib import Path
 
-import boto3
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RssSampler, base_env, children, manage, start_gunicorn, start_moto, stop, table  # noqa: E402
+from common import (  # noqa: E402
+    RssSampler,
+    admin_token,
+    children,
+    s3_client,
+    s3_registry_env,
+    start_gunicorn,
+    start_moto,
+    stop,
+    table,
+)
 
 MiB = 1024 * 1024
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -78,43 +87,13 @@ def main():
         moto, endpoint = start_moto()
     bucket = os.environ.get("S3_BUCKET") or f"bench-{uuid.uuid4().hex[:8]}"
     work = Path(tempfile.mkdtemp(prefix="registry-bench-oci-"))
-    env = base_env(
-        S3_BUCKET=bucket,
-        S3_ENDPOINT_URL=endpoint,
-        S3_REGION="us-east-1",
-        S3_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
-        S3_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
-        REGISTRY_VAR_DIR=work / "var",
-        REGISTRY_MAX_UPLOAD_BYTES=size * 2,
-        LOG_LEVEL="WARNING",
-    )
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=env["S3_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["S3_SECRET_ACCESS_KEY"],
-    )
+    env = s3_registry_env(work, endpoint, bucket, size * 2)
     server = None
     try:
-        try:
-            s3.create_bucket(Bucket=bucket)
-        except s3.exceptions.BucketAlreadyOwnedByYou:
-            pass
+        s3_client(env)
         source = work / "model.bin"
         digest = make_file(source, size)
-        manage(env, "migrate", "--noinput")
-        manage(env, "ensure_admin", "--url", "http://127.0.0.1")
-        import subprocess
-
-        token = subprocess.run(
-            [sys.executable, "manage.py", "issue_token", "admin"],
-            cwd=Path(__file__).resolve().parent.parent,
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        token = admin_token(env)
         server, base = start_gunicorn(env, workers=1, threads=4)
         workers = children(server.pid)
         session = requests.Session()

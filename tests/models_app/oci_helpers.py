@@ -2,6 +2,7 @@
 (stored in the moto S3 bucket), and a requests session on the live server."""
 
 import hashlib
+import json
 
 import requests
 from django.core.files.base import ContentFile
@@ -51,3 +52,20 @@ class Registry(requests.Session):
 
     def manifest(self, repository, reference, method="GET"):
         return self.request(method, f"/v2/{repository}/manifests/{reference}", headers={"Accept": ACCEPT})
+
+    def put_manifest(self, repository, reference, content, annotations=None, title=None):
+        """PUT the manifest of a variant whose one layer is ``content`` (pushed or not)."""
+        layer = {"mediaType": "application/octet-stream", "digest": sha256(content), "size": len(content)}
+        if title:
+            layer["annotations"] = {"org.opencontainers.image.title": title}
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(b"{}"), "size": 2},
+            "layers": [layer],
+        }
+        if annotations:
+            manifest["annotations"] = annotations
+        return self.put(
+            f"/v2/{repository}/manifests/{reference}", data=json.dumps(manifest), headers={"Content-Type": MANIFEST}
+        )

@@ -306,18 +306,7 @@ def test_pushes_and_pulls_work_on_local_files(registry, local_storage, user):
     registry.auth = ("alice", Token.objects.create(user=user).key)
     content = b"a model on local disk"
     assert registry.post(f"/v2/{REPO}/blobs/uploads/", params={"digest": sha256(content)}, data=content).ok
-    pushed = registry.put(
-        f"/v2/{REPO}/manifests/7",
-        data=json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": MANIFEST,
-                "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(b"{}"), "size": 2},
-                "layers": [{"mediaType": "application/octet-stream", "digest": sha256(content), "size": len(content)}],
-            }
-        ),
-        headers={"Content-Type": MANIFEST},
-    )
+    pushed = registry.put_manifest(REPO, "7", content)
     assert pushed.status_code == 201, pushed.text
     artifact = Artifact.objects.get()
     assert (local_storage / artifact.file.name).read_bytes() == content

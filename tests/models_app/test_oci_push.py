@@ -186,21 +186,7 @@ def test_pushes_need_credentials_and_the_add_artifact_permission(registry, djang
 
 def _push_raw(registry, content, annotations=ANNOTATIONS, tag="5.0"):
     assert registry.post(f"/v2/{REPO}/blobs/uploads/", params={"digest": sha256(content)}, data=content).ok
-    manifest = {
-        "schemaVersion": 2,
-        "mediaType": MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(b"{}"), "size": 2},
-        "layers": [
-            {
-                "mediaType": "application/octet-stream",
-                "digest": sha256(content),
-                "size": len(content),
-                "annotations": {"org.opencontainers.image.title": "m.bin"},
-            }
-        ],
-        "annotations": annotations,
-    }
-    return registry.put(f"/v2/{REPO}/manifests/{tag}", data=json.dumps(manifest), headers={"Content-Type": MANIFEST})
+    return registry.put_manifest(REPO, tag, content, annotations, title="m.bin")
 
 
 def test_a_repeated_push_is_accepted_and_a_different_file_for_the_variant_refused(registry, bucket):
@@ -222,36 +208,13 @@ def test_a_manifest_with_invalid_metadata_is_refused_and_its_blob_kept_for_a_cor
     assert refused.status_code == 400 and oci_errors(refused) == ["MANIFEST_INVALID"]
     assert "precision" in refused.json()["errors"][0]["detail"]
     assert not Artifact.objects.exists() and BlobUpload.objects.count() == 1
-    manifest = registry.put(
-        f"/v2/{REPO}/manifests/5.0",
-        data=json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": MANIFEST,
-                "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(b"{}"), "size": 2},
-                "layers": [{"mediaType": "application/octet-stream", "digest": sha256(b"model"), "size": 5}],
-                "annotations": {"org.model-registry.precision": "FP16"},
-            }
-        ),
-        headers={"Content-Type": MANIFEST},
-    )
+    manifest = registry.put_manifest(REPO, "5.0", b"model", {"org.model-registry.precision": "FP16"})
     assert manifest.status_code == 201, manifest.text
     assert Artifact.objects.get().precision == "FP16"
 
 
 def test_a_manifest_naming_an_unknown_blob_or_an_index_of_unknown_variants_is_refused(registry, bucket):
-    unknown = registry.put(
-        f"/v2/{REPO}/manifests/1",
-        data=json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": MANIFEST,
-                "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(b"{}"), "size": 2},
-                "layers": [{"mediaType": "application/octet-stream", "digest": sha256(b"absent"), "size": 6}],
-            }
-        ),
-        headers={"Content-Type": MANIFEST},
-    )
+    unknown = registry.put_manifest(REPO, "1", b"absent")
     assert unknown.status_code == 404 and oci_errors(unknown) == ["MANIFEST_BLOB_UNKNOWN"]
     image = registry.put(f"/v2/{REPO}/manifests/1", data="{}", headers={"Content-Type": "application/json"})
     assert image.status_code == 400 and oci_errors(image) == ["MANIFEST_INVALID"]
@@ -271,18 +234,7 @@ def test_a_manifest_naming_an_unknown_blob_or_an_index_of_unknown_variants_is_re
 
 def test_a_manifest_naming_bytes_another_variant_holds_gets_its_own_copy(registry, bucket, user):
     existing = register(b"shared bytes", model="other-model", version="1")
-    response = registry.put(
-        f"/v2/{REPO}/manifests/1",
-        data=json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": MANIFEST,
-                "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(b"{}"), "size": 2},
-                "layers": [{"mediaType": "application/octet-stream", "digest": sha256(b"shared bytes"), "size": 12}],
-            }
-        ),
-        headers={"Content-Type": MANIFEST},
-    )
+    response = registry.put_manifest(REPO, "1", b"shared bytes")
     assert response.status_code == 201, response.text
     copy = Artifact.objects.exclude(pk=existing.pk).get()
     assert copy.sha256 == existing.sha256 and copy.file.name != existing.file.name
