@@ -255,3 +255,10 @@ def admin_token(env):
     return subprocess.run(
         [PYTHON, "manage.py", "issue_token", "admin"], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     ).stdout.strip()
+
+
+def remove_tree(path):
+    """Delete a bench run's working directory (its files, database and local media)."""
+    for item in sorted(path.rglob("*"), reverse=True):
+        item.unlink() if item.is_file() else item.rmdir()
+    path.rmdir()

@@ -29,6 +29,7 @@ from common import (  # noqa: E402
     RssSampler,
     admin_token,
     children,
+    remove_tree,
     s3_client,
     s3_registry_env,
     start_gunicorn,
@@ -178,9 +179,7 @@ def main():
     finally:
         stop(server)
         stop(moto)
-        for path in sorted(work.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        work.rmdir()
+        remove_tree(work)
 
 
 if __name__ == "__main__":
