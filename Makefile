@@ -27,9 +27,10 @@ run: $(BIN)/.installed
 	BIN=$(BIN) bash scripts/run.sh $(HOST):$(PORT)
 
 ## test: the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise; S3 via moto),
-##       after finding a Chromium for the browser tests or installing one
+##       after finding (or installing) a Chromium for the browser tests and skopeo for the OCI tests
 test: $(BIN)/.installed-dev
 	BIN=$(BIN) bash scripts/ensure-browser.sh
+	bash scripts/ensure-skopeo.sh
 	$(BIN)/python -m pytest
 
 ## lint: ruff (lint and format check) and no model change without its migration
@@ -42,12 +43,13 @@ lint: $(BIN)/.installed-dev
 smoke: $(BIN)/.installed
 	bash scripts/smoke.sh
 
-## bench: artifact throughput and memory vs direct boto3, metadata latency on PostgreSQL, and a
-##        Geti import's time and memory (not part of test)
+## bench: artifact throughput and memory vs direct boto3, metadata latency on PostgreSQL, a Geti
+##        import's time and memory, OCI push and pull (not part of test)
 bench: $(BIN)/.installed-dev
 	$(BIN)/python bench/artifacts.py
 	$(BIN)/python bench/metadata.py
 	$(BIN)/python bench/geti_import.py
+	$(BIN)/python bench/oci.py
 
 ## bench-peers: this registry beside MLflow's registry (installed in var/bench/mlflow-venv), same run
 bench-peers: $(BIN)/.installed-dev

@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     CpuMeter,
     RssSampler,
+    admin_token,
     children,
     free_port,
-    issue_token,
-    manage,
+    remove_tree,
     s3_client,
     s3_env,
     start_gunicorn,
@@ -151,10 +151,7 @@ def main():
         s3_via_socat = s3_client({**env, "S3_ENDPOINT_URL": socat_url}) if socat else None
         source = make_file(work / "model.bin", size)
         digest = hashlib.sha256(source.read_bytes()).hexdigest() if size <= 2048 * MiB else None
-
-        manage(env, "migrate", "--noinput")
-        manage(env, "ensure_admin", "--url", "http://127.0.0.1")
-        token = issue_token(env)
+        token = admin_token(env)
         server, base = start_gunicorn(env, workers=1, threads=4)
         workers = children(server.pid)
         auth = {"Authorization": f"Token {token}"}
@@ -359,9 +356,7 @@ def main():
         stop(server)
         stop(socat)
         stop(moto)
-        for path in sorted(work.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        work.rmdir()
+        remove_tree(work)
 
 
 if __name__ == "__main__":

@@ -253,3 +253,17 @@ def base_env(**extra):
     if "REGISTRY_VAR_DIR" in extra:  # where collected static files would be; whitenoise warns without it
         (Path(extra["REGISTRY_VAR_DIR"]) / "static").mkdir(parents=True, exist_ok=True)
     return env
+
+
+def admin_token(env):
+    """Migrate the registry's database, make sure the admin exists, and return its API token."""
+    manage(env, "migrate", "--noinput")
+    manage(env, "ensure_admin", "--url", "http://127.0.0.1")
+    return issue_token(env)
+
+
+def remove_tree(path):
+    """Delete a bench run's working directory (its files, database and local media)."""
+    for item in sorted(path.rglob("*"), reverse=True):
+        item.unlink() if item.is_file() else item.rmdir()
+    path.rmdir()

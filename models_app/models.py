@@ -692,3 +692,42 @@ class UploadSession(models.Model):
     @property
     def part_count(self):
         return max(1, -(-self.size // self.part_size))
+
+
+class BlobUpload(models.Model):
+    """A blob pushed over the OCI distribution API (``/v2/``), before a manifest makes it a variant.
+
+    Clients push each file first and the manifest that names them last, so a pushed blob waits in
+    storage under ``artifacts/<id>/...`` (the id becomes the artifact's, as with direct uploads).
+    A chunked upload keeps its chunks as separate objects until the last one arrives. Uploads that
+    are never finished, and blobs no manifest claims, are removed by ``prune_uploads``.
+    """
+
+    class State(models.TextChoices):
+        UPLOADING = "uploading"
+        STORED = "stored"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    repository = models.CharField(max_length=200, help_text="The registered model's name.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.UPLOADING)
+    # Chunks received so far: [{"key", "offset", "size", "sha256"}], in order.
+    chunks = models.JSONField(default=list, blank=True)
+    offset = models.BigIntegerField(default=0)
+    key = models.CharField(max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["repository", "sha256"], name="blobupload_repo_digest"),
+            models.Index(fields=["updated_at"], name="blobupload_updated"),
+        ]
+
+    def __str__(self):
+        return f"blob upload {self.id} to {self.repository} ({self.state})"

@@ -20,6 +20,8 @@ urlpatterns = [
     path("api/v1/geti/", include("geti_integration.api_urls")),
     path("api/v1/webhooks/", include("webhooks.api_urls")),
     path("api/v1/", include("models_app.api.urls")),
+    # The OCI distribution API: models served as OCI artifacts to oras, skopeo, Kubernetes.
+    path("v2/", include("models_app.oci.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
