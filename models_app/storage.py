@@ -41,3 +41,28 @@ def is_s3(storage=None):
 def _reset_on_storages_change(*, setting, **kwargs):
     if setting == "STORAGES":
         artifact_storage._wrapped = empty
+
+
+def read_range(name, start, length):
+    """Up to ``length`` bytes of the stored file ``name`` from ``start``: one ranged GET on S3, so
+    a reader that needs a few parts of a big file (a zip's directory, one member) fetches only
+    those. Fewer bytes come back at the end of the file."""
+    if length <= 0:
+        return b""
+    storage = current_storage()
+    if is_s3(storage):
+        try:
+            response = storage.connection.meta.client.get_object(
+                Bucket=storage.bucket_name,
+                Key=storage._normalize_name(name),
+                Range=f"bytes={start}-{start + length - 1}",
+            )
+        except storage.connection.meta.client.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""  # at or past the end of the file
+            raise
+        with response["Body"] as body:
+            return body.read()
+    with storage.open(name, "rb") as handle:
+        handle.seek(start)
+        return handle.read(length)

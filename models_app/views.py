@@ -126,7 +126,9 @@ def version_detail(request, name, version):
         version=version,
     )
     artifacts = sorted(
-        Artifact.objects.filter(version=model_version).select_related("derived_from__version__registered_model"),
+        Artifact.objects.filter(version=model_version).select_related(
+            "derived_from__version__registered_model", "inspection"
+        ),
         key=lambda a: (a.precision_rank, a.target_device, a.format),
     )
     for artifact in artifacts:

@@ -3,9 +3,19 @@
 import copy
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
+from ..models import (
+    Alias,
+    AliasEvent,
+    Artifact,
+    ArtifactInspection,
+    AuditEntry,
+    ModelVersion,
+    RegisteredModel,
+    UploadSession,
+)
 
 
 class ValidatedModelSerializer(serializers.ModelSerializer):
@@ -85,6 +95,56 @@ class ModelVersionSerializer(ValidatedModelSerializer):
         return value
 
 
+class TensorSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    shape = serializers.ListField(
+        child=serializers.JSONField(),
+        allow_null=True,
+        help_text='Dimensions: numbers, or names/"?" for dynamic ones; null when unknown.',
+    )
+    element_type = serializers.CharField(help_text="f32, f16, i8, u8, i64, ...")
+
+
+class ArtifactInspectionSerializer(serializers.ModelSerializer):
+    """What the file itself says it is (docs/inspection.md). ``details`` (operation counts, a
+    zip's files, rt_info, opset imports...) is given on an artifact's own answer, not in lists."""
+
+    inputs = TensorSerializer(many=True, source="signature.inputs", default=list)
+    outputs = TensorSerializer(many=True, source="signature.outputs", default=list)
+    warnings = serializers.SerializerMethodField()
+    details = serializers.JSONField(required=False)
+
+    class Meta:
+        model = ArtifactInspection
+        fields = [
+            "status",
+            "reason",
+            "inspected_at",
+            "format",
+            "weight_precision",
+            "ir_version",
+            "opset",
+            "parameter_count",
+            "inputs",
+            "outputs",
+            "warnings",
+            "details",
+        ]
+        read_only_fields = fields
+
+    def get_warnings(self, obj) -> list[str]:
+        return obj.warnings_for(self.context["artifact"])
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if "details" in instance.get_deferred_fields():
+            data.pop("details")
+        return data
+
+
+PENDING_INSPECTION = ArtifactInspection(status=ArtifactInspection.Status.PENDING)
+
+
 class ArtifactSerializer(ValidatedModelSerializer):
     registered_model = serializers.CharField(source="version.registered_model.name", read_only=True)
     version = serializers.CharField(source="version.version", read_only=True)
@@ -93,6 +153,7 @@ class ArtifactSerializer(ValidatedModelSerializer):
     precision = serializers.CharField(max_length=8, required=False)
     download_url = serializers.SerializerMethodField()
     created_by = serializers.StringRelatedField()
+    inspection = serializers.SerializerMethodField()
 
     class Meta:
         model = Artifact
@@ -114,6 +175,7 @@ class ArtifactSerializer(ValidatedModelSerializer):
             "content_type",
             "derived_from",
             "download_url",
+            "inspection",
             "created_by",
             "created_at",
             "updated_at",
@@ -133,6 +195,14 @@ class ArtifactSerializer(ValidatedModelSerializer):
                 "00000000-0000-0000-0000-000000000000", "{}"
             )
         return template.format(obj.pk)
+
+    @extend_schema_field(ArtifactInspectionSerializer)
+    def get_inspection(self, obj):
+        try:
+            inspection = obj.inspection
+        except ArtifactInspection.DoesNotExist:  # not inspected yet
+            inspection = PENDING_INSPECTION
+        return ArtifactInspectionSerializer(inspection, context={"artifact": obj}).data
 
 
 class ArtifactUploadSerializer(serializers.Serializer):
