@@ -5,7 +5,7 @@ import zipfile
 
 from .common import InspectionError, Limits, NotApplicable
 from .onnx_model import inspect_onnx
-from .openvino_ir import inspect_ir
+from .openvino_ir import NotAnIR, inspect_ir
 
 # Formats whose loading runs a pickle (arbitrary code): labelled, never opened.
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".ckpt", ".joblib")
@@ -45,7 +45,10 @@ def inspect_file(fileobj, filename, size, limits=None):
     if _is_pickle_stream(head):
         raise NotApplicable(PICKLE_REASON, kind="pickle")
     if _is_xml(head):
-        return inspect_ir(fileobj, limits)
+        try:
+            return inspect_ir(fileobj, limits)
+        except NotAnIR as exc:
+            raise NotApplicable(str(exc)) from exc
     if name.endswith(".onnx"):
         return inspect_onnx(fileobj, size, limits)
     if _looks_like_onnx(head):
@@ -77,20 +80,16 @@ def _inspect_zip(fileobj, limits):
         # An .xml beside its .bin is a model graph; other .xml files (configs) come after.
         irs.sort(key=lambda i: (i.filename[:-4] + ".bin" not in names, i.filename))
         onnxs = [i for i in infos if i.filename.lower().endswith(".onnx")]
-        if not irs and not onnxs:
-            raise NotApplicable("The zip holds no OpenVINO IR (.xml) or ONNX model.", details=listing)
         models = [i.filename for i in irs + onnxs]
-        errors = []
         for info in irs + onnxs:
             try:
                 report = _inspect_member(archive, info, names, limits)
+            except NotAnIR:
+                continue  # an .xml that is some other file (a configuration): try the next one
             except InspectionError as exc:
-                if info.filename.lower().endswith(".onnx") or info.filename[:-4] + ".bin" in names:
-                    raise InspectionError(f"{info.filename}: {exc}") from exc
-                errors.append(exc)  # an .xml that is not an IR (a config): try the next one
-                continue
+                raise InspectionError(f"{info.filename}: {exc}") from exc
             return {**report, **listing, "model_file": info.filename, "model_files": models[:100]}
-        raise InspectionError(f"No model in the zip could be read: {errors[0]}")
+        raise NotApplicable("The zip holds no OpenVINO IR (.xml) or ONNX model.", details=listing)
 
 
 def _inspect_member(archive, info, names, limits):

@@ -37,6 +37,10 @@ QUANTIZE_TYPES = ("FakeQuantize", "FakeConvert")
 RT_INFO_ENTRIES, RT_INFO_VALUE_CHARS = 100, 200
 
 
+class NotAnIR(InspectionError):
+    """XML whose root is not ``<net>``: some other XML file (a configuration, say)."""
+
+
 class _Bounded:
     """A read-only view of a stream that refuses to hand out more than ``limit`` bytes."""
 
@@ -93,7 +97,7 @@ def inspect_ir(stream, limits=None):
                     raise InspectionError(f"The IR's XML nests deeper than {limits.max_depth} elements.")
                 if len(stack) == 1:
                     if elem.tag != "net":
-                        raise InspectionError(f"This XML is not an OpenVINO IR (its root is <{elem.tag[:50]}>).")
+                        raise NotAnIR(f"This XML is not an OpenVINO IR (its root is <{elem.tag[:50]}>).")
                     version = elem.get("version", "")
                     ir_version = int(version) if version.isdigit() else None
                 continue
@@ -187,12 +191,13 @@ def _drop(elem, parents):
 def _flatten_rt_info(elem, prefix, out):
     """``<conversion_parameters><framework value="onnx"/>`` as ``{"conversion_parameters/framework": "onnx"}``.
 
-    Old IRs write ``<attribute name=... value=...>``; the name is the key then.
+    Some entries are written ``<info name=... value=...>`` (``<attribute ...>`` in old IRs); the
+    name is the key then.
     """
     for child in elem:
         if len(out) >= RT_INFO_ENTRIES:
             return
-        key = child.get("name") if child.tag == "attribute" and child.get("name") else child.tag
+        key = child.get("name") if child.tag in ("attribute", "info") and child.get("name") else child.tag
         path = f"{prefix}{key}"
         if child.get("value") is not None:
             out[path[:200]] = child.get("value")[:RT_INFO_VALUE_CHARS]

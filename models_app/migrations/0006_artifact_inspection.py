@@ -5,27 +5,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('models_app', '0005_stable_sort_ties'),
+        ("models_app", "0005_stable_sort_ties"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ArtifactInspection',
+            name="ArtifactInspection",
             fields=[
-                ('artifact', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='inspection', serialize=False, to='models_app.artifact')),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('done', 'Done'), ('failed', 'Failed'), ('not_applicable', 'Not Applicable')], db_index=True, default='pending', max_length=16)),
-                ('reason', models.TextField(blank=True)),
-                ('inspected_at', models.DateTimeField(blank=True, null=True)),
-                ('format', models.CharField(blank=True, db_index=True, max_length=32)),
-                ('weight_precision', models.CharField(blank=True, db_index=True, max_length=8)),
-                ('ir_version', models.PositiveIntegerField(blank=True, db_index=True, null=True)),
-                ('opset', models.PositiveIntegerField(blank=True, db_index=True, null=True)),
-                ('parameter_count', models.BigIntegerField(blank=True, null=True)),
-                ('input_shapes', models.CharField(blank=True, max_length=500)),
-                ('signature', models.JSONField(blank=True, default=dict)),
-                ('details', models.JSONField(blank=True, default=dict)),
+                (
+                    "artifact",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="inspection",
+                        serialize=False,
+                        to="models_app.artifact",
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("done", "Done"),
+                            ("failed", "Failed"),
+                            ("not_applicable", "Not Applicable"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.TextField(blank=True)),
+                ("inspected_at", models.DateTimeField(blank=True, null=True)),
+                ("format", models.CharField(blank=True, db_index=True, max_length=32)),
+                ("weight_precision", models.CharField(blank=True, db_index=True, max_length=8)),
+                ("ir_version", models.PositiveIntegerField(blank=True, db_index=True, null=True)),
+                ("opset", models.PositiveIntegerField(blank=True, db_index=True, null=True)),
+                ("parameter_count", models.BigIntegerField(blank=True, null=True)),
+                ("input_shapes", models.CharField(blank=True, max_length=500)),
+                ("signature", models.JSONField(blank=True, default=dict)),
+                ("details", models.JSONField(blank=True, default=dict)),
             ],
         ),
     ]
