@@ -84,7 +84,8 @@ def openvino_ir(weights="f32", fake_quantize=False, height=224, width=224, frame
     if fake_quantize:
         fq = next_id
         layers.append(
-            f'<layer id="{fq}" name="image/fq" type="FakeQuantize" version="opset1"><data levels="256" auto_broadcast="numpy"/>'
+            f'<layer id="{fq}" name="image/fq" type="FakeQuantize" version="opset1">'
+            '<data levels="256" auto_broadcast="numpy"/>'
             f"<input>{_port(0, 'FP32', [-1, 3, height, width])}</input>"
             f"<output>{_port(5, 'FP32', [-1, 3, height, width])}</output></layer>"
         )
@@ -111,7 +112,8 @@ def openvino_ir(weights="f32", fake_quantize=False, height=224, width=224, frame
         '<?xml version="1.0"?>\n<net name="detector" version="11">'
         f"<layers>{''.join(layers)}</layers><edges>{''.join(edges)}</edges>"
         '<rt_info><Runtime_version value="2024.4.0-16579"/>'
-        f'<conversion_parameters><framework value="{framework}"/><is_python_object value="False"/></conversion_parameters>'
+        f'<conversion_parameters><framework value="{framework}"/>'
+        '<is_python_object value="False"/></conversion_parameters>'
         "</rt_info></net>"
     )
     return xml.encode(), b"\0" * size
