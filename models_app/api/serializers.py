@@ -106,13 +106,11 @@ class TensorSerializer(serializers.Serializer):
 
 
 class ArtifactInspectionSerializer(serializers.ModelSerializer):
-    """What the file itself says it is (docs/inspection.md). ``details`` (operation counts, a
-    zip's files, rt_info, opset imports...) is given on an artifact's own answer, not in lists."""
+    """What the file itself says it is (docs/inspection.md), as lists show it."""
 
     inputs = TensorSerializer(many=True, source="signature.inputs", default=list)
     outputs = TensorSerializer(many=True, source="signature.outputs", default=list)
     warnings = serializers.SerializerMethodField()
-    details = serializers.JSONField(required=False)
 
     class Meta:
         model = ArtifactInspection
@@ -128,18 +126,22 @@ class ArtifactInspectionSerializer(serializers.ModelSerializer):
             "inputs",
             "outputs",
             "warnings",
-            "details",
         ]
         read_only_fields = fields
 
     def get_warnings(self, obj) -> list[str]:
         return obj.warnings_for(self.context["artifact"])
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        if "details" in instance.get_deferred_fields():
-            data.pop("details")
-        return data
+
+class ArtifactInspectionDetailSerializer(ArtifactInspectionSerializer):
+    """An artifact's own answer adds ``details``: operation counts, a zip's files, rt_info, opset
+    imports, external data... (lists leave it out, and do not load it)."""
+
+    details = serializers.JSONField(required=False, read_only=True)
+
+    class Meta(ArtifactInspectionSerializer.Meta):
+        fields = [*ArtifactInspectionSerializer.Meta.fields, "details"]
+        read_only_fields = fields
 
 
 PENDING_INSPECTION = ArtifactInspection(status=ArtifactInspection.Status.PENDING)
@@ -196,13 +198,12 @@ class ArtifactSerializer(ValidatedModelSerializer):
             )
         return template.format(obj.pk)
 
-    @extend_schema_field(ArtifactInspectionSerializer)
+    @extend_schema_field(ArtifactInspectionDetailSerializer)
     def get_inspection(self, obj):
-        try:
-            inspection = obj.inspection
-        except ArtifactInspection.DoesNotExist:  # not inspected yet
-            inspection = PENDING_INSPECTION
-        return ArtifactInspectionSerializer(inspection, context={"artifact": obj}).data
+        inspection = obj.inspection_or_none or PENDING_INSPECTION
+        light = "details" in inspection.get_deferred_fields()
+        serializer = ArtifactInspectionSerializer if light else ArtifactInspectionDetailSerializer
+        return serializer(inspection, context={"artifact": obj}).data
 
 
 class ArtifactUploadSerializer(serializers.Serializer):

@@ -20,7 +20,7 @@ from .detect import inspect_file
 
 logger = logging.getLogger(__name__)
 
-READ_BUFFER_BYTES = 4 * 1024 * 1024
+READ_BUFFER_BYTES = 1024 * 1024
 SIGNATURE_KEYS = ("inputs", "outputs")
 COLUMN_KEYS = ("format", "weight_precision", "ir_version", "opset", "parameter_count")
 
