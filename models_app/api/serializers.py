@@ -114,6 +114,13 @@ class ArtifactInspectionSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ArtifactInspection
+        extra_kwargs = {
+            "status": {"help_text": "pending (queued or never inspected), done, failed (see reason), not_applicable"},
+            "format": {"help_text": "What the file is: openvino, onnx or pickle (empty: unknown)."},
+            "weight_precision": {"help_text": "The precision the weights are stored in, as found in the file."},
+            "ir_version": {"help_text": "OpenVINO IR version, or the ONNX IR version."},
+            "opset": {"help_text": "ONNX: the default domain's opset; OpenVINO: the newest opsetN its layers use."},
+        }
         fields = [
             "status",
             "reason",
@@ -137,7 +144,12 @@ class ArtifactInspectionDetailSerializer(ArtifactInspectionSerializer):
     """An artifact's own answer adds ``details``: operation counts, a zip's files, rt_info, opset
     imports, external data... (lists leave it out, and do not load it)."""
 
-    details = serializers.JSONField(required=False, read_only=True)
+    details = serializers.JSONField(
+        read_only=True,
+        help_text="Only in an artifact's own answer, not in lists: op_counts, producer, weight_elements, "
+        "quantize_ops, rt_info (IR) or opset_imports and external_data (ONNX), and for a zip its file_count, "
+        "files (name, size) and model_file.",
+    )
 
     class Meta(ArtifactInspectionSerializer.Meta):
         fields = [*ArtifactInspectionSerializer.Meta.fields, "details"]
