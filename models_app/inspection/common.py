@@ -22,7 +22,9 @@ class Limits:
     ``graph_bytes`` bounds an IR's XML and the structure of an ONNX model once its weight data is
     skipped (what is parsed in memory); ``file_bytes`` bounds the bytes read from the file at all;
     ``max_depth`` the nesting of XML elements and of ONNX subgraphs; ``zip_members`` the entries of
-    an archive and ``zip_ratio`` the compression ratio a member may declare.
+    an archive and ``zip_ratio`` the compression ratio a member may declare; ``onnx_fields`` the
+    protobuf fields an ONNX file may have (each costs a step of Python, so this bounds the time:
+    a graph of 100,000 nodes has a few million).
     """
 
     graph_bytes: int = 64 * 1024 * 1024
@@ -30,6 +32,7 @@ class Limits:
     max_depth: int = 64
     zip_members: int = 10_000
     zip_ratio: int = 200
+    onnx_fields: int = 20_000_000
     listed_files: int = 500
 
 

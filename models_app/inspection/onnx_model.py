@@ -66,7 +66,7 @@ class _Stream:
         if size > limits.file_bytes:
             raise InspectionError(f"The ONNX file is larger than the inspection limit of {limits.file_bytes} bytes.")
         self.fileobj, self.size, self.pos = fileobj, size, 0
-        self.kept, self.limits = 0, limits
+        self.kept, self.fields, self.limits = 0, 0, limits
 
     def read(self, n):
         data = self.fileobj.read(n) if n else b""
@@ -82,6 +82,13 @@ class _Stream:
                 raise InspectionError("The ONNX file is truncated: its protobuf ends in the middle of a field.")
             n -= len(chunk)
             self.pos += len(chunk)
+
+    def field(self):
+        """The next field's key; counts fields, so a file of millions of tiny fields ends early."""
+        self.fields += 1
+        if self.fields > self.limits.onnx_fields:
+            raise InspectionError(f"The ONNX file has more than {self.limits.onnx_fields} protobuf fields.")
+        return self.varint()
 
     def keep(self, n):
         self.kept += n
@@ -137,14 +144,20 @@ def _walk(stream, end, message, depth):
         raise InspectionError(f"The ONNX graph nests subgraphs deeper than {stream.limits.max_depth} levels.")
     out, children, skipped = bytearray(), SCHEMA[message], SKIPPED.get(message, ())
     while stream.pos < end:
-        key = stream.varint()
+        key = stream.field()
         field, wire = key >> 3, key & 7
         if field == 0:
             raise InspectionError("The ONNX file is not a valid protobuf (field number 0).")
         if wire == VARINT:
-            out += _varint_bytes(key) + _varint_bytes(stream.varint())
+            value = stream.varint()
+            if field not in skipped:
+                out += _varint_bytes(key) + _varint_bytes(value)
         elif wire in (I64, I32):
-            out += _varint_bytes(key) + stream.read(8 if wire == I64 else 4)
+            # Unpacked repeated numbers (tensor data a writer did not pack) are skipped too.
+            if field in skipped:
+                stream.skip(8 if wire == I64 else 4)
+            else:
+                out += _varint_bytes(key) + stream.keep(8 if wire == I64 else 4)
         elif wire == LEN:
             length = stream.varint()
             if stream.pos + length > end:

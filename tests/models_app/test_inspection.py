@@ -137,6 +137,44 @@ def test_a_graph_past_the_size_limit_fails_with_a_reason():
         inspect(data, "m.onnx", Limits(graph_bytes=10_000))
 
 
+def unpacked_weights_model(count):
+    """A model whose weights are written as ``count`` unpacked floats (one protobuf field each)."""
+    weights = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[count])
+    unpacked = b"".join(b"\x25" + bytes(4) for _ in range(count))  # field 4, wire type 5 (fixed32)
+    tensor = weights.SerializeToString() + unpacked
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["w"], ["y"])],
+        "g",
+        [],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [count])],
+    ).SerializeToString()
+    graph += b"\x2a" + _varint(len(tensor)) + tensor  # GraphProto.initializer (field 5)
+    return b"\x08\x0a\x3a" + _varint(len(graph)) + graph  # ModelProto: ir_version 10, graph (field 7)
+
+
+def _varint(value):
+    out = bytearray()
+    while True:
+        out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+        value >>= 7
+        if not value:
+            return bytes(out)
+
+
+def test_unpacked_tensor_data_is_skipped_not_kept():
+    data = unpacked_weights_model(50_000)
+
+    report = inspect(data, "m.onnx", Limits(graph_bytes=10_000))
+
+    assert len(data) > 250_000
+    assert report["parameter_count"] == 50_000
+
+
+def test_a_file_of_countless_tiny_fields_ends_early():
+    with pytest.raises(InspectionError, match="more than 10000 protobuf fields"):
+        inspect(unpacked_weights_model(50_000), "m.onnx", Limits(onnx_fields=10_000))
+
+
 def test_a_file_past_the_file_limit_is_not_read():
     with pytest.raises(InspectionError, match="larger than the inspection limit"):
         inspect(onnx_model(), "m.onnx", Limits(file_bytes=100))
