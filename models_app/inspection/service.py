@@ -21,6 +21,7 @@ from .detect import inspect_file
 logger = logging.getLogger(__name__)
 
 READ_BUFFER_BYTES = 1024 * 1024
+MAX_SIGNATURE_TENSORS = 100
 SIGNATURE_KEYS = ("inputs", "outputs")
 COLUMN_KEYS = ("format", "weight_precision", "ir_version", "opset", "parameter_count")
 
@@ -103,7 +104,13 @@ def _outcome(artifact, lim):
     except Exception as exc:  # a storage outage, or a file no rule above foresaw
         logger.exception("Inspecting artifact %s failed", artifact.pk)
         return {"status": ArtifactInspection.Status.FAILED, "reason": f"The file could not be inspected: {exc}"[:2000]}
-    signature = {key: report.pop(key) for key in SIGNATURE_KEYS}
+    # Lists load the signature: a graph with thousands of inputs keeps the first ones there,
+    # and the counts in the details.
+    signature = {}
+    for key in SIGNATURE_KEYS:
+        tensors = report.pop(key)
+        report[f"{key[:-1]}_count"] = len(tensors)
+        signature[key] = [{**t, "name": t["name"][:200]} for t in tensors[:MAX_SIGNATURE_TENSORS]]
     fields = {key: report.pop(key) for key in COLUMN_KEYS}
     return {
         "status": ArtifactInspection.Status.DONE,

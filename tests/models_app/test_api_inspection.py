@@ -273,3 +273,30 @@ def test_the_worker_function_reinspects_in_place(artifact):
     second = inspect_artifact_by_id(artifact.pk)
     assert ArtifactInspection.objects.count() == 1
     assert second.inspected_at >= first.inspected_at
+
+
+def test_the_admin_shows_the_inspection_and_its_warnings(admin_client, inspected):
+    body = inspected(geti_export(weights="f16"), "export.zip", precision="FP32")
+
+    page = admin_client.get(f"/admin/models_app/artifact/{body['id']}/change/").content.decode()
+
+    assert "done (openvino, weights FP16, 216 parameters)" in page
+    assert "Declared precision FP32, but the weights are FP16." in page
+
+
+def test_a_graph_with_countless_inputs_keeps_the_first_hundred_in_its_signature(upload):
+    from onnx import TensorProto, helper
+
+    names = [f"in{i}" for i in range(150)]
+    graph = helper.make_graph(
+        [helper.make_node("Sum", names, ["total"])],
+        "many",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1]) for n in names],
+        [helper.make_tensor_value_info("total", TensorProto.FLOAT, [1])],
+    )
+    body = upload(helper.make_model(graph).SerializeToString(), name="many.onnx", format="onnx").json()
+
+    inspection = inspect_artifact_by_id(body["id"])
+
+    assert [t["name"] for t in inspection.signature["inputs"]] == names[:100]
+    assert (inspection.details["input_count"], inspection.details["output_count"]) == (150, 1)
