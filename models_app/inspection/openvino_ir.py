@@ -101,17 +101,18 @@ def inspect_ir(stream, limits=None):
                     version = elem.get("version", "")
                     ir_version = int(version) if version.isdigit() else None
                 continue
-            path = tuple(stack)
+            depth, parent = len(stack), stack[-2] if len(stack) > 1 else ""
             stack.pop()
             parents.pop()
-            if elem.tag == "layer":
+            tag = elem.tag
+            if tag in ("dim", "port", "data", "input", "output"):
+                continue  # read with their layer
+            if tag == "layer":
                 kind = elem.get("type", "")
                 op_counts[kind] = op_counts.get(kind, 0) + 1
-                match = re.fullmatch(r"opset(\d+)", elem.get("version", ""))
-                if match:
-                    opsets.add(int(match.group(1)))
+                opsets.add(elem.get("version", ""))
                 data = elem.find("data")
-                top = path == ("net", "layers", "layer")
+                top = depth == 3 and parent == "layers"
                 if kind == "Const" and data is not None:
                     element_type = data.get("element_type", "")
                     count = element_count(_shape(data.get("shape")))
@@ -151,13 +152,13 @@ def inspect_ir(stream, limits=None):
                             ),
                         }
                 _drop(elem, parents)
-            elif elem.tag == "edge" and path[:2] == ("net", "edges"):
+            elif tag == "edge" and depth == 3 and parent == "edges":
                 result = results.get(elem.get("to-layer"))
                 name = port_names.get((elem.get("from-layer"), elem.get("from-port")))
                 if result is not None and name:
                     result["name"] = name
                 _drop(elem, parents)
-            elif path == ("net", "rt_info"):
+            elif tag == "rt_info" and depth == 2:
                 _flatten_rt_info(elem, "", rt_info)
                 _drop(elem, parents)
     except (ParseError, DefusedXmlException) as exc:
@@ -168,7 +169,7 @@ def inspect_ir(stream, limits=None):
     return {
         "format": "openvino",
         "ir_version": ir_version,
-        "opset": max(opsets) if opsets else None,
+        "opset": max((int(v[5:]) for v in opsets if re.fullmatch(r"opset\d+", v)), default=None),
         "inputs": inputs,
         "outputs": list(results.values()),
         "producer": _producer(rt_info),
