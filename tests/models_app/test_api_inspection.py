@@ -300,3 +300,20 @@ def test_a_graph_with_countless_inputs_keeps_the_first_hundred_in_its_signature(
 
     assert [t["name"] for t in inspection.signature["inputs"]] == names[:100]
     assert (inspection.details["input_count"], inspection.details["output_count"]) == (150, 1)
+
+
+def test_direct_uploads_are_inspected_too(api_client, bucket, settings, django_capture_on_commit_callbacks):
+    from .test_direct_uploads import put_parts, start
+
+    settings.TASKS = IMMEDIATE
+    content = onnx_model()
+    session = start(api_client, content, filename="detector.onnx", precision="FP16", format="onnx").json()
+    parts = put_parts(session, content)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(f"/api/v1/uploads/{session['id']}/complete/", {"parts": parts}, format="json")
+
+    assert response.status_code == 201, response.content
+    inspection = detail(api_client, response.json())["inspection"]
+    assert (inspection["status"], inspection["weight_precision"]) == ("done", "FP32")
+    assert inspection["warnings"] == ["Declared precision FP16, but the weights are FP32."]
