@@ -34,11 +34,10 @@ test: $(BIN)/.installed-dev
 smoke: $(BIN)/.installed
 	bash scripts/smoke.sh
 
-## bench: artifact throughput and memory vs direct boto3, metadata latency on PostgreSQL, inspection cost (not part of test)
+## bench: artifact throughput and memory vs direct boto3, then metadata latency on PostgreSQL (not part of test)
 bench: $(BIN)/.installed-dev
 	$(BIN)/python bench/artifacts.py
 	$(BIN)/python bench/metadata.py
-	$(BIN)/python bench/inspection.py
 
 clean:
 	rm -rf $(VENV) var
