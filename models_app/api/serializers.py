@@ -121,15 +121,9 @@ class ArtifactInspectionSerializer(serializers.ModelSerializer):
             "ir_version": {"help_text": "OpenVINO IR version, or the ONNX IR version."},
             "opset": {"help_text": "ONNX: the default domain's opset; OpenVINO: the newest opsetN its layers use."},
         }
+        # What lists load, the signature as inputs and outputs, and the warnings.
         fields = [
-            "status",
-            "reason",
-            "inspected_at",
-            "format",
-            "weight_precision",
-            "ir_version",
-            "opset",
-            "parameter_count",
+            *(f for f in ArtifactInspection.LIGHT_FIELDS if f not in ("input_shapes", "signature")),
             "inputs",
             "outputs",
             "warnings",

@@ -53,61 +53,81 @@ def _port(port_id, precision, dims, names=None):
     )
 
 
+def _layer(layer_id, name, kind, data="", inputs=(), outputs=()):
+    """One IR layer; ``inputs``/``outputs`` are port elements (see ``_port``)."""
+    ports = (f"<input>{''.join(inputs)}</input>" if inputs else "") + (
+        f"<output>{''.join(outputs)}</output>" if outputs else ""
+    )
+    return f'<layer id="{layer_id}" name="{name}" type="{kind}" version="opset1">{data}{ports}</layer>'
+
+
+def _edge(source, target):
+    return f'<edge from-layer="{source[0]}" from-port="{source[1]}" to-layer="{target[0]}" to-port="{target[1]}"/>'
+
+
 def openvino_ir(weights="f32", fake_quantize=False, height=224, width=224, framework="onnx"):
     """An IR v11 ``(xml, bin)``: input "image" [?,3,H,W] f32, a Convolution with 8x3x3x3 weights
-    stored as ``weights`` (f32, f16 behind a Convert, or i8 behind a Convert and Multiply), an
-    optional FakeQuantize on the input, and the output "scores"."""
+    stored as ``weights`` (f32, or f16 or i8 behind a Convert), an optional FakeQuantize on the
+    input, and the output "scores"."""
     size = {"f32": 4, "f16": 2, "i8": 1}[weights] * 216
-    out_h, out_w = height - 2, width - 2
+    image, kernel = [-1, 3, height, width], [8, 3, 3, 3]
+    scores = [-1, 8, height - 2, width - 2]
     layers = [
-        '<layer id="0" name="image" type="Parameter" version="opset1">'
-        f'<data shape="?,3,{height},{width}" element_type="f32"/>'
-        f"<output>{_port(0, 'FP32', [-1, 3, height, width], 'image')}</output></layer>",
-        '<layer id="1" name="conv.weight" type="Const" version="opset1">'
-        f'<data element_type="{weights}" shape="8,3,3,3" offset="0" size="{size}"/>'
-        f"<output>{_port(0, PORT_PRECISION[weights], [8, 3, 3, 3])}</output></layer>",
+        _layer(
+            0,
+            "image",
+            "Parameter",
+            f'<data shape="?,3,{height},{width}" element_type="f32"/>',
+            outputs=[_port(0, "FP32", image, "image")],
+        ),
+        _layer(
+            1,
+            "conv.weight",
+            "Const",
+            f'<data element_type="{weights}" shape="8,3,3,3" offset="0" size="{size}"/>',
+            outputs=[_port(0, PORT_PRECISION[weights], kernel)],
+        ),
     ]
-    edges = []
-    weight_source = ("1", "0")
-    next_id = 2
+    edges, weight_source, image_source, next_id = [], (1, 0), (0, 0), 2
     if weights != "f32":
         layers.append(
-            f'<layer id="{next_id}" name="conv.weight/convert" type="Convert" version="opset1">'
-            '<data destination_type="f32"/>'
-            f"<input>{_port(0, PORT_PRECISION[weights], [8, 3, 3, 3])}</input>"
-            f"<output>{_port(1, 'FP32', [8, 3, 3, 3])}</output></layer>"
+            _layer(
+                next_id,
+                "conv.weight/convert",
+                "Convert",
+                '<data destination_type="f32"/>',
+                [_port(0, PORT_PRECISION[weights], kernel)],
+                [_port(1, "FP32", kernel)],
+            )
         )
-        edges.append(f'<edge from-layer="1" from-port="0" to-layer="{next_id}" to-port="0"/>')
-        weight_source = (str(next_id), "1")
-        next_id += 1
-    image_source = ("0", "0")
+        edges.append(_edge((1, 0), (next_id, 0)))
+        weight_source, next_id = (next_id, 1), next_id + 1
     if fake_quantize:
-        fq = next_id
         layers.append(
-            f'<layer id="{fq}" name="image/fq" type="FakeQuantize" version="opset1">'
-            '<data levels="256" auto_broadcast="numpy"/>'
-            f"<input>{_port(0, 'FP32', [-1, 3, height, width])}</input>"
-            f"<output>{_port(5, 'FP32', [-1, 3, height, width])}</output></layer>"
+            _layer(
+                next_id,
+                "image/fq",
+                "FakeQuantize",
+                '<data levels="256" auto_broadcast="numpy"/>',
+                [_port(0, "FP32", image)],
+                [_port(5, "FP32", image)],
+            )
         )
-        edges.append(f'<edge from-layer="0" from-port="0" to-layer="{fq}" to-port="0"/>')
-        image_source = (str(fq), "5")
-        next_id += 1
+        edges.append(_edge((0, 0), (next_id, 0)))
+        image_source, next_id = (next_id, 5), next_id + 1
     conv, result = next_id, next_id + 1
-    layers.append(
-        f'<layer id="{conv}" name="conv" type="Convolution" version="opset1">'
-        '<data strides="1,1" dilations="1,1" pads_begin="0,0" pads_end="0,0" auto_pad="explicit"/>'
-        f"<input>{_port(0, 'FP32', [-1, 3, height, width])}{_port(1, 'FP32', [8, 3, 3, 3])}</input>"
-        f"<output>{_port(2, 'FP32', [-1, 8, out_h, out_w], 'scores')}</output></layer>"
-    )
-    layers.append(
-        f'<layer id="{result}" name="scores/sink_port_0" type="Result" version="opset1">'
-        f"<input>{_port(0, 'FP32', [-1, 8, out_h, out_w])}</input></layer>"
-    )
-    edges += [
-        f'<edge from-layer="{image_source[0]}" from-port="{image_source[1]}" to-layer="{conv}" to-port="0"/>',
-        f'<edge from-layer="{weight_source[0]}" from-port="{weight_source[1]}" to-layer="{conv}" to-port="1"/>',
-        f'<edge from-layer="{conv}" from-port="2" to-layer="{result}" to-port="0"/>',
+    layers += [
+        _layer(
+            conv,
+            "conv",
+            "Convolution",
+            '<data strides="1,1" dilations="1,1" pads_begin="0,0" pads_end="0,0" auto_pad="explicit"/>',
+            [_port(0, "FP32", image), _port(1, "FP32", kernel)],
+            [_port(2, "FP32", scores, "scores")],
+        ),
+        _layer(result, "scores/sink_port_0", "Result", inputs=[_port(0, "FP32", scores)]),
     ]
+    edges += [_edge(image_source, (conv, 0)), _edge(weight_source, (conv, 1)), _edge((conv, 2), (result, 0))]
     xml = (
         '<?xml version="1.0"?>\n<net name="detector" version="11">'
         f"<layers>{''.join(layers)}</layers><edges>{''.join(edges)}</edges>"

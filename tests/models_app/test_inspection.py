@@ -23,6 +23,16 @@ def inspect(data, name="model.bin", limits=None):
     return inspect_file(io.BytesIO(data), name, len(data), limits)
 
 
+def inspect_with_peak(data, name):
+    """The report and the peak of Python allocations while it was made."""
+    tracemalloc.start()
+    try:
+        report = inspect(data, name)
+        return report, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 # --- ONNX -------------------------------------------------------------------------------------
 
 
@@ -165,12 +175,7 @@ def _varint(value):
 def test_unpacked_tensor_data_is_skipped_not_kept():
     data = unpacked_weights_model(200_000)
 
-    tracemalloc.start()
-    try:
-        report = inspect(data, "m.onnx")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    report, peak = inspect_with_peak(data, "m.onnx")
 
     assert len(data) > 1_000_000
     assert report["parameter_count"] == 200_000
@@ -313,12 +318,7 @@ def test_an_ir_is_read_in_memory_that_does_not_grow_with_its_elements():
     xml, _ = openvino_ir()
     padded = xml.replace(b"<edges>", b"<extra>" + b"<x/>" * 100_000 + b"</extra><edges>")
 
-    tracemalloc.start()
-    try:
-        report = inspect(padded, "model.xml")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    report, peak = inspect_with_peak(padded, "model.xml")
 
     assert report["parameter_count"] == 216 and report["outputs"][0]["name"] == "scores"
     assert peak < 2_000_000
