@@ -141,8 +141,8 @@ class ArtifactInspectionDetailSerializer(ArtifactInspectionSerializer):
     details = serializers.JSONField(
         read_only=True,
         help_text="Only in an artifact's own answer, not in lists: op_counts, producer, weight_elements, "
-        "quantize_ops, rt_info (IR) or opset_imports and external_data (ONNX), and for a zip its file_count, "
-        "files (name, size) and model_file.",
+        "quantize_ops, input_count, output_count, rt_info (IR) or opset_imports and external_data (ONNX), "
+        "and for a zip its file_count, files (name, size) and model_file.",
     )
 
     class Meta(ArtifactInspectionSerializer.Meta):

@@ -109,15 +109,13 @@ def _outcome(artifact, lim):
     signature = {}
     for key in SIGNATURE_KEYS:
         tensors = report.pop(key)
-        report[f"{key[:-1]}_count"] = len(tensors)
+        report.setdefault(f"{key[:-1]}_count", len(tensors))  # an IR counts those it did not list
         signature[key] = [{**t, "name": t["name"][:200]} for t in tensors[:MAX_SIGNATURE_TENSORS]]
-    fields = {key: report.pop(key) for key in COLUMN_KEYS}
+    columns = {key: report.pop(key) for key in COLUMN_KEYS}
     return {
         "status": ArtifactInspection.Status.DONE,
-        **{
-            key: value if value is not None else ("" if key in ("format", "weight_precision") else None)
-            for key, value in fields.items()
-        },
+        **columns,
+        "weight_precision": columns["weight_precision"] or "",  # None: no weights found
         "input_shapes": _input_shapes(signature["inputs"]),
         "signature": signature,
         "details": report,

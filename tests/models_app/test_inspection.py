@@ -254,6 +254,17 @@ def test_a_subgraph_s_parameters_and_results_are_counted_but_not_graph_inputs():
     assert report["op_counts"]["Parameter"] == 2 and report["op_counts"]["TensorIterator"] == 1
 
 
+def test_an_ir_with_countless_inputs_lists_a_thousand_and_counts_them_all():
+    parameters = "".join(
+        f'<layer id="{i}" name="in{i}" type="Parameter" version="opset1"><data shape="1" element_type="f32"/></layer>'
+        for i in range(1200)
+    )
+    report = inspect(f'<net version="11"><layers>{parameters}</layers></net>'.encode(), "model.xml")
+
+    assert len(report["inputs"]) == 1000 and report["input_count"] == 1200
+    assert report["op_counts"] == {"Parameter": 1200}
+
+
 def test_an_ir_written_by_openvino_is_read():
     """``openvino.save_model(..., compress_to_fp16=True)`` of the test ONNX model (OpenVINO 2026.4)."""
     report = inspect((DATA / "openvino_fp16.xml").read_bytes(), "model.xml")
