@@ -297,6 +297,7 @@ class ArtifactAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
         "download",
+        "file_inspection",
     ]
     autocomplete_fields = ["version", "derived_from"]
 
@@ -324,6 +325,17 @@ class ArtifactAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     @admin.display(description="File")
     def download(self, obj):
         return download_link(obj)
+
+    @admin.display(description="Inspection")
+    def file_inspection(self, obj):
+        """What the file holds (docs/inspection.md), with any contradiction of the declared fields."""
+        found = obj.inspection_or_none if obj.pk else None
+        if found is None:
+            return "pending"
+        text = found.status + (f": {found.reason}" if found.reason else "")
+        if found.status == found.Status.DONE:
+            text += f" ({found.format}, weights {found.weight_precision or '?'}, {found.parameter_count} parameters)"
+        return format_html_join("", "<div>{}</div>", [(line,) for line in [text, *obj.inspection_warnings]])
 
 
 # --- Lifecycle: aliases and the audit log ----------------------------------------------------

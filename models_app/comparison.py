@@ -60,6 +60,9 @@ FIELD_LABELS = {
     "sha256": "sha256",
     "external_id": "External id",
     "optimization_capabilities": "Optimisations",
+    "inputs": "Inputs (from the file)",
+    "outputs": "Outputs (from the file)",
+    "weight_precision": "Weights (from the file)",
 }
 
 
@@ -94,6 +97,7 @@ class Comparison:
     items: list
     rows: list
     variants: list = field(default_factory=list)
+    signatures: list = field(default_factory=list)
     points: list = field(default_factory=list)
     unscored: list = field(default_factory=list)
 
@@ -175,6 +179,9 @@ def compare(kind, ids):
             precision, device, _ = row["variant"].split("/", 2)
             cells = ["—" if c is None else f"{_score(c['score'])} · {filesizeformat(c['size'])}" for c in row["values"]]
             comparison.variants.append(Row(row["variant"], cells, row["differs"]))
+            comparison.signatures.append(
+                Row(row["variant"], [_signature(c) for c in row["values"]], row["signature_differs"])
+            )
             for tag, cell in zip(tags, row["values"]):
                 if cell is not None:
                     _add_point(comparison, precision, cell["size"], cell["score"], f"{tag} {device}")
@@ -188,6 +195,15 @@ def compare(kind, ids):
                 f"{tag} {fields['target_device']['values'][i]}",
             )
     return comparison
+
+
+def _signature(cell):
+    """A variant's inputs and outputs as the file was inspected to have them."""
+    if cell is None:
+        return "—"
+    if not cell["inputs"] and not cell["outputs"]:
+        return "not inspected"
+    return f"{cell['inputs'] or '—'} → {cell['outputs'] or '—'}"
 
 
 def _add_point(comparison, precision, size, score, label):

@@ -298,18 +298,31 @@ class ModelVersion(Timestamped):
 class ArtifactQuerySet(models.QuerySet):
     def with_version(self):
         """Everything a list of artifacts shows, in one query."""
-        return self.select_related("version", "version__registered_model", "created_by")
+        return self.select_related("version", "version__registered_model", "created_by", "inspection")
 
     def for_list(self):
         """``with_version()`` loading only what a list row shows of the version, model and user.
 
         A page of 50 then neither transfers nor decodes the versions' and models' JSON and text
-        columns (labels, overview, tags, descriptions...) that it never shows.
+        columns (labels, overview, tags, descriptions...) that it never shows. The inspection
+        comes in the same query, without its ``details``.
         """
         own = [field.name for field in self.model._meta.concrete_fields]
         return self.with_version().only(
-            *own, "version__version", "version__registered_model__name", "created_by__username"
+            *own,
+            "version__version",
+            "version__registered_model__name",
+            "created_by__username",
+            *(f"inspection__{name}" for name in ArtifactInspection.LIGHT_FIELDS),
         )
+
+    def inspection_status(self, *statuses):
+        """Artifacts whose inspection has one of ``statuses``; "pending" includes those that have
+        no inspection row yet (registered before inspections existed, or still queued)."""
+        condition = Q(inspection__status__in=statuses)
+        if "pending" in statuses:
+            condition |= Q(inspection__isnull=True)
+        return self.filter(condition)
 
 
 VARIANT_COVER = ["format", "precision", "target_device", "version"]
@@ -445,6 +458,20 @@ class Artifact(Timestamped):
             for name, default in VARIANT_DEFAULTS.items()
         }
 
+    @property
+    def inspection_or_none(self):
+        """The file's inspection, or None before it has run."""
+        try:
+            return self.inspection
+        except ArtifactInspection.DoesNotExist:
+            return None
+
+    @property
+    def inspection_warnings(self):
+        """Where the declared precision or format contradicts what the file holds."""
+        inspection = self.inspection_or_none
+        return inspection.warnings_for(self) if inspection else []
+
     @classmethod
     def precision_order(cls, precision):
         """Position in the precision list (FP32 first), so variants sort from widest to narrowest."""
@@ -470,6 +497,87 @@ class Artifact(Timestamped):
 
     def get_download_url(self):
         return reverse("api:artifact-download", kwargs={"pk": self.pk})
+
+
+# Declared formats that name what the inspection detects (``format`` is free text).
+FORMAT_SYNONYMS = {"openvino": {"openvino", "openvino-ir", "ir", "ov"}, "onnx": {"onnx"}}
+
+
+class ArtifactInspection(models.Model):
+    """What the artifact's file itself says it is: read in the background after registration
+    (``models_app.inspection``), never executed or unpickled.
+
+    One row per inspected artifact (none yet means pending). The columns lists and filters use are
+    kept apart from ``details`` (operation counts, a zip's file list, rt_info...), which only an
+    artifact's own page and API answer load.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        FAILED = "failed"
+        NOT_APPLICABLE = "not_applicable"
+
+    artifact = models.OneToOneField(Artifact, primary_key=True, on_delete=models.CASCADE, related_name="inspection")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    reason = models.TextField(blank=True)
+    inspected_at = models.DateTimeField(null=True, blank=True)
+    # What the file is: openvino, onnx, pickle, or empty when unknown.
+    format = models.CharField(max_length=32, blank=True, db_index=True)
+    weight_precision = models.CharField(max_length=8, blank=True, db_index=True)
+    ir_version = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+    opset = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+    parameter_count = models.BigIntegerField(null=True, blank=True)
+    # The inputs' shapes as text ("1x3x224x224;1x?"), for the input-shape filter.
+    input_shapes = models.CharField(max_length=500, blank=True)
+    signature = models.JSONField(default=dict, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    # What lists load: everything but ``details``.
+    LIGHT_FIELDS = (
+        "status",
+        "reason",
+        "inspected_at",
+        "format",
+        "weight_precision",
+        "ir_version",
+        "opset",
+        "parameter_count",
+        "input_shapes",
+        "signature",
+    )
+
+    def __str__(self):
+        return f"inspection of {self.artifact_id} ({self.status})"
+
+    def signature_text(self, side):
+        """The ``inputs`` or ``outputs`` as one line (``x: f32[1,3,224,224]; mask: u8[?,?]``), for
+        comparisons; empty when the file was not inspected successfully."""
+        tensors = (self.signature or {}).get(side) or []
+        return "; ".join(
+            f"{t.get('name', '')}: {t.get('element_type', '')}[{','.join(str(d) for d in t.get('shape') or [])}]"
+            for t in tensors
+        )
+
+    def warnings_for(self, artifact):
+        """Where the artifact's declared precision or format contradicts its file.
+
+        Computed when read, not stored: the declared fields can be changed after the inspection.
+        """
+        warnings = []
+        declared_format = (artifact.format or "").lower()
+        if self.format == "pickle" and any(declared_format in s for s in FORMAT_SYNONYMS.values()):
+            warnings.append(f"Declared format {declared_format}, but the file is pickle-based.")
+        elif self.format in FORMAT_SYNONYMS and declared_format not in FORMAT_SYNONYMS[self.format]:
+            warnings.append(f"Declared format {declared_format}, but the file is {self.format}.")
+        if (
+            self.weight_precision
+            and artifact.precision
+            and artifact.precision != Artifact.Precision.MIXED
+            and artifact.precision != self.weight_precision
+        ):
+            warnings.append(f"Declared precision {artifact.precision}, but the weights are {self.weight_precision}.")
+        return warnings
 
 
 # --- Lifecycle: aliases, their history, and the audit log -------------------------------------

@@ -112,7 +112,9 @@ def version_detail(request, name, version):
         version=version,
     )
     artifacts = sorted(
-        Artifact.objects.filter(version=model_version).select_related("derived_from__version__registered_model"),
+        Artifact.objects.filter(version=model_version).select_related(
+            "derived_from__version__registered_model", "inspection"
+        ),
         key=Artifact.variant_order,
     )
     for artifact in artifacts:

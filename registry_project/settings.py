@@ -235,6 +235,11 @@ REGISTRY_DOWNLOAD_CHUNK_BYTES = env_int("REGISTRY_DOWNLOAD_CHUNK_BYTES", 1024 * 
 REGISTRY_PROTECTED_ALIASES = env_list("REGISTRY_PROTECTED_ALIASES", "production")
 # The catalogue's facet counts are cached this long (0: never); the list itself is always live.
 REGISTRY_FACET_CACHE_SECONDS = env_int("REGISTRY_FACET_CACHE_SECONDS", 60)
+# Inspection of uploaded model files (docs/inspection.md): at most this much of an IR's XML, or
+# of an ONNX graph without its weights, is parsed in memory; files past the second limit are not
+# read at all.
+REGISTRY_INSPECTION_MAX_GRAPH_BYTES = env_int("REGISTRY_INSPECTION_MAX_GRAPH_BYTES", 64 * 1024**2)
+REGISTRY_INSPECTION_MAX_FILE_BYTES = env_int("REGISTRY_INSPECTION_MAX_FILE_BYTES", 2 * 1024**3)
 
 # Background jobs (Geti imports): django-tasks with its database backend, so jobs are rows in the
 # registry's own database and no message broker is needed. `manage.py db_worker` runs them;

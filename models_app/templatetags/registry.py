@@ -76,3 +76,14 @@ def score(value):
 def shquote(value):
     """Quote a value for a POSIX shell, for the copy-and-paste commands on the pages."""
     return shlex.quote(str(value))
+
+
+@register.filter
+def compact_count(value):
+    """1234567 as "1.2M": parameter counts at a glance."""
+    if value is None:
+        return "—"
+    for limit, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "k")):
+        if value >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return str(value)

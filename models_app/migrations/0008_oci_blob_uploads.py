@@ -9,7 +9,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("models_app", "0006_event_outbox"),
+        ("models_app", "0007_artifact_inspection"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
