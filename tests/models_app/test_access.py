@@ -1,6 +1,7 @@
 """The read rule, one for every face: with ``REGISTRY_REQUIRE_LOGIN`` on, an anonymous visitor gets
 the login page from every page, a 401 from every API and Intel route (in the OCI error format with
-a challenge on /v2/), the admin's login from the admin; only the probes, the login itself and the API's description stay open."""
+a challenge on /v2/), the admin's login from the admin; only the probes, the login itself and the
+API's description stay open."""
 
 import re
 
