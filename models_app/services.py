@@ -49,6 +49,7 @@ VERSION_FIELDS = (
     "architecture",
     "category",
     "labels",
+    "score_metric",
     "overview",
     "project_id",
     "project_name",

@@ -80,6 +80,7 @@ def read_access(view):
 def catalogue(request):
     query = CatalogueQuery.from_params(request.GET)
     page = Paginator(query.models(), CATALOGUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = query.attach_matches(list(page.object_list))
     return render(
         request,
         "models_app/registeredmodel_list.html",

@@ -3,25 +3,19 @@
 import json
 import shlex
 
-import markdown as markdown_lib
-import nh3
 from django import template
 from django.utils.safestring import mark_safe
+
+from ..markup import render_markdown
 
 register = template.Library()
 
 
 @register.filter
-def markdown(text):
-    """Render user-written Markdown to HTML that is safe to embed.
-
-    Markdown passes raw HTML through, so its output is sanitised with nh3 (an allow-list of
-    tags and attributes; scripts, event handlers and javascript: links are dropped).
-    """
-    if not text:
-        return ""
-    html = markdown_lib.markdown(text, extensions=["fenced_code", "tables", "sane_lists"])
-    return mark_safe(nh3.clean(html))
+def markdown(text, demote=0):
+    """User-written Markdown as safe HTML (see ``markup.render_markdown``); ``|markdown:2`` demotes
+    its headings by two levels."""
+    return mark_safe(render_markdown(text, demote=int(demote or 0)))
 
 
 @register.filter
@@ -77,3 +71,10 @@ def score(value):
 def shquote(value):
     """Quote a value for a POSIX shell, for the copy-and-paste commands on the pages."""
     return shlex.quote(str(value))
+
+
+@register.filter
+def best_score(variants):
+    """The highest score among variants (None when none has one)."""
+    scores = [a.score for a in variants if a.score is not None]
+    return max(scores) if scores else None

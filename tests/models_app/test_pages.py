@@ -77,9 +77,9 @@ def test_the_catalogue_shows_a_models_aliases(client):
 def test_the_catalogue_query_count_does_not_grow_with_the_data(client, django_assert_num_queries, count):
     make_models(count)
     # 1 page count, 1 page of models with stats, 1 newest version per model (sliced prefetch),
-    # 1 their artifacts, 1 the models' aliases, 5 facet counts (category, precision, target
-    # device, format, origin).
-    with django_assert_num_queries(10):
+    # 1 their artifacts, 1 the models' aliases, 1 the page's matching variants (a variant facet
+    # is chosen), 6 facet counts (category, precision, target device, format, origin, tag).
+    with django_assert_num_queries(12):
         response = client.get("/", {"q": "model", "precision": "int8", "sort": "updated"})
     assert response.status_code == 200
     assert content(response).count('class="model-row"') == min(count, 25)
@@ -93,8 +93,9 @@ def test_the_catalogue_caches_facet_counts_when_asked_to(client, settings, djang
     make_models(3)
     first = client.get("/", {"precision": "FP16"}).context["facets"]
     make_models(2, prefix="later")
-    # count, page, newest versions, their artifacts, aliases: the five facet queries come from the cache
-    with django_assert_num_queries(5):
+    # count, page, newest versions, their artifacts, aliases, matching variants: the six facet
+    # queries come from the cache
+    with django_assert_num_queries(6):
         response = client.get("/", {"precision": "FP16"})
     assert response.context["facets"] == first
     assert response.context["page"].paginator.count == 5  # the list itself is live
