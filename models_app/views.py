@@ -23,7 +23,7 @@ from . import comparison, services
 from .api.errors import error_body
 from .catalogue import SORTS, CatalogueQuery
 from .errors import ArtifactStorageError, RegistryError
-from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
+from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, protected_alias_names
 from .storage import is_s3
 
 CATALOGUE_PAGE_SIZE = 25
@@ -32,6 +32,8 @@ VERSIONS_PAGE_SIZE = 50
 DEVICE_SUGGESTIONS = ["CPU", "GPU", "NPU", "AUTO", "HETERO"]
 FORMAT_SUGGESTIONS = ["openvino", "onnx", "pytorch", "tensorflow", "tflite", "paddle"]
 AUDIT_ON_PAGE = 20
+# The alias whose version the model page's matrix opens on: what deployments pull.
+DEFAULT_MATRIX_ALIAS = "production"
 
 
 @never_cache
@@ -100,10 +102,18 @@ def registered_model_detail(request, name):
     versions = registered.versions.order_by("-created_at", "-pk")
     if not include_archived:
         versions = versions.exclude(status=ModelVersion.Status.ARCHIVED)
-    newest = versions.first()
     page = Paginator(versions.with_totals().select_related("derived_from"), VERSIONS_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    aliases_context = alias_context(request, registered)
+    aliases = aliases_context["aliases"]
+    version_labels = list(registered.versions.order_by("-created_at", "-pk").values_list("version", "status"))
+    matrix_version, matrix_reason = matrix_version_for(registered, aliases, request.GET.get("matrix"))
+    aliases_of = {}
+    for alias in aliases:
+        aliases_of.setdefault(alias.version_id, []).append(alias)
+    for version in page.object_list:
+        version.alias_list = aliases_of.get(version.pk, [])
     return render(
         request,
         "models_app/registeredmodel_detail.html",
@@ -111,12 +121,30 @@ def registered_model_detail(request, name):
             "model": registered,
             "page": page,
             "include_archived": include_archived,
-            "newest": newest,
-            "matrix": newest.variant_matrix() if newest else None,
-            **alias_context(request, registered),
+            "matrix_version": matrix_version,
+            "matrix_reason": matrix_reason,
+            "matrix": matrix_version.variant_matrix() if matrix_version else None,
+            "version_labels": version_labels,
+            **aliases_context,
             "audit_entries": AuditEntry.objects.filter(registered_model=registered.name)[:AUDIT_ON_PAGE],
         },
     )
+
+
+def matrix_version_for(registered, aliases, chosen=None):
+    """The version whose variants the model page's matrix shows, and why: the one asked for, else
+    the one ``production`` points to (what a deployment pulls), else the first alias's, else the
+    newest live version. Returns ``(version or None, reason)``."""
+    if chosen:
+        version = registered.versions.filter(version=chosen).first()
+        if version is not None:
+            return version, "chosen"
+    by_name = {alias.name: alias for alias in aliases}
+    alias = by_name.get(DEFAULT_MATRIX_ALIAS) or next(iter(aliases), None)
+    if alias is not None:
+        return alias.version, f"alias:{alias.name}"
+    newest = registered.versions.exclude(status=ModelVersion.Status.ARCHIVED).order_by("-created_at", "-pk").first()
+    return newest, "newest"
 
 
 @read_access
@@ -197,20 +225,40 @@ def upload(request):
 def alias_context(request, registered):
     """What the aliases partial shows: the aliases, their recent moves, and the versions an alias
     may point at (archived ones cannot be targets)."""
+    aliases = list(registered.aliases.select_related("version__registered_model", "updated_by").order_by("name"))
+    # What the resolve picker offers beside each alias: the devices and precisions of its version.
+    choices = {}
+    for version_id, device, precision in Artifact.objects.filter(
+        version__in=[a.version_id for a in aliases]
+    ).values_list("version_id", "target_device", "precision"):
+        devices, precisions = choices.setdefault(version_id, (set(), set()))
+        devices.add(device)
+        precisions.add(precision)
+    for alias in aliases:
+        devices, precisions = choices.get(alias.version_id, (set(), set()))
+        alias.devices = sorted(devices)
+        alias.precisions = sorted(precisions, key=Artifact.precision_order)
     return {
-        "aliases": (registered.aliases.select_related("version__registered_model", "updated_by").order_by("name")),
+        "aliases": aliases,
         "alias_events": AliasEvent.objects.filter(registered_model=registered).select_related("user")[:20],
         "alias_targets": registered.versions.exclude(status=ModelVersion.Status.ARCHIVED).order_by("-created_at"),
     }
 
 
-def _alias_write(request, name, alias_name, write):
-    """Run an alias write for the page: permission first, then the service; errors as messages."""
+def _alias_write(request, name, alias_name, write, destructive=False):
+    """Run an alias write for the page: permission first, then the service; errors as messages.
+
+    A destructive write (roll back, delete) of a protected alias needs its name typed in the
+    ``confirm`` field, so one stray click cannot move or drop what deployments pull.
+    """
     registered = get_object_or_404(RegisteredModel, name=name)
     alias_name = (alias_name or "").strip().lower()
     if not request.user.has_perm(Alias.permission_for(alias_name)):
         raise PermissionDenied
     try:
+        if destructive and alias_name in protected_alias_names():
+            if request.POST.get("confirm", "").strip().lower() != alias_name:
+                raise ValidationError(f"Type {alias_name} to confirm; {alias_name} was left as it was.")
         write(registered, alias_name)
     except (RegistryError, ValidationError, Http404) as exc:
         text = getattr(exc, "detail", None) or "; ".join(getattr(exc, "messages", [])) or str(exc)
@@ -246,7 +294,7 @@ def alias_rollback(request, name, alias):
         )
         messages.success(request, f"{alias_name} rolled back to version {moved.version.version}.")
 
-    return _alias_write(request, name, alias, write)
+    return _alias_write(request, name, alias, write, destructive=True)
 
 
 @login_required
@@ -258,4 +306,4 @@ def alias_delete(request, name, alias):
         )
         messages.success(request, f"Alias {alias_name} deleted.")
 
-    return _alias_write(request, name, alias, write)
+    return _alias_write(request, name, alias, write, destructive=True)

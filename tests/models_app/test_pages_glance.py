@@ -1,7 +1,6 @@
 """Pages that answer at a glance: facets that agree with the cards, the matrix behind an alias,
 the compact version page, compare deltas, confirmed alias actions, snippets, CSP and gzip."""
 
-
 import pytest
 
 from models_app.models import ModelVersion, RegisteredModel
