@@ -170,6 +170,13 @@ def version_detail(request, name, version):
             "token_required": settings.REGISTRY_REQUIRE_LOGIN,
             "derivatives": model_version.derivatives.select_related("registered_model").order_by("-created_at"),
             "version_aliases": model_version.aliases.order_by("name"),
+            # The version made just before this one, to compare with in one click.
+            "previous": ModelVersion.objects.filter(
+                registered_model_id=model_version.registered_model_id, created_at__lt=model_version.created_at
+            )
+            .order_by("-created_at", "-pk")
+            .values("id", "version")
+            .first(),
             "audit_entries": AuditEntry.objects.filter(
                 registered_model=name,
                 object_type__in=["modelversion", "artifact"],

@@ -238,8 +238,9 @@ def test_the_version_page_query_count_is_fixed(client, django_assert_num_queries
     version = registered.versions.create(version="1")
     for device in ("CPU", "GPU", "NPU", "AUTO"):
         make_artifact(version, "INT8", device)
-    # version with model, creator and parent; its artifacts; its aliases; derived versions; activity
-    with django_assert_num_queries(5):
+    # version with model, creator and parent; its artifacts; its aliases; the previous version
+    # (compare with it); derived versions; activity
+    with django_assert_num_queries(6):
         assert client.get("/m/det/v/1/").status_code == 200
 
 
