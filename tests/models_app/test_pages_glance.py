@@ -1,8 +1,11 @@
 """Pages that answer at a glance: facets that agree with the cards, the matrix behind an alias,
 the compact version page, compare deltas, confirmed alias actions, snippets, CSP and gzip."""
 
+import gzip
+
 import pytest
 
+from models_app import services
 from models_app.models import ModelVersion, RegisteredModel
 
 from .test_pages import content, make_artifact
@@ -72,3 +75,142 @@ def test_badges_name_the_format(client):
     make_artifact(version, "FP16", "CPU", "openvino")
     html = content(client.get("/"))
     assert "FP16 · CPU · onnx" in html and "FP16 · CPU · openvino" in html
+
+
+# The model page: matrix behind production, confirmed alias actions
+
+
+def test_the_matrix_shows_the_version_behind_production_and_links_each_cell(client):
+    registered = RegisteredModel.objects.create(name="det")
+    stable = registered.versions.create(version="1")
+    cell = make_artifact(stable, "INT8", "NPU")
+    make_artifact(registered.versions.create(version="2"), "FP32", "CPU")  # newer, not in production
+    services.set_alias(registered_model=registered, name="production", version=stable)
+    response = client.get("/m/det/")
+    assert response.context["matrix_version"] == stable
+    assert f'href="/m/det/v/1/#variant-{cell.pk}"' in content(response)
+    assert client.get("/m/det/", {"matrix": "2"}).context["matrix_version"].version == "2"
+
+
+def test_the_model_page_query_count_is_pinned_with_aliases(client, django_assert_num_queries):
+    registered = RegisteredModel.objects.create(name="det")
+    for i in range(5):
+        version = registered.versions.create(version=str(i))
+        make_artifact(version, "INT8", "NPU")
+        services.set_alias(registered_model=registered, name=f"a{i}", version=version)
+    # model, versions count, versions page with totals, aliases, their versions' devices and
+    # precisions, every version label, the matrix's artifacts (production is absent: the first
+    # alias's version, already loaded), alias moves, activity
+    with django_assert_num_queries(9):
+        assert client.get("/m/det/").status_code == 200
+
+
+@pytest.fixture
+def promoter(client, user):
+    from tests.conftest import grant
+
+    grant(user, "change_alias", "promote_alias")
+    client.force_login(user)
+    return client
+
+
+def test_rolling_back_a_protected_alias_needs_its_name_typed(promoter):
+    registered = RegisteredModel.objects.create(name="det")
+    one, two = registered.versions.create(version="1"), registered.versions.create(version="2")
+    services.set_alias(registered_model=registered, name="production", version=one)
+    services.set_alias(registered_model=registered, name="production", version=two)
+    response = promoter.post("/m/det/aliases/production/rollback/", {"reason": "oops"}, follow=True)
+    assert "Type production to confirm" in content(response)
+    assert registered.aliases.get().version == two
+    promoter.post("/m/det/aliases/production/rollback/", {"reason": "regression", "confirm": "production"})
+    assert registered.aliases.get().version == one
+    assert registered.alias_events.first().reason == "regression"
+
+
+def test_deleting_a_protected_alias_needs_its_name_typed(promoter):
+    registered = RegisteredModel.objects.create(name="det")
+    services.set_alias(registered_model=registered, name="production", version=registered.versions.create(version="1"))
+    promoter.post("/m/det/aliases/production/delete/", {"reason": "x", "confirm": "staging"})
+    assert registered.aliases.exists()
+    promoter.post("/m/det/aliases/production/delete/", {"reason": "x", "confirm": "production"})
+    assert not registered.aliases.exists()
+
+
+def test_the_confirmation_shows_from_and_to(promoter):
+    registered = RegisteredModel.objects.create(name="det")
+    one, two = registered.versions.create(version="1"), registered.versions.create(version="2")
+    services.set_alias(registered_model=registered, name="production", version=one)
+    services.set_alias(registered_model=registered, name="production", version=two)
+    html = content(promoter.get("/m/det/"))
+    assert "<strong>2</strong> → <strong>1</strong>" in html and 'name="confirm"' in html
+
+
+# Snippets, score metric
+
+
+def test_the_snippet_is_plain_text_kept_when_the_description_is_saved(client):
+    registered = RegisteredModel.objects.create(
+        name="det", description="# det\n\nFinds **people**.\n\n| a | b |\n|---|---|\n| 1 | 2 |"
+    )
+    assert registered.description_snippet == "Finds people."
+    registered.description = "Now *cars*."
+    registered.save(update_fields=["description"])
+    registered.refresh_from_db()
+    assert registered.description_snippet == "Now cars."
+    assert '<p class="desc">Now cars.</p>' in content(client.get("/"))
+
+
+def test_the_api_shows_and_takes_the_score_metric(api_client):
+    version = RegisteredModel.objects.create(name="det").versions.create(version="1", score_metric="mAP@0.5")
+    body = api_client.get(f"/api/v1/versions/{version.pk}/").json()
+    assert body["score_metric"] == "mAP@0.5"
+    api_client.patch(f"/api/v1/versions/{version.pk}/", {"score_metric": "accuracy"}, format="json")
+    version.refresh_from_db()
+    assert version.score_metric == "accuracy"
+
+
+# Headers and error pages
+
+
+def test_every_page_has_a_csp_without_unsafe_inline(client):
+    make_artifact(RegisteredModel.objects.create(name="det").versions.create(version="1"))
+    for url in ("/", "/m/det/", "/m/det/v/1/", "/compare/", "/api/docs/", "/accounts/login/"):
+        policy = client.get(url)["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "unsafe-inline" not in policy, url
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
+
+
+def test_the_api_docs_are_served_from_our_static_files(client):
+    html = content(client.get("/api/docs/"))
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html and "cdn.jsdelivr" not in html
+    assert 'href="/"' in html  # a way back to the registry
+    assert "/static/drf_spectacular_sidecar/redoc/" in content(client.get("/api/redoc/"))
+
+
+def test_html_is_gzipped_for_clients_that_accept_it(client):
+    make_artifact(RegisteredModel.objects.create(name="det").versions.create(version="1"))
+    response = client.get("/", HTTP_ACCEPT_ENCODING="gzip")
+    assert response["Content-Encoding"] == "gzip"
+    assert b"Model Registry" in gzip.decompress(response.content)
+    assert "Content-Encoding" not in client.get("/")
+
+
+def test_a_download_is_not_gzipped(api_client, artifact):
+    response = api_client.get(f"/api/v1/artifacts/{artifact.pk}/download/", HTTP_ACCEPT_ENCODING="gzip")
+    assert response.status_code in (200, 302)
+    assert "Content-Encoding" not in response
+
+
+def test_the_404_page_has_the_site_layout_and_a_search_box(client):
+    response = client.get("/m/nope/")
+    html = content(response)
+    assert response.status_code == 404
+    assert 'class="brand"' in html and 'type="search" name="q"' in html
+
+
+def test_the_500_page_has_the_site_layout(client):
+    from registry_project.urls import server_error
+
+    response = server_error(client.get("/").wsgi_request)
+    assert response.status_code == 500
+    assert b'class="brand"' in response.content and b'name="q"' in response.content
