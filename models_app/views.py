@@ -198,7 +198,12 @@ def compare(request):
     except comparison.ComparisonError as exc:
         context["error"] = str(exc)
         return render(request, "models_app/compare.html", context, status=400)
-    context.update(comparison=result, legend=comparison.chart_legend(result.points))
+    symbols = {"circle": "●", "square": "■", "triangle": "▲", "diamond": "◆"}
+    context.update(
+        comparison=result,
+        legend=comparison.chart_legend(result.points),
+        shapes=[(fmt, symbols[shape]) for fmt, shape in comparison.marker_shapes(result.points).items()],
+    )
     return render(request, "models_app/compare.html", context)
 
 

@@ -264,13 +264,15 @@ def test_compare_shows_two_versions_side_by_side_with_differences_and_a_chart(cl
     comparison = response.context["comparison"]
     rows = {row.field: row for row in comparison.rows}
     assert rows["Model"].differs and rows["Model"].values == ["model-0000", "model-0001"]
-    assert not rows["Version"].differs and rows["Variants"].values == ["2", "2"]
+    assert not rows["Version"].differs
+    assert rows["Variants"].values == ["2", '2 <span class="delta same">±0</span>']  # the change against the first
     assert [row.field for row in comparison.variants] == ["FP16/GPU/openvino", "INT8/CPU/openvino", "INT8/NPU/openvino"]
-    assert comparison.variants[0].values == ["0.8 · 1000\xa0bytes", "0.8 · 1000\xa0bytes"]
+    same = '<span class="delta same">±0</span>'
+    assert comparison.variants[0].values == ["0.8 · 1000\xa0bytes", f"0.8 {same} · 1000\xa0bytes {same}"]
     assert comparison.variants[1].values[1] == "—"  # model-0001 has INT8 for NPU, not CPU
     html = content(response)
     assert '<tr class="differs"><th scope="row">Model</th>' in html
-    assert "<svg" in html and html.count("<circle") == 4
+    assert "<svg" in html and html.count('class="marker"') == 4
 
 
 def test_compare_accepts_variants_from_repeated_checkbox_parameters(client):

@@ -214,3 +214,24 @@ def test_the_500_page_has_the_site_layout(client):
     response = server_error(client.get("/").wsgi_request)
     assert response.status_code == 500
     assert b'class="brand"' in response.content and b'name="q"' in response.content
+
+
+# Compare
+
+
+def test_compare_shows_deltas_labels_and_key_value_differences_against_the_first(client):
+    registered = RegisteredModel.objects.create(name="det")
+    one = registered.versions.create(version="1", labels=["person"], tags={"team": "a", "old": "x"})
+    two = registered.versions.create(
+        version="2", labels=["person", "car"], tags={"team": "b", "new": "y"}, derived_from=one
+    )
+    make_artifact(one, score=0.80, size=2000)
+    make_artifact(two, score=0.85, size=1000)
+    html = content(client.get("/compare/", {"versions": f"{one.pk},{two.pk}"}))
+    assert '<span class="delta up">+0.05</span>' in html and '<span class="delta up">-1000\xa0bytes</span>' in html
+    assert '<span class="label-added">+car</span>' in html
+    assert '<li class="added">+ new: y</li>' in html and '<li class="removed">old: x</li>' in html
+    assert '<li class="changed">team: b</li>' in html
+    assert '<a href="/m/det/v/1/">det:1</a>' in html  # derived-from as a link, not an id
+    assert '<tr><th scope="row">Version</th>' in html  # always differs: not highlighted
+    assert "Size (log scale)" in html
