@@ -217,7 +217,7 @@ def _delta_html(name, delta):
     if delta is None:
         return ""
     if delta == 0:
-        return format_html(' <span class="delta same">±0</span>')
+        return mark_safe(' <span class="delta same">±0</span>')
     if name in ("size", "total_size"):
         text = ("+" if delta > 0 else "-") + filesizeformat(abs(delta))
         better = delta < 0
@@ -243,7 +243,7 @@ def _kv_diff(base, value):
         elif base[key] != value[key]:
             items.append(format_html('<li class="changed">{}: {}</li>', key, _display("", value[key])))
     if not items:
-        return format_html('<span class="muted">same as the first</span>')
+        return mark_safe('<span class="muted">same as the first</span>')
     return format_html('<ul class="kv-diff">{}</ul>', mark_safe("".join(items)))
 
 
@@ -267,7 +267,7 @@ def _cells(row, links):
             cells.append(
                 mark_safe(", ".join(str(p) for p in parts))
                 if parts
-                else format_html('<span class="muted">same labels</span>')
+                else mark_safe('<span class="muted">same labels</span>')
             )
         elif "deltas" in row and i:
             cells.append(format_html("{}{}", _display(name, value), _delta_html(name, row["deltas"][i])))
