@@ -24,7 +24,7 @@ from .api.errors import error_body
 from .catalogue import SORTS, CatalogueQuery
 from .errors import ArtifactStorageError, RegistryError
 from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, protected_alias_names
-from .storage import is_s3
+from .storage import current_storage, is_s3
 
 CATALOGUE_PAGE_SIZE = 25
 VERSIONS_PAGE_SIZE = 50
@@ -211,8 +211,12 @@ def compare(request):
 @permission_required("models_app.add_artifact", raise_exception=True)
 def upload(request):
     """The upload form. The browser posts the file to the artifacts API, which validates and
-    stores it, so this view only renders the form."""
-    return render(
+    stores it, so this view only renders the form.
+
+    Big files go from the browser straight to S3, so this page's Content-Security-Policy lets it
+    connect to the address the part URLs are signed for."""
+    direct = is_s3()
+    response = render(
         request,
         "models_app/upload.html",
         {
@@ -224,7 +228,7 @@ def upload(request):
             "max_upload_bytes": settings.REGISTRY_MAX_UPLOAD_BYTES,
             "api_url": reverse("api:artifact-list"),
             # Files this big go straight to S3 in parts (0: never, as on local-file storage).
-            "direct_upload_threshold": settings.REGISTRY_DIRECT_UPLOAD_THRESHOLD if is_s3() else 0,
+            "direct_upload_threshold": settings.REGISTRY_DIRECT_UPLOAD_THRESHOLD if direct else 0,
             "direct_upload_url": reverse("api:upload-list"),
             # Filled in by the script with the registered model and version the API answered with.
             "version_url_template": reverse(
@@ -232,6 +236,9 @@ def upload(request):
             ),
         },
     )
+    if direct:
+        response._csp_update = {"connect-src": [services.presigning_client(current_storage()).meta.endpoint_url]}
+    return response
 
 
 def alias_context(request, registered):

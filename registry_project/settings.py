@@ -322,9 +322,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Content-Security-Policy: scripts and styles only from our own static files, no inline code
-# (the pages keep their JavaScript in static/js), nothing framed, forms post to us only.
-# connect-src adds the S3 endpoint browsers send direct uploads to, when there is one.
-_S3_BROWSER_ENDPOINT = S3_PUBLIC_ENDPOINT_URL or os.environ.get("S3_ENDPOINT_URL", "")
+# (the pages keep their JavaScript in static/js), nothing framed, forms post to us only. The
+# upload page adds the S3 endpoint its browser sends direct-upload parts to (views.upload).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [SELF],
@@ -332,7 +331,7 @@ CONTENT_SECURITY_POLICY = {
         "style-src": [SELF],
         "img-src": [SELF, "data:"],
         "font-src": [SELF],
-        "connect-src": [SELF, *(_S3_BROWSER_ENDPOINT.split() if _S3_BROWSER_ENDPOINT else ["https://*.amazonaws.com"])],
+        "connect-src": [SELF],
         "worker-src": [SELF, "blob:"],
         "object-src": [NONE],
         "base-uri": [SELF],

@@ -235,3 +235,13 @@ def test_compare_shows_deltas_labels_and_key_value_differences_against_the_first
     assert '<a href="/m/det/v/1/">det:1</a>' in html  # derived-from as a link, not an id
     assert '<tr><th scope="row">Version</th>' in html  # always differs: not highlighted
     assert "Size (log scale)" in html
+
+
+def test_the_upload_page_may_connect_to_the_s3_endpoint_for_direct_uploads(client, user, s3_endpoint):
+    from tests.conftest import grant
+
+    grant(user, "add_artifact")
+    client.force_login(user)
+    policy = client.get("/upload/")["Content-Security-Policy"]
+    assert f"connect-src 'self' {s3_endpoint}" in policy
+    assert "connect-src 'self';" in client.get("/")["Content-Security-Policy"] + ";"
