@@ -245,3 +245,33 @@ def test_the_upload_page_may_connect_to_the_s3_endpoint_for_direct_uploads(clien
     policy = client.get("/upload/")["Content-Security-Policy"]
     assert f"connect-src 'self' {s3_endpoint}" in policy
     assert "connect-src 'self';" in client.get("/")["Content-Security-Policy"] + ";"
+
+
+@pytest.mark.parametrize("count", [5, 40])
+def test_the_table_view_query_count_does_not_grow_with_the_data(client, django_assert_num_queries, count):
+    from .test_pages import make_models
+
+    make_models(count)
+    # page count, page of models with stats, newest live version per model with its creator, their
+    # artifacts, the models' aliases, 6 facet counts (category, precision, target device, format,
+    # origin, tag)
+    with django_assert_num_queries(11):
+        response = client.get("/", {"view": "table"})
+    assert content(response).count('class="model-line"') == min(count, 25)
+
+
+@pytest.mark.parametrize("derived", [False, True])
+def test_the_compare_page_query_count_is_fixed(client, django_assert_num_queries, derived):
+    registered = RegisteredModel.objects.create(name="det")
+    versions = [registered.versions.create(version=str(i)) for i in range(4)]
+    for version in versions:
+        make_artifact(version, "FP16", "GPU", score=0.5)
+        make_artifact(version, "INT8", "NPU", score=0.4)
+    if derived:
+        for older, newer in zip(versions, versions[1:]):
+            ModelVersion.objects.filter(pk=newer.pk).update(derived_from=older)
+    ids = ",".join(str(v.pk) for v in versions)
+    # the versions with model and creator, their artifacts, and (only when some are derived) the
+    # derived-from versions to link to
+    with django_assert_num_queries(3 if derived else 2):
+        assert client.get("/compare/", {"versions": ids}).status_code == 200
