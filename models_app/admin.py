@@ -49,6 +49,10 @@ class RegistryAdminMixin:
     class Media:
         css = {"all": ["css/admin.css"]}
 
+    @admin.display(ordering="created_at", description="Created")
+    def created(self, obj):
+        return short_time(obj.created_at)
+
     def formfield_for_choice_field(self, db_field, request, **kwargs):
         if db_field.name == "precision":
             kwargs["choices"] = [(value, value) for value in Artifact.Precision.values]
@@ -208,10 +212,6 @@ class RegisteredModelAdmin(RegistryAdminMixin, ServiceDeleteMixin, admin.ModelAd
     def latest_version_at(self, obj):
         return short_time(obj.latest_version_at)
 
-    @admin.display(ordering="created_at", description="Created")
-    def created(self, obj):
-        return short_time(obj.created_at)
-
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(RegistryAdminMixin, ServiceDeleteMixin, admin.ModelAdmin):
@@ -251,10 +251,6 @@ class ModelVersionAdmin(RegistryAdminMixin, ServiceDeleteMixin, admin.ModelAdmin
     @admin.display(ordering="best_score", description="Best score")
     def best_score(self, obj):
         return obj.best_score
-
-    @admin.display(ordering="created_at", description="Created")
-    def created(self, obj):
-        return short_time(obj.created_at)
 
     def _set_status(self, request, queryset, status):
         # One service call per version, so each change is validated and audited like an API one.
@@ -335,10 +331,6 @@ class ArtifactAdmin(RegistryAdminMixin, ServiceDeleteMixin, admin.ModelAdmin):
     @admin.display(ordering="precision", description="Precision")
     def precision_name(self, obj):
         return obj.precision
-
-    @admin.display(ordering="created_at", description="Created")
-    def created(self, obj):
-        return short_time(obj.created_at)
 
     @admin.display(description="File")
     def download(self, obj):
