@@ -130,11 +130,23 @@ def main():
         live = [ModelVersion.objects.get(pk=v.pk) for v in live]
         live = [v for v in live if v.status != ModelVersion.Status.ARCHIVED]
         if live:
-            services.set_alias(registered_model=registered, name="production", version=live[0], user=alice, reason="first release")
-            services.set_alias(registered_model=registered, name="production", version=live[-1], user=alice, reason="better mAP on the night set")
+            services.set_alias(
+                registered_model=registered, name="production", version=live[0], user=alice, reason="first release"
+            )
+            services.set_alias(
+                registered_model=registered,
+                name="production",
+                version=live[-1],
+                user=alice,
+                reason="better mAP on the night set",
+            )
             if len(live) > 1 and i % 3 == 0:
-                services.rollback_alias(registered_model=registered, name="production", user=bob, reason="regression on NPU driver 1.2")
-            services.set_alias(registered_model=registered, name="staging", version=live[-1], user=bob, reason="candidate")
+                services.rollback_alias(
+                    registered_model=registered, name="production", user=bob, reason="regression on NPU driver 1.2"
+                )
+            services.set_alias(
+                registered_model=registered, name="staging", version=live[-1], user=bob, reason="candidate"
+            )
         counts[0] += 1
     print(f"{counts[0]} models, {counts[1]} versions, {counts[2]} variants")
 
