@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce, Upper
 from django.urls import reverse
 
 from .errors import Conflict
+from .markup import plain_snippet
 from .storage import get_artifact_storage
 
 # Names appear in URLs (/registered-models/<name>/): anything printable but a slash.
@@ -84,13 +85,16 @@ class RegisteredModelQuerySet(models.QuerySet):
         the stats (``with_stats()``), the newest version (a sliced prefetch: one query for the
         whole page), that version's variants (one more) and the model's aliases (one more).
         """
+        # The newest version a row shows is a live one: an archived build is not on offer.
         newest = (
-            ModelVersion.objects.order_by("-created_at", "-pk")
-            .only("id", "registered_model_id", "version", "status", "category", "created_at")
+            ModelVersion.objects.exclude(status=ModelVersion.Status.ARCHIVED)
+            .order_by("-created_at", "-pk")
+            .select_related("created_by")
+            .only("id", "registered_model_id", "version", "status", "category", "created_at", "created_by__username")
             .prefetch_related(
                 Prefetch(
                     "artifacts",
-                    queryset=Artifact.objects.only("id", "version_id", "precision", "target_device", "format"),
+                    queryset=Artifact.objects.only("id", "version_id", "precision", "target_device", "format", "score"),
                 )
             )
         )
@@ -106,6 +110,9 @@ class RegisteredModel(Timestamped):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200, unique=True, validators=[NAME_VALIDATOR])
     description = models.TextField(blank=True)
+    # The description's first prose as plain text, kept in step by save(): lists show it without
+    # rendering Markdown for every row.
+    description_snippet = models.CharField(max_length=200, blank=True, editable=False)
     tags = models.JSONField(default=dict, blank=True, validators=[validate_tags])
 
     objects = RegisteredModelQuerySet.as_manager()
@@ -121,6 +128,16 @@ class RegisteredModel(Timestamped):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        """Every writer (API, admin, importer, services) saves through here, so the snippet
+        cannot go stale; a save limited to other fields leaves it alone."""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "description" in update_fields:
+            self.description_snippet = plain_snippet(self.description)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "description_snippet"}
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self):
         return reverse("models_app:registeredmodel-detail", kwargs={"name": self.name})
@@ -143,6 +160,7 @@ VERSION_FIELDS = (
     "architecture",
     "category",
     "labels",
+    "score_metric",
     "overview",
     "project_id",
     "project_name",
@@ -193,6 +211,9 @@ class ModelVersion(Timestamped):
     architecture = models.CharField(max_length=200, blank=True, db_index=True)
     category = models.CharField(max_length=100, blank=True, db_index=True)
     labels = models.JSONField(default=list, blank=True, validators=[validate_labels])
+    # What the variants' scores measure (accuracy, f-measure, mAP@0.5...): one metric per version,
+    # so the scores of its variants compare.
+    score_metric = models.CharField(max_length=64, blank=True)
     overview = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
     project_id = models.CharField(max_length=128, blank=True, db_index=True)
     project_name = models.CharField(max_length=200, blank=True, db_index=True)

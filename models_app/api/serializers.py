@@ -209,6 +209,7 @@ class ArtifactUploadSerializer(serializers.Serializer):
     architecture = serializers.CharField(max_length=200, required=False, allow_blank=True)
     category = serializers.CharField(max_length=100, required=False, allow_blank=True)
     labels = serializers.JSONField(required=False)
+    score_metric = serializers.CharField(max_length=64, required=False, allow_blank=True)
     overview = serializers.JSONField(required=False)
     project_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     project_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
