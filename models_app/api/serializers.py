@@ -181,9 +181,17 @@ class ArtifactSerializer(ValidatedModelSerializer):
     @extend_schema_field(ArtifactInspectionDetailSerializer)
     def get_inspection(self, obj):
         inspection = obj.inspection_or_none or PENDING_INSPECTION
-        light = "details" in inspection.get_deferred_fields()
-        serializer = ArtifactInspectionSerializer if light else ArtifactInspectionDetailSerializer
-        return serializer(inspection, context={"artifact": obj}).data
+        serializer = self._inspection_serializer(detail="details" not in inspection.get_deferred_fields())
+        serializer.context["artifact"] = obj
+        return serializer.to_representation(inspection)
+
+    def _inspection_serializer(self, *, detail):
+        """One nested serializer per response, reused for every row of a list: a ModelSerializer
+        builds its fields when first used, which costs more than writing the row itself."""
+        made = self.__dict__.setdefault("_inspection_serializers", {})
+        if detail not in made:
+            made[detail] = (ArtifactInspectionDetailSerializer if detail else ArtifactInspectionSerializer)(context={})
+        return made[detail]
 
 
 class ArtifactUploadSerializer(serializers.Serializer):
