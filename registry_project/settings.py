@@ -7,6 +7,7 @@ README.md lists every variable.
 """
 
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -41,15 +42,37 @@ def env_int(name, default):
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("REGISTRY_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("SECRET_KEY must be set.")
-    # A development key; `make run` and docker-compose set a real one.
-    SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
+# The key that signs sessions, CSRF tokens and password-reset links: SECRET_KEY, or the file
+# SECRET_KEY_FILE names (`make run` and the Docker image create one and keep it under var/).
+SECRET_KEY = os.environ.get("SECRET_KEY", "").strip()
+if not SECRET_KEY and os.environ.get("SECRET_KEY_FILE"):
+    SECRET_KEY = Path(os.environ["SECRET_KEY_FILE"]).read_text().strip()
+# Without one, a random key for this process only: management commands (migrate, check, the
+# tests) need no key, but nothing they sign outlives them. Serving refuses to start with it
+# (registry_project/wsgi.py) and `check --deploy` reports it, so no deployment runs on a key that
+# is public or that differs between its processes.
+SECRET_KEY_MISSING = not SECRET_KEY
+if SECRET_KEY_MISSING:
+    SECRET_KEY = secrets.token_urlsafe(50)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# Behind TLS (docs/deployment.md): the proxy's header that says a request came over HTTPS (e.g.
+# X-Forwarded-Proto; the proxy must set it on every request, overwriting the client's), HTTPS
+# redirects, cookies sent over HTTPS only, and HSTS.
+if os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip():
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + os.environ["SECURE_PROXY_SSL_HEADER"].strip().upper().replace("-", "_"),
+        "https",
+    )
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Health checks come from inside the deployment, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
