@@ -6,6 +6,7 @@ safe defaults: with nothing set, the registry runs on SQLite and local files und
 README.md lists every variable.
 """
 
+import datetime
 import os
 import secrets
 from pathlib import Path
@@ -89,6 +90,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "models_app",
     "geti_integration",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -102,6 +104,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "models_app.uploads.ReleaseStoredUploadsMiddleware",
+    # Last, as django-axes requires: it answers a locked-out client (models_app.throttling).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "registry_project.urls"
@@ -293,13 +297,26 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Password and token guessing (models_app.throttling): after this many failures from one client
+# address, or for one account, both are refused for the cool-off.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("REGISTRY_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("REGISTRY_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = "models_app.throttling.lockout_parameters"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "models_app.throttling.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "models_app.throttling.client_ip"
+# Behind a reverse proxy, the header it appends the client's address to (e.g. X-Forwarded-For);
+# empty: the connection's address. Never set it when clients can reach gunicorn directly.
+REGISTRY_CLIENT_IP_HEADER = os.environ.get("REGISTRY_CLIENT_IP_HEADER", "").strip()
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "models_app:catalogue"
 LOGOUT_REDIRECT_URL = "models_app:catalogue"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "models_app.throttling.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["models_app.api.permissions.ModelPermissions"],
@@ -340,5 +357,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {name: {"level": "WARNING"} for name in ("botocore", "urllib3", "werkzeug", "s3transfer")},
+    "loggers": {name: {"level": "WARNING"} for name in ("botocore", "urllib3", "werkzeug", "s3transfer", "axes")},
 }
