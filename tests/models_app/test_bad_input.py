@@ -87,3 +87,19 @@ def test_too_big_a_form_is_a_json_400_on_the_api(client, settings):
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_request"
+
+
+def test_a_description_past_the_cap_is_a_400(api_client):
+    response = api_client.post("/api/v1/registered-models/", {"name": "m", "description": "x" * 50_001}, format="json")
+    assert response.status_code == 400
+    assert "description" in response.json()["error"]["fields"]
+    assert not RegisteredModel.objects.exists()
+
+
+def test_too_many_labels_is_a_400(api_client):
+    RegisteredModel.objects.create(name="m")
+    response = api_client.post(
+        "/api/v1/versions/", {"registered_model": "m", "version": "1", "labels": ["a"] * 1001}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["labels"] == ["At most 1000 labels."]
