@@ -13,6 +13,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
@@ -298,6 +299,15 @@ class ArtifactViewSet(
         return artifact_file_response(request, artifact)
 
 
+class RawUploadMetadata(SimpleMetadata):
+    """OPTIONS on the raw upload URL. DRF describes a PUT by the object it would replace
+    (``get_object()``), but a PUT here creates, like the POST, from a body that is the file
+    itself: there is no form to describe."""
+
+    def determine_actions(self, request, view):
+        return {}
+
+
 @extend_schema_view(
     create=extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
@@ -313,6 +323,7 @@ class ArtifactFileUploadViewSet(ArtifactViewSet):
     """
 
     parser_classes = [StreamingFileParser]
+    metadata_class = RawUploadMetadata
 
 
 def artifact_file_response(request, artifact, content_type="application/octet-stream"):
@@ -390,6 +401,8 @@ class AliasViewSet(viewsets.GenericViewSet):
     @extend_schema(request=AliasWriteSerializer, responses={200: AliasSerializer, 201: AliasSerializer})
     def create(self, request, name=None):
         """Set an alias named in the body (``{"name": "staging", "version": "3"}``)."""
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
         if not request.data.get("name"):
             raise ValidationError({"name": ["This field is required."]})
         return self._set(request, request.data["name"], status.HTTP_201_CREATED)
