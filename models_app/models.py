@@ -588,3 +588,26 @@ class UploadSession(models.Model):
     @property
     def part_count(self):
         return max(1, -(-self.size // self.part_size))
+
+
+class IdempotencyKey(models.Model):
+    """A client's ``Idempotency-Key`` for a create request and the answer it got, so a retry of
+    the same request gets the same answer instead of creating the thing twice
+    (models_app.api.idempotency). Unique per user: two requests with one key race for the row,
+    and only the one that inserts it runs."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # sha256 of the method, path, query string and body (or, for a file upload, its size and type).
+    fingerprint = models.CharField(max_length=64)
+    # Empty while the first request runs.
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    location = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotencykey_user_key")]
+
+    def __str__(self):
+        return f"{self.key} ({self.status_code or 'running'})"

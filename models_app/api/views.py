@@ -23,6 +23,7 @@ from .. import services
 from ..models import AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
 from ..uploads import StreamingFileParser, StreamingMultiPartParser
 from .filters import ArtifactFilterSet, AuditEntryFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
+from .idempotency import IdempotentCreateMixin
 from .permissions import AliasPermissions, ChangePermissions, ReadOnly
 from .serializers import (
     AliasEventSerializer,
@@ -45,7 +46,7 @@ from .serializers import (
 FORCE_PARAM = OpenApiParameter("force", OpenApiTypes.BOOL, description="Also delete every version and file.")
 
 
-class RegisteredModelViewSet(viewsets.ModelViewSet):
+class RegisteredModelViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     """Registered models, looked up by name."""
 
     serializer_class = RegisteredModelSerializer
@@ -139,7 +140,7 @@ def version_stats():
     }
 
 
-class ModelVersionViewSet(PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelViewSet):
+class ModelVersionViewSet(IdempotentCreateMixin, PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelViewSet):
     """Versions of registered models. Deleting a version deletes its artifacts and their files."""
 
     serializer_class = ModelVersionSerializer
@@ -180,6 +181,7 @@ class ModelVersionViewSet(PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelVi
 
 
 class ArtifactViewSet(
+    IdempotentCreateMixin,
     PageByIdsMixin,
     FilterListsOnlyMixin,
     mixins.ListModelMixin,
@@ -353,7 +355,7 @@ def artifact_file_response(request, artifact, content_type="application/octet-st
     return response
 
 
-class AliasViewSet(viewsets.GenericViewSet):
+class AliasViewSet(IdempotentCreateMixin, viewsets.GenericViewSet):
     """Named pointers of a registered model to its versions (``production``, ``staging``, ...).
 
     Writes to aliases in REGISTRY_PROTECTED_ALIASES need the ``promote_alias`` permission, others
@@ -502,7 +504,7 @@ class CanUploadArtifacts(BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.has_perm("models_app.add_artifact"))
 
 
-class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Direct uploads of big files to S3 in parts, through presigned URLs.
 
     1. ``POST /uploads/`` with the registration metadata, ``filename``, ``size`` (and optionally

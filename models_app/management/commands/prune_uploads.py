@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from models_app import services
-from models_app.models import UploadSession
+from models_app.models import IdempotencyKey, UploadSession
 from models_app.storage import current_storage, is_s3
 
 
@@ -45,9 +45,13 @@ class Command(BaseCommand):
         old = UploadSession.objects.exclude(state__in=[UploadSession.State.PENDING, UploadSession.State.COMPLETING])
         old = old.filter(created_at__lt=now - timedelta(days=forget_after_days))
         forgotten = old.count() if dry_run else old.delete()[0]
+        # A client retries a create within minutes; a day-old Idempotency-Key has done its job.
+        keys = IdempotencyKey.objects.filter(created_at__lt=now - timedelta(hours=older_than_hours))
+        keys = keys.count() if dry_run else keys.delete()[0]
         verb = "found" if dry_run else "pruned"
         self.stdout.write(
-            f"{aborted} expired upload(s), {stray} stray multipart upload(s) and {forgotten} old session row(s) {verb}."
+            f"{aborted} expired upload(s), {stray} stray multipart upload(s), {forgotten} old session row(s) "
+            f"and {keys} idempotency key(s) {verb}."
         )
 
     def _abort_stray(self, storage, cutoff, dry_run):
