@@ -63,7 +63,9 @@ class RegisteredModelViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     # Creates and updates go through services: each runs in a savepoint (a unique-constraint race
     # becomes a clean 409) and writes its audit entry in the same transaction.
     def perform_create(self, serializer):
-        serializer.instance = services.create_registered_model(user=self.request.user, **serializer.validated_data)
+        created = services.create_registered_model(user=self.request.user, **serializer.validated_data)
+        # Read back with the stats the list shows, so the 201 carries every field the schema has.
+        serializer.instance = self.get_queryset().get(pk=created.pk)
 
     def perform_update(self, serializer):
         services.update_registered_model(serializer.instance, fields=serializer.validated_data, user=self.request.user)
