@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint smoke bench clean
+.PHONY: run test lint smoke bench bench-peers clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ bench: $(BIN)/.installed-dev
 	$(BIN)/python bench/artifacts.py
 	$(BIN)/python bench/metadata.py
 	$(BIN)/python bench/geti_import.py
+
+## bench-peers: this registry beside MLflow's registry (installed in var/bench/mlflow-venv), same run
+bench-peers: $(BIN)/.installed-dev
+	$(BIN)/python bench/peers.py
 
 clean:
 	rm -rf $(VENV) var

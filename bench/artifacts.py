@@ -8,11 +8,17 @@ Python, so it is the slower side of both paths; both paths pay it equally; see c
 The registry runs under gunicorn (1 gthread worker) on SQLite, or $DATABASE_URL. Uploads go
 through the API twice, as a multipart form and as a raw body (``curl -T``). Prints throughputs,
 their ratio, and the server worker's peak resident memory per transfer and its growth.
+
+The anchor for proxied downloads is socat, a proxy written in C, between boto3 and the same S3
+endpoint in the same run (Debian's package `socat`; without it that row says so): no proxy on
+these cores can go much faster, so the registry's proxied download is compared with it too.
 """
 
 import argparse
 import hashlib
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +30,19 @@ import requests
 from boto3.s3.transfer import TransferConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CpuMeter, RssSampler, base_env, children, manage, start_gunicorn, start_moto, stop, table  # noqa: E402
+from common import (  # noqa: E402
+    CpuMeter,
+    RssSampler,
+    base_env,
+    children,
+    free_port,
+    manage,
+    start_gunicorn,
+    start_moto,
+    stop,
+    table,
+    wait_for,
+)
 
 MiB = 1024 * 1024
 
@@ -85,6 +103,29 @@ def timed(fn):
     return time.perf_counter() - start, result
 
 
+def start_socat(endpoint):
+    """socat relaying a loopback port to the S3 endpoint: the C proxy downloads are compared with."""
+    from urllib.parse import urlparse
+
+    if not shutil.which("socat"):
+        return None, None
+    target, port = urlparse(endpoint), free_port()
+    proc = subprocess.Popen(
+        [
+            "socat",
+            "-b",
+            "1048576",
+            f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork",
+            f"TCP:{target.hostname}:{target.port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_for(url)
+    return proc, url
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--size-mib", type=int, default=int(os.environ.get("BENCH_SIZE_MIB", 1024)))
@@ -123,8 +164,21 @@ def main():
         aws_secret_access_key=env["S3_SECRET_ACCESS_KEY"],
         config=s3_storage_options(bucket)["client_config"],
     )
-    server = None
+    server = socat = None
     try:
+        socat, socat_url = start_socat(endpoint)
+        s3_via_socat = (
+            boto3.client(
+                "s3",
+                endpoint_url=socat_url,
+                region_name="us-east-1",
+                aws_access_key_id=env["S3_ACCESS_KEY_ID"],
+                aws_secret_access_key=env["S3_SECRET_ACCESS_KEY"],
+                config=s3_storage_options(bucket)["client_config"],
+            )
+            if socat
+            else None
+        )
         try:
             s3.create_bucket(Bucket=bucket)
         except s3.exceptions.BucketAlreadyOwnedByYou:
@@ -170,8 +224,8 @@ def main():
             s3.download_file(bucket, "direct/model.bin", str(work / "direct.out"), Config=config)
             (work / "direct.out").unlink()
 
-        def direct_stream():
-            body, received = s3.get_object(Bucket=bucket, Key="direct/model.bin")["Body"], 0
+        def direct_stream(client=s3):
+            body, received = client.get_object(Bucket=bucket, Key="direct/model.bin")["Body"], 0
             for chunk in body.iter_chunks(4 * MiB):
                 received += len(chunk)
             assert received == size
@@ -221,7 +275,8 @@ def main():
         # The machine is shared: each transfer runs `repeat` times and the fastest counts, for
         # both paths alike. Memory is the largest peak and growth seen in any run.
         best = {
-            name: float("inf") for name in ("up_direct", "down_direct", "up_api", "up_raw", "down_api", "down_redirect")
+            name: float("inf")
+            for name in ("up_direct", "down_direct", "up_api", "up_raw", "down_api", "down_redirect", "down_socat")
         }
         growth = {"up_api": 0, "up_raw": 0, "down_api": 0}
         peak = dict(growth)
@@ -245,6 +300,8 @@ def main():
             measure("up_direct", direct_upload)
             best["down_direct"] = min(best["down_direct"], timed(direct_download)[0])
             measure("down_direct", direct_stream)
+            if s3_via_socat:
+                measure("down_socat", lambda: direct_stream(s3_via_socat))
             s3.delete_object(Bucket=bucket, Key="direct/model.bin")
             artifact = measure("up_api", api_upload)
             measure("down_api", lambda a=artifact: api_download(a, "proxy"))
@@ -293,6 +350,18 @@ def main():
                 "85%",
             ]
         )
+        down_socat = best["down_socat"]
+        rows.append(
+            [
+                "download (proxy) vs socat",
+                mbps(down_socat) if socat else "no socat",
+                mbps(down_api),
+                f"{down_socat / down_api:.0%}" if socat else "-",
+                "-",
+                "-",
+                "95% of socat",
+            ]
+        )
         rows.append(
             [
                 "download (redirect)",
@@ -333,6 +402,7 @@ def main():
         print()
     finally:
         stop(server)
+        stop(socat)
         stop(moto)
         for path in sorted(work.rglob("*"), reverse=True):
             path.unlink() if path.is_file() else path.rmdir()

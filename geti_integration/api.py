@@ -1,15 +1,17 @@
 """REST API under /api/v1/geti/: browse Geti's projects, start imports, follow import jobs."""
 
-from django.conf import settings
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 
+from models_app.access import can_add_artifacts, can_read
 from models_app.api.pagination import Pagination
+from models_app.models import label_names
 
 from . import importer
+from .errors import GetiErrorsMixin
 from .models import ImportJob
 
 GETI_ID = r"^[A-Za-z0-9_-]{1,64}$"
@@ -23,9 +25,9 @@ class CanImport(BasePermission):
     writes artifacts, so it needs ``models_app.add_artifact``."""
 
     def has_permission(self, request, view):
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return bool(not settings.REGISTRY_REQUIRE_LOGIN or request.user.is_authenticated)
-        return bool(request.user and request.user.is_authenticated and request.user.has_perm("models_app.add_artifact"))
+        if request.method in SAFE_METHODS:
+            return can_read(request.user)
+        return can_add_artifacts(request.user)
 
 
 # --- projects ---------------------------------------------------------------------------------
@@ -76,7 +78,7 @@ def project_json(project, imported=None):
                         "size": model.size,
                         "active_model": model.active_model,
                         "is_purged": model.is_purged,
-                        "labels": [label.get("name") for label in model.labels],
+                        "labels": label_names(model.labels),
                         "optimized_models": [optimized_json(o, imported) for o in model.optimized_models],
                     }
                     for model in group.models
@@ -98,7 +100,7 @@ class ProjectPagination(Pagination):
     max_page_size = 100
 
 
-class GetiProjectViewSet(viewsets.ViewSet):
+class GetiProjectViewSet(GetiErrorsMixin, viewsets.ViewSet):
     """Geti's projects with their model groups, models and optimized models, read live from Geti.
 
     ``imported_artifact`` says which optimized models are already in the registry.
@@ -204,7 +206,7 @@ class ImportJobFilterSet(filters.FilterSet):
         fields = ["state", "project_id", "optimized_model_id", "id"]
 
 
-class ImportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class ImportJobViewSet(GetiErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Import jobs: POST to import Geti optimized models (202, one job per model); GET to follow.
 
     A model already being imported gets its running job back instead of a second one; a model

@@ -2,6 +2,8 @@
 
 ``GetiError`` (client.py) says what went wrong talking to Geti; ``describe`` turns it into a
 sentence a user can act on, and ``api_status`` picks the HTTP status our API answers with.
+The integration's views turn a GetiError into a registry error at their own boundary
+(``GetiErrorsMixin``), so the registry's core and its exception handler know nothing of Geti.
 """
 
 from rest_framework import status
@@ -28,17 +30,17 @@ NOT_FOUND_CODES = frozenset(
 class GetiDisabled(RegistryError):
     """GETI_HOST is not set: pages and endpoints of the integration say so instead of failing."""
 
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "geti_disabled"
-    default_detail = DISABLED_MESSAGE
+    status = 503
+    code = "geti_disabled"
+    default_message = DISABLED_MESSAGE
 
 
 class GetiMisconfigured(RegistryError):
     """The GETI_* variables are set but unusable (no token, a CA bundle path that does not exist)."""
 
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_code = "geti_misconfigured"
-    default_detail = "The Geti integration is misconfigured."
+    status = 503
+    code = "geti_misconfigured"
+    default_message = "The Geti integration is misconfigured."
 
 
 class ImportFailed(Exception):
@@ -66,3 +68,22 @@ def api_status(exc: GetiError) -> tuple[int, str]:
     if exc.status == 404 and exc.code in NOT_FOUND_CODES:
         return status.HTTP_404_NOT_FOUND, exc.code
     return status.HTTP_503_SERVICE_UNAVAILABLE, "geti_unavailable"
+
+
+def registry_error(exc: GetiError) -> RegistryError:
+    """The registry error a face answers for a GetiError: Geti failed, not the client, so a 503
+    asking to retry in 30 s (502 for a refused token, 404 for a missing project)."""
+    code_status, code = api_status(exc)
+    return RegistryError(describe(exc), code=code, status=code_status, retry_after=30 if code_status == 503 else None)
+
+
+class GetiErrorsMixin:
+    """For the integration's API views: a GetiError becomes a registry error before the API's
+    exception handler sees it."""
+
+    def handle_exception(self, exc):
+        if isinstance(exc, GetiError):
+            converted = registry_error(exc)
+            converted.__cause__ = exc
+            exc = converted
+        return super().handle_exception(exc)

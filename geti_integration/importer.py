@@ -31,6 +31,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from models_app import events
 from models_app.errors import ArtifactStorageError, Conflict, FileTooLarge, RegistryError
 from models_app.models import Artifact, AuditEntry, ModelVersion, RegisteredModel
 from models_app.services import register_artifact
@@ -480,7 +481,7 @@ def _error_text(exc: BaseException) -> str:
             f"{k}: {' '.join(v)}" if k else " ".join(v) for k, v in messages.items()
         )
     if isinstance(exc, RegistryError):
-        return str(exc.detail)
+        return exc.message
     return str(exc)
 
 
@@ -530,7 +531,36 @@ def _finish(job: ImportJob, state: str, *, artifact: Artifact | None = None, err
     if artifact is not None:
         job.bytes_done = job.bytes_total = artifact.size
         fields += ["bytes_done", "bytes_total"]
-    job.save(update_fields=fields)
+    with transaction.atomic():
+        job.save(update_fields=fields)
+        _emit_finished(job)
+
+
+def _emit_finished(job: ImportJob) -> None:
+    """Announce a job's end (geti_import.finished or .failed) in the transaction that ends it."""
+    artifact = job.artifact
+    registered = artifact.version.registered_model if artifact is not None else None
+    events.emit(
+        "geti_import.finished" if job.state == ImportJob.State.DONE else "geti_import.failed",
+        data={
+            "job": {
+                "id": str(job.pk),
+                "state": job.state,
+                "project_id": job.project_id,
+                "project_name": job.project_name,
+                "group_id": job.group_id,
+                "model_id": job.model_id,
+                "optimized_model_id": job.optimized_model_id,
+                "name": job.name,
+                "error": job.error,
+            },
+            "version": {"id": str(artifact.version.pk), "version": artifact.version.version} if artifact else None,
+            "artifact": {"id": str(artifact.pk), "external_id": artifact.external_id} if artifact else None,
+        },
+        registered_model_id=registered.pk if registered else None,
+        registered_model_name=registered.name if registered else "",
+        actor=events.actor_of(job.created_by),
+    )
 
 
 def fail_stale_jobs(older_than_seconds: int) -> int:
@@ -539,10 +569,21 @@ def fail_stale_jobs(older_than_seconds: int) -> int:
     A worker killed mid-import (OOM, redeploy) leaves its job "running" forever otherwise, and
     the partial unique constraint would keep the model from being imported again.
     """
-    now = timezone.now()
-    return ImportJob.objects.stale(older_than_seconds).update(
-        state=ImportJob.State.FAILED,
-        finished_at=now,
-        heartbeat_at=now,
-        error="The worker running this import stopped before it finished; start the import again.",
-    )
+    now, count = timezone.now(), 0
+    for job in ImportJob.objects.stale(older_than_seconds).select_related("created_by"):
+        with transaction.atomic():
+            # Conditional, so a job that reported or finished meanwhile is left alone.
+            if (
+                ImportJob.objects.stale(older_than_seconds)
+                .filter(pk=job.pk)
+                .update(
+                    state=ImportJob.State.FAILED,
+                    finished_at=now,
+                    heartbeat_at=now,
+                    error="The worker running this import stopped before it finished; start the import again.",
+                )
+            ):
+                job.refresh_from_db()
+                _emit_finished(job)
+                count += 1
+    return count

@@ -5,14 +5,12 @@ Intel's paths, JSON shapes, success bodies and status codes; errors carry Intel'
 JSON error shape, as in the rest of the Intel layer (models_app.intel). What Intel got wrong is fixed
 (docs/geti.md): a refused token is an error, not an empty list; every project is listed, not the
 first 100; waiting for Geti has a deadline; every task type is accepted. The download runs as
-import jobs (the same as /api/v1/geti/imports/) and this view waits for them up to
-GETI_INTEL_DOWNLOAD_WAIT_SECONDS: finished in time, it answers Intel's 201; otherwise 202 with
-where to follow the jobs.
+import jobs (the same as /api/v1/geti/imports/) in the background worker, and the request does
+not wait for them: it answers at once, 202 with where to follow the jobs (Intel's 201 or 403 only
+when the jobs are already over, as with the ImmediateBackend). A request never holds a server
+thread while Geti prepares and sends a model.
 """
 
-import time
-
-from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
@@ -23,11 +21,13 @@ from models_app.intel.views import IntelView
 
 from . import importer
 from .client import GetiError
+from .errors import GetiErrorsMixin
 from .models import ImportJob
 
 NOTE = "Note: Only OpenVINO optimized active models are supported at this time.\n"
 NOT_FOUND = "Project or model id not found. No model(s) registered."
-POLL_SECONDS = 0.5
+# What a 202 asks a client to wait before it looks at the jobs again.
+RETRY_AFTER_SECONDS = 10
 
 
 def text(body, status_code):
@@ -82,7 +82,11 @@ def fetch_project(client, project_id, message):
 
 
 @extend_schema(exclude=True)  # Intel's API is described in docs/geti.md
-class IntelProjectList(IntelView):
+class GetiIntelView(GetiErrorsMixin, IntelView):
+    """An Intel route of the integration: Geti failures answer as registry errors."""
+
+
+class IntelProjectList(GetiIntelView):
     """GET /projects: every Geti project with its OpenVINO optimized models."""
 
     def get(self, request):
@@ -92,7 +96,7 @@ class IntelProjectList(IntelView):
 
 
 @extend_schema(exclude=True)
-class IntelProjectDetail(IntelView):
+class IntelProjectDetail(GetiIntelView):
     """GET /projects/{id}: one project; 404 ``Project not found.`` when Geti does not know it."""
 
     def get(self, request, project_id):
@@ -117,7 +121,7 @@ def parse_models(body):
 
 
 @extend_schema(exclude=True)
-class IntelGetiDownload(IntelView):
+class IntelGetiDownload(GetiIntelView):
     """POST /projects/{id}/geti-models/download: import Geti OpenVINO optimized models."""
 
     def post(self, request, project_id):
@@ -156,16 +160,20 @@ class IntelGetiDownload(IntelView):
                 for m in requested
             ],
         )
-        jobs = self._wait(jobs)
+        # One look, no waiting: the jobs are over only when the tasks ran inside this request.
+        jobs = list(ImportJob.objects.filter(pk__in=[j.pk for j in jobs]).order_by("created_at"))
         done = [j.optimized_model_id for j in jobs if j.state == ImportJob.State.DONE]
         failed = [j for j in jobs if j.state == ImportJob.State.FAILED]
         active = [j for j in jobs if j.is_active]
         if active:
-            return text(
+            follow = f"/api/v1/geti/imports/?id={','.join(str(j.id) for j in active)}"
+            response = text(
                 f"Model(s): {', '.join(j.optimized_model_id for j in active)} are being imported.\n"
-                f"Follow them at /api/v1/geti/imports/?id={','.join(str(j.id) for j in active)}\n",
+                f"Follow them at {follow}\n",
                 202,
             )
+            response["Location"], response["Retry-After"] = follow, str(RETRY_AFTER_SECONDS)
+            return response
         reasons = "".join(f"{j.optimized_model_id}: {j.error}\n" for j in failed)
         if not done:
             raise IntelError(
@@ -177,16 +185,3 @@ class IntelGetiDownload(IntelView):
         if failed:
             body += f"Model(s): {', '.join(j.optimized_model_id for j in failed)} can not be registered.\n{reasons}"
         return text(body, 201)
-
-    @staticmethod
-    def _wait(jobs):
-        """Wait for the jobs to finish, sleeping between looks and never past the deadline
-        (Intel's service busy-polled Geti forever)."""
-        deadline = time.monotonic() + settings.GETI_INTEL_DOWNLOAD_WAIT_SECONDS
-        ids = [j.pk for j in jobs]
-        while True:
-            jobs = list(ImportJob.objects.filter(pk__in=ids).order_by("created_at"))
-            remaining = deadline - time.monotonic()
-            if not any(j.is_active for j in jobs) or remaining <= 0:
-                return jobs
-            time.sleep(min(POLL_SECONDS, remaining))

@@ -1,10 +1,11 @@
 """The Geti page: browse the Geti server's projects, pick optimized models, import them."""
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+
+from models_app.access import add_artifact_access, can_add_artifacts, read_access
 
 from . import importer
 from .api import optimized_ids, project_json
@@ -15,6 +16,7 @@ from .models import ImportJob
 RECENT_JOBS = 30
 
 
+@read_access
 def projects(request):
     """Projects of the Geti server; with ``?project=<id>``, that project's models to pick from.
 
@@ -25,7 +27,7 @@ def projects(request):
         "error": None,
         "projects": [],
         "project": None,
-        "can_import": request.user.has_perm("models_app.add_artifact"),
+        "can_import": can_add_artifacts(request.user),
         "jobs": ImportJob.objects.with_related()[:RECENT_JOBS],
     }
     status = 200
@@ -40,7 +42,7 @@ def projects(request):
     except GetiDisabled:
         context["disabled"] = True
     except GetiMisconfigured as exc:
-        context["error"], status = str(exc.detail), 503
+        context["error"], status = exc.message, 503
     except GetiError as exc:
         context["error"], status = describe(exc), api_status(exc)[0]
     return render(request, "geti_integration/projects.html", context, status=status)
@@ -58,8 +60,7 @@ def _with_links(project, imported):
 
 
 @require_POST
-@login_required
-@permission_required("models_app.add_artifact", raise_exception=True)
+@add_artifact_access
 def start_import(request):
     """Queue imports of the ticked optimized models (values ``group:model:optimized``)."""
     project_id = request.POST.get("project_id", "")
@@ -77,7 +78,7 @@ def start_import(request):
     except GetiError as exc:
         messages.error(request, describe(exc))
     except (GetiDisabled, GetiMisconfigured) as exc:
-        messages.error(request, str(exc.detail))
+        messages.error(request, exc.message)
     else:
         messages.success(request, f"Queued {len(jobs)} import(s); progress is shown below.")
     return redirect(back)

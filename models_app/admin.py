@@ -23,21 +23,45 @@ def download_link(artifact):
     return format_html('<a href="{}">Download</a>', artifact.get_download_url())
 
 
-class AuditedSaveMixin:
-    """Admin edits are writes like any other: each save adds an audit entry with the changed
-    fields (the admin's change view already runs in a transaction, so both land together)."""
+class ServiceSaveMixin:
+    """Admin edits are writes like any other: they are saved through the same services as the API's,
+    which lock, validate and audit them. ``form_checks`` runs the services' rules on the form first,
+    so a refusal shows as a form error and nothing is saved."""
+
+    create_service = None  # (fields, user) -> the new row
+    update_service = None  # (stored row, changed fields, user) -> the row
+
+    def form_checks(self, instance, changed):
+        """Raise RegistryError when the service would refuse these changes to ``instance``."""
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        admin_ = self
+
+        class ServiceCheckedForm(form):
+            def _post_clean(self):
+                super()._post_clean()
+                if self.errors:
+                    return
+                try:
+                    admin_.form_checks(self.instance, changed_fields(self.instance, self))
+                except RegistryError as exc:
+                    self.add_error(None, str(exc))
+
+        return ServiceCheckedForm
 
     def save_model(self, request, obj, form, change):
-        before = services.snapshot(type(obj).objects.get(pk=obj.pk)) if change else {}
-        super().save_model(request, obj, form, change)
-        changes = services.diff(before, services.snapshot(obj))
-        if changes or not change:
-            services.record_audit(
-                action=AuditEntry.Action.UPDATE if change else AuditEntry.Action.CREATE,
-                instance=obj,
-                user=request.user,
-                changes=changes,
-            )
+        fields = changed_fields(obj, form)
+        if change:
+            type(self).update_service(type(obj).objects.get(pk=obj.pk), fields, request.user)
+        else:
+            obj.pk = type(self).create_service(fields, request.user).pk
+
+
+def changed_fields(obj, form):
+    """The model fields the form changed, with their new values."""
+    names = {field.name for field in obj._meta.concrete_fields}
+    return {name: getattr(obj, name) for name in form.changed_data if name in names}
 
 
 @admin.action(permissions=["delete"], description="Delete selected %(verbose_name_plural)s and their files")
@@ -48,7 +72,7 @@ def delete_selected_with_files(modeladmin, request, queryset):
         try:
             services.check_storage()
         except ArtifactStorageError as exc:
-            modeladmin.message_user(request, f"Nothing was deleted: {exc.detail}", messages.ERROR)
+            modeladmin.message_user(request, f"Nothing was deleted: {exc.message}", messages.ERROR)
             return None
     response = delete_selected(modeladmin, request, queryset)
     if isinstance(response, TemplateResponse):
@@ -56,7 +80,7 @@ def delete_selected_with_files(modeladmin, request, queryset):
     return response
 
 
-class ServiceDeleteMixin(AuditedSaveMixin):
+class ServiceDeleteMixin(ServiceSaveMixin):
     """Route single and bulk deletes through services so stored files are removed too, and say
     on the confirmation pages how many files and bytes will be deleted."""
 
@@ -96,20 +120,29 @@ class ServiceDeleteMixin(AuditedSaveMixin):
 
 
 class ModelVersionInline(admin.TabularInline):
+    """The model's versions, read-only: a version is changed on its own page, through the service
+    (an inline save would skip its rules, its audit entry, and on delete its files)."""
+
     model = ModelVersion
     fields = ["version", "status", "category", "architecture", "origin", "created_at"]
-    readonly_fields = ["created_at"]
+    readonly_fields = fields
     show_change_link = True
     extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 class ArtifactInline(admin.TabularInline):
     model = Artifact
     fields = ["precision", "target_device", "format", "score", "size", "sha256", "download"]
-    readonly_fields = ["size", "sha256", "download"]
+    # Read-only: an artifact is changed or deleted on its own page, through the services (with
+    # their checks, audit entry and file delete).
+    readonly_fields = fields
     show_change_link = True
     extra = 0
-    can_delete = False  # deleting a file is done on the artifact's own page, through the service
+    can_delete = False
 
     def has_add_permission(self, request, obj=None):
         return False  # a file is registered on the artifact page, where it is hashed and stored
@@ -122,6 +155,10 @@ class ArtifactInline(admin.TabularInline):
 @admin.register(RegisteredModel)
 class RegisteredModelAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     delete_service = staticmethod(lambda obj, user: services.delete_registered_model(obj, force=True, user=user))
+    create_service = staticmethod(lambda fields, user: services.create_registered_model(user=user, **fields))
+    update_service = staticmethod(
+        lambda obj, fields, user: services.update_registered_model(obj, fields=fields, user=user)
+    )
     artifact_path = "version__registered_model"
     list_display = ["name", "version_count", "latest_version_at", "created_at"]
     search_fields = ["name", "description"]
@@ -144,6 +181,8 @@ class RegisteredModelAdmin(ServiceDeleteMixin, admin.ModelAdmin):
 @admin.register(ModelVersion)
 class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_version)
+    create_service = staticmethod(lambda fields, user: services.create_version(user=user, **fields))
+    update_service = staticmethod(lambda obj, fields, user: services.update_version(obj, fields=fields, user=user))
     artifact_path = "version"
     list_display = [
         "registered_model",
@@ -168,6 +207,14 @@ class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).with_totals()
 
+    def get_readonly_fields(self, request, obj=None):
+        # A version stays with its registered model, as in the API (its aliases point at it there).
+        return [*self.readonly_fields, "registered_model"] if obj else self.readonly_fields
+
+    def form_checks(self, instance, changed):
+        if changed.get("status") == ModelVersion.Status.ARCHIVED:
+            instance.check_archivable()
+
     @admin.display(ordering="artifact_count", description="Variants")
     def variant_count(self, obj):
         return obj.artifact_count
@@ -189,7 +236,7 @@ class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
             try:
                 services.update_version(version, fields={"status": status}, user=request.user)
             except RegistryError as exc:  # e.g. archiving a version an alias points to
-                self.message_user(request, str(exc.detail), messages.ERROR)
+                self.message_user(request, exc.message, messages.ERROR)
             else:
                 changed += 1
         self.message_user(request, f"{changed} version(s) marked {status}.", messages.SUCCESS)
@@ -210,6 +257,20 @@ class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
 @admin.register(Artifact)
 class ArtifactAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_artifact)
+
+    @staticmethod
+    def update_service(artifact, fields, user):
+        # Moved to another version (the admin's version field) through the service that checks the
+        # target and audits the move, like an Intel PUT that renames.
+        target = fields.pop("version", artifact.version)
+        return services.change_artifact(
+            artifact,
+            model_name=target.registered_model.name,
+            version=target.version,
+            artifact_fields=fields,
+            user=user,
+        )
+
     list_display = [
         "model_name",
         "version_name",
@@ -238,6 +299,10 @@ class ArtifactAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         "download",
     ]
     autocomplete_fields = ["version", "derived_from"]
+
+    def form_checks(self, instance, changed):
+        if "version" in changed:
+            instance.version.check_takes_artifacts()
 
     def has_add_permission(self, request):
         # New files are registered through the API or the upload page, where they are streamed,

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Count, Exists, F, OuterRef, Q
 
-from .api.filters import json_key_text
+from .lib.queries import json_key_text
 from .models import Artifact, ModelVersion, RegisteredModel
 
 # Facet name -> field, on the version or on the artifact.
@@ -38,16 +38,6 @@ SORTS = {
 DEFAULT_SORT = "name"
 
 
-def _normalise(name, value):
-    """Stored variant keys are normalised (FP16, NPU, onnx); match what the user typed to them."""
-    value = value.strip()
-    if name in ("precision", "target_device"):
-        return value.upper()
-    if name == "format":
-        return value.lower()
-    return value
-
-
 def _tag_text(key):
     return json_key_text(key, "tags")
 
@@ -65,7 +55,8 @@ class CatalogueQuery:
     def from_params(cls, params):
         facets = {}
         for name in FACET_ORDER:
-            value = _normalise(name, params.get(name, ""))
+            # Stored variant keys are normalised (FP16, NPU, onnx): match what the user typed to them.
+            value = Artifact.normalize_variant_part(name, params.get(name, ""))
             if value:
                 facets[name] = value
         sort = params.get("sort", DEFAULT_SORT)

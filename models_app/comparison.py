@@ -1,6 +1,6 @@
-"""The compare page's view of ``services.compare``: display rows and a score-against-size chart.
+"""The compare page's view of ``reads.compare``: display rows and a score-against-size chart.
 
-``services.compare`` (also behind ``/api/v1/compare/``) does the comparing; this module only
+``reads.compare`` (also behind ``/api/v1/compare/``) does the comparing; this module only
 turns its answer into what the page shows: labelled rows of display values with their
 ``differs`` flag, the versions' variants lined up, and the points of the chart.
 """
@@ -18,7 +18,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from . import services
+from . import reads
 
 MIN_ITEMS, MAX_ITEMS = 2, 4  # what fits side by side on a page (the API takes more)
 SIZE_UNITS = ["bytes", "KB", "MB", "GB", "TB"]
@@ -147,7 +147,7 @@ def compare(kind, ids):
     if kind not in ("versions", "artifacts"):
         raise ComparisonError("Choose versions or variants to compare.")
     try:
-        result = services.compare(**{kind: [str(i) for i in parse_ids(ids)]})
+        result = reads.compare(**{kind: [str(i) for i in parse_ids(ids)]})
     except ValidationError as exc:
         raise ComparisonError(" ".join(exc.messages)) from exc
     except Http404 as exc:

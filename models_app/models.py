@@ -17,15 +17,14 @@ from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, Upper
 from django.urls import reverse
 
+from .errors import Conflict
 from .storage import get_artifact_storage
 
 # Names appear in URLs (/registered-models/<name>/): anything printable but a slash.
 NAME_VALIDATOR = RegexValidator(r"^[^/\\\x00-\x1f]+$", "Names may not contain slashes or control characters.")
 # The id pattern Intel's Model Registry accepted in paths; client-chosen ids must match it.
-EXTERNAL_ID_VALIDATOR = RegexValidator(
-    r"^[a-zA-Z0-9_-]{16,128}$",
-    "An id must be 16 to 128 letters, digits, '_' or '-'.",
-)
+EXTERNAL_ID_PATTERN = r"^[a-zA-Z0-9_-]{16,128}$"
+EXTERNAL_ID_VALIDATOR = RegexValidator(EXTERNAL_ID_PATTERN, "An id must be 16 to 128 letters, digits, '_' or '-'.")
 
 
 def validate_tags(value):
@@ -58,6 +57,12 @@ def validate_labels(value):
         raise ValidationError(f"At most {MAX_LABELS} labels.")
 
 
+def label_names(labels):
+    """The names of a labels list, in order: strings as they are, an object's ``name`` (the text
+    of an object that has none, so nothing vanishes from view)."""
+    return [str(x.get("name", x)) if isinstance(x, dict) else str(x) for x in labels or []]
+
+
 class Timestamped(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -68,27 +73,25 @@ class Timestamped(models.Model):
 
 class RegisteredModelQuerySet(models.QuerySet):
     def with_stats(self):
-        """Counts and latest-version time in the same query, for lists that show them.
+        """Version count and latest-version time in the same query, for lists that show them.
 
-        Correlated subqueries rather than a join with GROUP BY: a page computes them for its own
-        rows only, and Django leaves them out of the pagination COUNT.
+        Correlated subqueries rather than a join with GROUP BY: sorted by name, the database
+        computes them for a page's rows only, Django leaves them out of the pagination COUNT, and
+        the newest version is read from the (registered_model, -created_at) index.
         """
-        versions = ModelVersion.objects.filter(registered_model=OuterRef("pk")).order_by().values("registered_model")
+        of_model = ModelVersion.objects.filter(registered_model=OuterRef("pk")).order_by()
         return self.annotate(
-            version_count=Coalesce(Subquery(versions.annotate(n=Count("pk")).values("n")), 0),
-            latest_version_at=Subquery(versions.annotate(at=Max("created_at")).values("at")),
+            version_count=Coalesce(
+                Subquery(of_model.values("registered_model").annotate(n=Count("pk")).values("n")), 0
+            ),
+            latest_version_at=Subquery(of_model.order_by("-created_at").values("created_at")[:1]),
         )
 
     def for_catalogue(self):
         """What a catalogue row shows, at a fixed number of queries whatever the page size:
-        the stats, the newest version (a sliced prefetch: one query for the whole page), that
-        version's variants (one more) and the model's aliases (one more).
-
-        The stats are correlated subqueries (as in ``with_stats()``) rather than a join and GROUP BY:
-        sorted by name, the database then computes them for the page's rows only, not for every
-        model, and counting the matches needs no join at all.
+        the stats (``with_stats()``), the newest version (a sliced prefetch: one query for the
+        whole page), that version's variants (one more) and the model's aliases (one more).
         """
-        of_model = ModelVersion.objects.filter(registered_model=OuterRef("pk")).order_by()
         newest = (
             ModelVersion.objects.order_by("-created_at", "-pk")
             .only("id", "registered_model_id", "version", "status", "category", "created_at")
@@ -99,12 +102,7 @@ class RegisteredModelQuerySet(models.QuerySet):
                 )
             )
         )
-        return self.annotate(
-            version_count=Coalesce(
-                Subquery(of_model.values("registered_model").annotate(n=Count("pk")).values("n")), 0
-            ),
-            latest_version_at=Subquery(of_model.order_by("-created_at").values("created_at")[:1]),
-        ).prefetch_related(
+        return self.with_stats().prefetch_related(
             Prefetch("versions", queryset=newest[:1], to_attr="newest"),
             Prefetch("aliases", queryset=Alias.objects.select_related("version__registered_model").order_by("name")),
         )
@@ -146,13 +144,44 @@ class RegisteredModel(Timestamped):
         return self.versions.order_by("-created_at", "-pk").first()
 
 
+# The metadata a version's variants share, kept once on the version, and each variant's own; the
+# fields a writer may set on each (the variant key, size, checksum and file are the server's).
+VERSION_FIELDS = (
+    "description",
+    "architecture",
+    "category",
+    "labels",
+    "overview",
+    "project_id",
+    "project_name",
+    "origin",
+    "tags",
+    "provenance",
+)
+ARTIFACT_FIELDS = (
+    "precision",
+    "target_device",
+    "target_device_type",
+    "format",
+    "score",
+    "optimization_capabilities",
+    "external_id",
+    "derived_from",
+)
+
+
 class ModelVersionQuerySet(models.QuerySet):
     def with_totals(self):
-        """Variant count, total size and best score in the same query, for version lists."""
+        """Variant count, total size and best score in the same query, for version lists.
+
+        Correlated subqueries rather than a join with GROUP BY: computed for the rows of a page
+        only, and left out of the pagination COUNT (a join with GROUP BY would not be).
+        """
+        artifacts = Artifact.objects.filter(version=OuterRef("pk")).order_by().values("version")
         return self.annotate(
-            artifact_count=Count("artifacts"),
-            total_size=Sum("artifacts__size"),
-            best_score=Max("artifacts__score"),
+            artifact_count=Coalesce(Subquery(artifacts.annotate(n=Count("pk")).values("n")), 0),
+            total_size=Subquery(artifacts.annotate(total=Sum("size")).values("total")),
+            best_score=Subquery(artifacts.annotate(best=Max("score")).values("best")),
         )
 
 
@@ -216,10 +245,41 @@ class ModelVersion(Timestamped):
         if self.derived_from_id and self.derived_from_id == self.id:
             raise ValidationError({"derived_from": "A version cannot be derived from itself."})
 
+    def refuse_while_aliased(self, remedy):
+        """Raise Conflict naming the aliases that point at this version, if any; ``remedy`` says
+        what to do about them."""
+        aliases = sorted(self.aliases.values_list("name", flat=True))
+        if aliases:
+            raise Conflict(
+                f"Version {self.version} of {self.registered_model.name} is the target of "
+                f"alias(es) {', '.join(aliases)}; {remedy}"
+            )
+
+    def check_archivable(self):
+        """An alias must never lead to an archived version: archiving waits until none points here."""
+        self.refuse_while_aliased("move them before archiving it.")
+
+    def check_takes_artifacts(self):
+        """An archived version is frozen: no file is added to it or moved into it."""
+        if self.status == self.Status.ARCHIVED:
+            raise Conflict(
+                f"Version {self.version} of {self.registered_model.name} is archived; it takes no new artifacts."
+            )
+
+    def check_alias_target(self, registered_model):
+        """An alias of ``registered_model`` may point here: a version of that model, not archived
+        (ValidationError for another model's version, Conflict for an archived one)."""
+        if self.registered_model_id != registered_model.pk:
+            raise ValidationError({"version": "An alias can only point to a version of its own model."})
+        if self.status == self.Status.ARCHIVED:
+            raise Conflict(
+                f"Version {self.version} of {registered_model.name} is archived; an alias cannot point to it."
+            )
+
     @property
     def variants(self):
         """Artifacts widest precision first; sorted here so a prefetch of ``artifacts`` serves it."""
-        return sorted(self.artifacts.all(), key=lambda a: (a.precision_rank, a.target_device, a.format))
+        return sorted(self.artifacts.all(), key=Artifact.variant_order)
 
     def variant_matrix(self):
         """The variants as a precision x target device grid (one query).
@@ -262,6 +322,11 @@ class ArtifactQuerySet(models.QuerySet):
 
 VARIANT_COVER = ["format", "precision", "target_device", "version"]
 
+# The variant key of an artifact, and what a writer that leaves a part out (or blank) gets.
+VARIANT_DEFAULTS = {"precision": "FP32", "target_device": "CPU", "format": "openvino"}
+# How each part is stored, so "fp16"/"FP16" or "cpu"/"CPU" cannot make two variants.
+VARIANT_CASE = {"precision": str.upper, "target_device": str.upper, "format": str.lower}
+
 
 class Artifact(Timestamped):
     """One variant of a version: a model file for a precision, target device and format.
@@ -287,10 +352,12 @@ class Artifact(Timestamped):
     )
     version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="artifacts")
     file = models.FileField(storage=get_artifact_storage, max_length=500)
-    precision = models.CharField(max_length=8, choices=Precision.choices, default=Precision.FP32, db_index=True)
-    target_device = models.CharField(max_length=64, default="CPU", db_index=True)
+    precision = models.CharField(
+        max_length=8, choices=Precision.choices, default=VARIANT_DEFAULTS["precision"], db_index=True
+    )
+    target_device = models.CharField(max_length=64, default=VARIANT_DEFAULTS["target_device"], db_index=True)
     target_device_type = models.CharField(max_length=64, blank=True, db_index=True)
-    format = models.CharField(max_length=32, default="openvino", db_index=True)
+    format = models.CharField(max_length=32, default=VARIANT_DEFAULTS["format"], db_index=True)
     score = models.FloatField(null=True, blank=True)
     optimization_capabilities = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
     size = models.BigIntegerField(editable=False)
@@ -342,9 +409,8 @@ class Artifact(Timestamped):
     def clean_fields(self, exclude=None):
         """Normalise the variant key first, so "fp16"/"FP16" or "cpu"/"CPU" cannot make two
         variants, then check a precision outside the list with a message that names the list."""
-        self.precision = (self.precision or "").strip().upper()
-        self.target_device = (self.target_device or "").strip().upper()
-        self.format = (self.format or "").strip().lower()
+        for part in VARIANT_CASE:
+            setattr(self, part, self.normalize_variant_part(part, getattr(self, part)))
         if self.precision not in self.Precision.values:
             raise ValidationError(
                 {
@@ -371,6 +437,22 @@ class Artifact(Timestamped):
     def registered_model(self):
         return self.version.registered_model
 
+    @staticmethod
+    def normalize_variant_part(name, value):
+        """``value`` stripped and, for a part of the variant key, in the case it is stored in (a
+        filter value is matched to the stored column this way)."""
+        value = (value or "").strip()
+        return VARIANT_CASE[name](value) if name in VARIANT_CASE else value
+
+    @classmethod
+    def variant_key(cls, fields):
+        """The stored variant key (precision, target_device, format) an artifact written with
+        ``fields`` gets: the defaults for parts left out or blank, each part normalised."""
+        return {
+            name: cls.normalize_variant_part(name, fields.get(name) or default)
+            for name, default in VARIANT_DEFAULTS.items()
+        }
+
     @classmethod
     def precision_order(cls, precision):
         """Position in the precision list (FP32 first), so variants sort from widest to narrowest."""
@@ -380,6 +462,10 @@ class Artifact(Timestamped):
     @property
     def precision_rank(self):
         return self.precision_order(self.precision)
+
+    def variant_order(self):
+        """The order variants are listed in: widest precision first, then device and format."""
+        return (self.precision_rank, self.target_device, self.format)
 
     @property
     def public_id(self):
@@ -446,12 +532,11 @@ class Alias(models.Model):
         return "models_app.change_alias"
 
     def clean(self):
-        if self.version_id and self.version.registered_model_id != self.registered_model_id:
-            raise ValidationError({"version": "An alias can only point to a version of its own model."})
-        if self.version_id and self.version.status == ModelVersion.Status.ARCHIVED:
-            raise ValidationError(
-                {"version": f"Version {self.version.version} is archived; an alias cannot point to it."}
-            )
+        if self.version_id and self.registered_model_id:
+            try:
+                self.version.check_alias_target(self.registered_model)
+            except Conflict as exc:
+                raise ValidationError({"version": str(exc)}) from exc
 
 
 class AliasEvent(models.Model):
@@ -545,6 +630,33 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Audit entries are append-only.")
+
+
+class Event(models.Model):
+    """One change the registry announces to webhook subscribers: the outbox.
+
+    Written by ``models_app.events`` in the same transaction as the change it describes, so an
+    event exists exactly when its change committed. The webhooks app fans events out to its
+    subscriptions (``dispatched_at``) and delivers them. Models are referred to by id and name
+    rather than a foreign key, so the event outlives what it describes; the id orders the events.
+    """
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    type = models.CharField(max_length=64, db_index=True)
+    registered_model_id = models.UUIDField(null=True, blank=True, db_index=True)
+    registered_model_name = models.CharField(max_length=200, blank=True)
+    payload = models.JSONField(encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(dispatched_at__isnull=True), name="event_undispatched"),
+        ]
+
+    def __str__(self):
+        return f"{self.type} {self.registered_model_name}".strip()
 
 
 class UploadSession(models.Model):

@@ -15,6 +15,8 @@ from django.http import HttpResponse, JsonResponse
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 
+from .lib.http import error_body
+
 
 def client_ip(request):
     """The client's address: REMOTE_ADDR, or the address the trusted proxy appended last to
@@ -44,8 +46,6 @@ def lockout_response(request, original_response=None, credentials=None):
     """django-axes' answer to a locked-out client (AXES_LOCKOUT_CALLABLE): 429 with Retry-After, in
     the API's error shape on API paths."""
     from registry_project.urls import is_intel_path
-
-    from .api.errors import error_body  # not at the top: DRF imports this module while it loads
 
     seconds = retry_after_seconds(request)
     message = (

@@ -12,13 +12,9 @@ Both refuse a file bigger than ``REGISTRY_MAX_UPLOAD_BYTES`` with a 413 while it
 """
 
 import hashlib
-import logging
 import math
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers, TemporaryFileUploadHandler
@@ -28,10 +24,9 @@ from django.utils.datastructures import MultiValueDict
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import DataAndFiles, FileUploadParser, MultiPartParser, get_encoding
 
-from .errors import ArtifactStorageError, FileTooLarge
-from .storage import current_storage, is_s3
-
-logger = logging.getLogger(__name__)
+from .errors import FileTooLarge
+from .storage import artifact_key, delete_files, is_s3
+from .storage.multipart import S3MultipartWriter, aborting_on_failure
 
 MiB = 1024 * 1024
 # S3 allows at most 10,000 parts of at least 5 MiB (but the last).
@@ -61,20 +56,6 @@ def check_content_length(content_length):
         raise FileTooLarge(limit)
 
 
-@contextmanager
-def aborting_on_failure(abort):
-    """Run ``abort`` on any failure, so nothing of a half-written upload stays in the bucket;
-    storage errors become ArtifactStorageError (503)."""
-    try:
-        yield
-    except (BotoCoreError, ClientError) as exc:
-        abort()
-        raise ArtifactStorageError(f"Could not store the file: {exc}") from exc
-    except BaseException:
-        abort()
-        raise
-
-
 class StoredUpload(UploadedFile):
     """A file that is already in the artifact storage under ``stored_name``, with its size and
     sha256 measured on the way in.
@@ -96,105 +77,7 @@ class StoredUpload(UploadedFile):
     def close(self):
         if not self.claimed:
             self.claimed = True  # once: close() may be called by both the parser and the request
-            from .services import _delete_files
-
-            _delete_files([self.stored_name])
-
-
-class S3MultipartWriter:
-    """Writes one object to S3 as a multipart upload from a stream of chunks.
-
-    Up to ``in_flight`` parts upload in background threads while the next part fills, so memory
-    stays at most ``(in_flight + 1) * part_size`` whatever the file size. Files that fit in one
-    part take a single PUT. ``abort()`` removes everything written so far.
-
-    Like boto3's own transfer manager, the upload declares CRC32 part checksums: S3 checks each
-    part against its CRC32 as it arrives and keeps a checksum of the part checksums. Without one
-    declared, an S3 server may compute a full-object checksum itself, and some (moto among them)
-    do it by reading the whole object again when the upload completes.
-    """
-
-    checksum = "CRC32"
-
-    def __init__(self, client, bucket, key, part_size, in_flight=2):
-        self.client, self.bucket, self.key = client, bucket, key
-        self.part_size, self.in_flight = part_size, in_flight
-        self.chunks, self.buffered = [], 0
-        self.upload_id = None
-        self.pending, self.parts = [], []
-        self.executor = None
-
-    def write(self, data):
-        self.chunks.append(data)
-        self.buffered += len(data)
-        if self.buffered >= self.part_size:
-            # A free slot first, then the join: the chunks and their joined copy never sit beside
-            # a full set of parts in flight, so memory peaks at in_flight + 1 parts, not + 2.
-            # Parts may run a chunk over part_size (S3 only needs >= 5 MiB); joining the chunks
-            # is the one copy a part needs.
-            self._wait_for_slot()
-            part, self.chunks, self.buffered = b"".join(self.chunks), [], 0
-            self._send(part)
-
-    def _wait_for_slot(self):
-        while len(self.pending) >= self.in_flight:
-            self.parts.append(self.pending.pop(0).result())
-
-    def _send(self, data):
-        if self.upload_id is None:
-            self.upload_id = self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=self.key, ChecksumAlgorithm=self.checksum
-            )["UploadId"]
-            self.executor = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="s3-part")
-        self._wait_for_slot()
-        number = len(self.parts) + len(self.pending) + 1
-        self.pending.append(self.executor.submit(self._upload_part, number, data))
-
-    def _upload_part(self, number, data):
-        response = self.client.upload_part(
-            Bucket=self.bucket,
-            Key=self.key,
-            UploadId=self.upload_id,
-            PartNumber=number,
-            Body=data,
-            ChecksumAlgorithm=self.checksum,
-        )
-        part = {"PartNumber": number, "ETag": response["ETag"]}
-        if f"Checksum{self.checksum}" in response:  # completing the upload names each part's checksum
-            part[f"Checksum{self.checksum}"] = response[f"Checksum{self.checksum}"]
-        return part
-
-    def close(self):
-        """Send what is buffered and finish the object."""
-        rest, self.chunks, self.buffered = b"".join(self.chunks), [], 0
-        if self.upload_id is None:
-            self.client.put_object(Bucket=self.bucket, Key=self.key, Body=rest)
-            return
-        if rest:
-            self._send(rest)
-        self.parts.extend(future.result() for future in self.pending)
-        self.pending = []
-        self.executor.shutdown()
-        self.client.complete_multipart_upload(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
-        )
-
-    def abort(self):
-        """Forget the buffer and abort the multipart upload (its parts are deleted by S3)."""
-        self.chunks, self.buffered = [], 0
-        for future in self.pending:
-            future.cancel()
-        if self.executor:
-            self.executor.shutdown(wait=True)
-        self.pending = []
-        if self.upload_id:
-            try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
-            except Exception:
-                logger.exception(
-                    "Could not abort upload %s of %s; `manage.py prune_uploads` will", self.upload_id, self.key
-                )
-            self.upload_id = None
+            delete_files([self.stored_name])
 
 
 class S3StreamingUploadHandler(FileUploadHandler):
@@ -225,20 +108,12 @@ class S3StreamingUploadHandler(FileUploadHandler):
         precheck = getattr(self.parser, "precheck", None)
         if precheck:  # on local files too: a refused file is not even written to a temporary file
             precheck(getattr(self.parser, "_post", None) or {}, content_type=self.content_type or "")
-        storage = current_storage()
-        if not is_s3(storage):
+        if not is_s3():
             return
-        from .services import artifact_key
-
         self.artifact_id = uuid.uuid4()
         self.stored_name = artifact_key(self.artifact_id, file_name)
         self.sha256, self.size = hashlib.sha256(), 0
-        self.writer = S3MultipartWriter(
-            storage.connection.meta.client,
-            storage.bucket_name,
-            storage._normalize_name(self.stored_name),
-            part_size_for(self.content_length),
-        )
+        self.writer = S3MultipartWriter.for_name(self.stored_name, part_size_for(self.content_length))
         raise StopFutureHandlers()
 
     def receive_data_chunk(self, raw_data, start):

@@ -5,12 +5,10 @@ alias forms below, all of which call the same services.
 """
 
 import logging
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
-from django.contrib.auth.views import redirect_to_login
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connection
@@ -21,9 +19,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from . import comparison, services
-from .api.errors import error_body
+from .access import add_artifact_access, read_access
 from .catalogue import SORTS, CatalogueQuery
 from .errors import ArtifactStorageError, RegistryError
+from .lib.http import error_body
 from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
 from .storage import is_s3
 
@@ -60,25 +59,13 @@ def readyz(request):
         services.check_storage()
         checks["storage"] = "ok"
     except ArtifactStorageError as exc:
-        logger.warning("readyz: storage unavailable: %s", exc.detail)
+        logger.warning("readyz: storage unavailable: %s", exc.message)
         failures.append("storage")
     if failures:
         body = error_body("not_ready", f"Not ready: {' and '.join(failures)} unavailable.")
         body["checks"] = {**checks, **{name: "unavailable" for name in failures}}
         return JsonResponse(body, status=503, headers={"Retry-After": "30"})
     return JsonResponse({"status": "ok", "checks": checks})
-
-
-def read_access(view):
-    """Pages are open to read unless ``REGISTRY_REQUIRE_LOGIN`` is on, like the API's reads."""
-
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if settings.REGISTRY_REQUIRE_LOGIN and not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 @read_access
@@ -132,7 +119,7 @@ def version_detail(request, name, version):
     )
     artifacts = sorted(
         Artifact.objects.filter(version=model_version).select_related("derived_from__version__registered_model"),
-        key=lambda a: (a.precision_rank, a.target_device, a.format),
+        key=Artifact.variant_order,
     )
     for artifact in artifacts:
         artifact.absolute_download_url = request.build_absolute_uri(artifact.get_download_url())
@@ -171,8 +158,7 @@ def compare(request):
     return render(request, "models_app/compare.html", context)
 
 
-@login_required
-@permission_required("models_app.add_artifact", raise_exception=True)
+@add_artifact_access
 def upload(request):
     """The upload form. The browser posts the file to the artifacts API, which validates and
     stores it, so this view only renders the form."""
@@ -217,8 +203,8 @@ def _alias_write(request, name, alias_name, write):
     try:
         write(registered, alias_name)
     except (RegistryError, ValidationError, Http404) as exc:
-        text = getattr(exc, "detail", None) or "; ".join(getattr(exc, "messages", [])) or str(exc)
-        messages.error(request, str(text))
+        text = exc.message if isinstance(exc, RegistryError) else "; ".join(getattr(exc, "messages", []))
+        messages.error(request, text or str(exc))
     return redirect(registered.get_absolute_url() + "#aliases")
 
 

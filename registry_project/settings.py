@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "models_app",
     "geti_integration",
+    "webhooks",
     "axes",
 ]
 
@@ -97,6 +98,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "models_app.middleware.RefuseNulMiddleware",
+    # An ETag on every GET answered in full, and 304 to a client that already has that body
+    # (an edge device polling its alias): after the compression of the body, before the rest.
+    "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -187,8 +191,9 @@ def s3_storage_options(bucket, endpoint_url="", region="", access_key="", secret
         "default_acl": None,
         "querystring_expire": env_int("S3_PRESIGN_SECONDS", 900),
         "client_config": Config(
-            connect_timeout=5,
-            read_timeout=60,
+            # Every S3 call is bounded: a connect and a read timeout, and a few retries.
+            connect_timeout=env_int("S3_CONNECT_TIMEOUT", 5),
+            read_timeout=env_int("S3_READ_TIMEOUT", 60),
             retries={"max_attempts": env_int("S3_MAX_ATTEMPTS", 3), "mode": "standard"},
             # The registry hashes every file itself and S3 checks each request's CRC32 checksum,
             # so the SigV4 signature need not hash the body again (as boto3 already skips on https).
@@ -281,9 +286,19 @@ GETI_DEPLOYMENT_POLL_SECONDS = 1.0  # the first wait between polls; it grows by 
 # A running import whose worker has not reported for this long is marked failed by
 # `manage.py fail_stale_geti_imports` (the worker died).
 GETI_IMPORT_STALE_SECONDS = env_int("GETI_IMPORT_STALE_SECONDS", 900)
-# Intel's POST /projects/{id}/geti-models/download answered when the import was over; we wait
-# for the import jobs this long (below gunicorn's 120 s timeout), then answer 202.
-GETI_INTEL_DOWNLOAD_WAIT_SECONDS = env_int("GETI_INTEL_DOWNLOAD_WAIT_SECONDS", 60)
+
+# Webhooks (docs/webhooks.md): `manage.py deliver_webhooks --loop` sends them.
+REGISTRY_WEBHOOK_TIMEOUT_SECONDS = env_int("REGISTRY_WEBHOOK_TIMEOUT_SECONDS", 10)
+REGISTRY_WEBHOOK_MAX_ATTEMPTS = env_int("REGISTRY_WEBHOOK_MAX_ATTEMPTS", 8)
+REGISTRY_WEBHOOK_RETRY_BASE_SECONDS = env_int("REGISTRY_WEBHOOK_RETRY_BASE_SECONDS", 30)
+REGISTRY_WEBHOOK_RETRY_MAX_SECONDS = env_int("REGISTRY_WEBHOOK_RETRY_MAX_SECONDS", 3600)
+REGISTRY_WEBHOOK_DISABLE_AFTER_FAILURES = env_int("REGISTRY_WEBHOOK_DISABLE_AFTER_FAILURES", 20)
+REGISTRY_WEBHOOK_SECRET_OVERLAP_SECONDS = env_int("REGISTRY_WEBHOOK_SECRET_OVERLAP_SECONDS", 24 * 3600)
+REGISTRY_WEBHOOK_RETENTION_DAYS = env_int("REGISTRY_WEBHOOK_RETENTION_DAYS", 30)
+REGISTRY_WEBHOOK_POLL_SECONDS = float(os.environ.get("REGISTRY_WEBHOOK_POLL_SECONDS", "1"))
+# Loopback, private, link-local and unique-local destinations are refused unless inside one of
+# these networks (comma-separated CIDRs, e.g. 10.20.0.0/16 for an internal CI server).
+REGISTRY_WEBHOOK_ALLOWED_NETWORKS = env_list("REGISTRY_WEBHOOK_ALLOWED_NETWORKS")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -319,7 +334,7 @@ REST_FRAMEWORK = {
         "models_app.throttling.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["models_app.api.permissions.ModelPermissions"],
+    "DEFAULT_PERMISSION_CLASSES": ["models_app.lib.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "models_app.api.filters.SearchFilter",
@@ -330,6 +345,10 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "models_app.uploads.StreamingMultiPartParser",
+    ],
+    "DEFAULT_RENDERER_CLASSES": [
+        "models_app.lib.renderers.ORJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PAGINATION_CLASS": "models_app.api.pagination.Pagination",
     "PAGE_SIZE": 50,
@@ -349,6 +368,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"DeliveryStateEnum": "webhooks.models.Delivery.State"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "models_app.api.schema.add_error_responses",

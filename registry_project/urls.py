@@ -16,7 +16,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from models_app import views as model_views
-from models_app.api.errors import json_error_view
+from models_app.lib.http import json_error_view
 
 admin.site.site_header = "Model Registry administration"
 admin.site.site_title = "Model Registry"
@@ -27,6 +27,7 @@ urlpatterns = [
     path("healthz", model_views.healthz, name="healthz"),
     path("readyz", model_views.readyz, name="readyz"),
     path("api/v1/geti/", include("geti_integration.api_urls")),
+    path("api/v1/webhooks/", include("webhooks.api_urls")),
     path("api/v1/", include("models_app.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

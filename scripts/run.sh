@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Serve the registry: gunicorn and the background-job worker (Geti imports) side by side.
+# Serve the registry: gunicorn, the background-job worker (Geti imports) and the webhook sender side by side.
 # Stopping the server (Ctrl+C, SIGTERM) stops the worker too, and the other way round.
 # Usage: scripts/run.sh HOST:PORT   (BIN names the venv's bin directory, default .venv/bin)
 set -euo pipefail
@@ -19,6 +19,8 @@ trap 'exit 143' TERM
 # This is the only worker: an import still "running" from before was cut off by the last stop.
 "$BIN/python" manage.py fail_stale_geti_imports --all
 "$BIN/python" manage.py db_worker --no-reload &
+pids+=($!)
+"$BIN/python" manage.py deliver_webhooks --loop &
 pids+=($!)
 "$BIN/gunicorn" --config registry_project/gunicorn.conf.py --bind "$BIND" &
 pids+=($!)

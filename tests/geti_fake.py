@@ -1138,8 +1138,9 @@ class _Handler(BaseHTTPRequestHandler):
         write_zip(reply.members, self.wfile.write)
 
 
-def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1/localhost, usable as its own CA bundle."""
+def _self_signed_cert(directory: Path, names=("localhost",), addresses=("127.0.0.1",)) -> tuple[Path, Path]:
+    """A self-signed certificate for ``names`` and ``addresses`` (by default localhost and
+    127.0.0.1), usable as its own CA bundle."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -1157,7 +1158,9 @@ def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            x509.SubjectAlternativeName(
+                [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
+            ),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)

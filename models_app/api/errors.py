@@ -10,22 +10,15 @@ from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.db.models import ProtectedError
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from geti_integration import errors as geti_errors
-from geti_integration.client import GetiError
+from ..errors import RegistryError
+from ..lib.http import error_body
 
 logger = logging.getLogger(__name__)
-
-
-def error_body(code, message, fields=None):
-    body = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
-    return {"error": body}
 
 
 def _flatten_message(detail):
@@ -63,14 +56,14 @@ def exception_handler(exc, context):
         return Response(
             error_body("conflict", "The request conflicts with existing data."), status=status.HTTP_409_CONFLICT
         )
-    elif isinstance(exc, GetiError):
-        # Geti failed, not the client: 503 (502 for a refused token, 404 for a missing project).
-        code_status, code = geti_errors.api_status(exc)
-        return Response(
-            error_body(code, geti_errors.describe(exc)),
-            status=code_status,
-            headers={"Retry-After": "30"} if code_status == 503 else {},
-        )
+    elif isinstance(exc, RegistryError):
+        set_rollback()
+        if exc.status == status.HTTP_503_SERVICE_UNAVAILABLE:
+            headers["Retry-After"] = str(exc.retry_after or 5)
+        body = error_body(exc.code, exc.message, exc.fields)
+        # Some errors carry more than a message (NoMatchingVariant names the constraint that failed).
+        body["error"].update(exc.extra)
+        return Response(body, status=exc.status, headers=headers)
     elif isinstance(exc, (OperationalError, InterfaceError, DatabaseError)):
         logger.exception("Database unavailable")
         return Response(
@@ -94,21 +87,5 @@ def exception_handler(exc, context):
     else:
         code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
         body = error_body(code, _flatten_message(exc.detail))
-    # Some errors carry more than a message (NoMatchingVariant names the constraint that failed).
-    body["error"].update(getattr(exc, "extra", None) or {})
     set_rollback()
     return Response(body, status=exc.status_code, headers=headers)
-
-
-def json_error_view(status_code, code, message):
-    def view(request, exception=None):
-        return JsonResponse(error_body(code, message), status=status_code)
-
-    return view
-
-
-def wants_json(request):
-    accept = request.headers.get("Accept", "")
-    return not request.path.startswith(("/admin/",)) and (
-        request.path.startswith("/api/") or "application/json" in accept or "text/html" not in accept
-    )

@@ -3,23 +3,12 @@
 import datetime
 
 import django_filters as filters
-from django.db.models import Exists, OuterRef, TextField
-from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models import Exists, OuterRef
 from rest_framework.filters import OrderingFilter as DRFOrderingFilter
 from rest_framework.filters import SearchFilter as DRFSearchFilter
 
+from ..lib.queries import json_key_text
 from ..models import Artifact, AuditEntry, ModelVersion, RegisteredModel
-
-
-def json_key_text(key, field):
-    """The text value of one top-level key of a JSON column.
-
-    The key goes in as a value (KeyTextTransform), never into a lookup path, so a key such as
-    ``a__contains`` cannot turn into another lookup; the Cast makes it a plain text comparison on
-    every backend.
-    """
-    return Cast(KeyTextTransform(key, field), output_field=TextField())
 
 
 class UtcDateTimeFilter(filters.IsoDateTimeFilter):
@@ -135,12 +124,8 @@ class NormalizedCharFilter(filters.CharFilter):
     case, format lower case), after normalising the value the same way: as case-insensitive as
     ``iexact``, but the column's plain index serves it, up to index-only counts."""
 
-    def __init__(self, *args, normalize, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.normalize = normalize
-
     def filter(self, qs, value):
-        return super().filter(qs, self.normalize(value.strip()) if value else value)
+        return super().filter(qs, Artifact.normalize_variant_part(self.field_name, value) if value else value)
 
 
 class ArtifactFilterSet(HidesArchivedFilterSet):
@@ -159,10 +144,10 @@ class ArtifactFilterSet(HidesArchivedFilterSet):
     locals().update(version_filters("version__"))
     version = filters.CharFilter(field_name="version__version")
     version_id = filters.UUIDFilter(field_name="version_id")
-    precision = NormalizedCharFilter(normalize=str.upper)
-    target_device = NormalizedCharFilter(normalize=str.upper)
+    precision = NormalizedCharFilter()
+    target_device = NormalizedCharFilter()
     target_device_type = filters.CharFilter(lookup_expr="iexact")
-    format = NormalizedCharFilter(normalize=str.lower)
+    format = NormalizedCharFilter()
     score_min = filters.NumberFilter(field_name="score", lookup_expr="gte")
     score_max = filters.NumberFilter(field_name="score", lookup_expr="lte")
     size_min = filters.NumberFilter(field_name="size", lookup_expr="gte")

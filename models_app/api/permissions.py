@@ -1,29 +1,8 @@
-from django.conf import settings
-from rest_framework.permissions import SAFE_METHODS, BasePermission, DjangoModelPermissions
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
+from ..access import can_add_artifacts, can_read, is_logged_in
+from ..lib.permissions import ModelPermissions
 from ..models import Alias
-
-
-class ModelPermissions(DjangoModelPermissions):
-    """Writes need the matching Django model permission (add/change/delete).
-
-    Reads are open to everyone unless ``REGISTRY_REQUIRE_LOGIN`` is on, in which case any
-    logged-in user may read. Read at request time so the setting can change without a restart
-    of the test process.
-    """
-
-    authenticated_users_only = False
-
-    def has_permission(self, request, view):
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            return bool(not settings.REGISTRY_REQUIRE_LOGIN or (request.user and request.user.is_authenticated))
-        if not (request.user and request.user.is_authenticated):
-            return False
-        return super().has_permission(request, view)
-
-
-def can_read(request):
-    return bool(not settings.REGISTRY_REQUIRE_LOGIN or (request.user and request.user.is_authenticated))
 
 
 class ChangePermissions(ModelPermissions):
@@ -38,8 +17,8 @@ class AliasPermissions(ModelPermissions):
 
     def has_permission(self, request, view):
         if request.method in SAFE_METHODS:
-            return can_read(request)
-        if not (request.user and request.user.is_authenticated):
+            return can_read(request.user)
+        if not is_logged_in(request.user):
             return False
         name = view.kwargs.get("alias") or (request.data.get("name") if hasattr(request.data, "get") else "")
         return request.user.has_perm(Alias.permission_for(str(name or "").strip().lower()))
@@ -49,4 +28,12 @@ class ReadOnly(BasePermission):
     """Read-only endpoints (compare): the registry's read policy, and no writes at all."""
 
     def has_permission(self, request, view):
-        return request.method in SAFE_METHODS and can_read(request)
+        return request.method in SAFE_METHODS and can_read(request.user)
+
+
+class CanAddArtifacts(BasePermission):
+    """For endpoints whose every call registers files (direct uploads, Geti imports): the
+    add-artifact permission (``access.can_add_artifacts``)."""
+
+    def has_permission(self, request, view):
+        return can_add_artifacts(request.user)

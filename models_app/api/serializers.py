@@ -2,10 +2,21 @@
 
 import copy
 
-from django.urls import reverse
 from rest_framework import serializers
 
-from ..models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
+from ..models import (
+    ARTIFACT_FIELDS,
+    VARIANT_DEFAULTS,
+    VERSION_FIELDS,
+    Alias,
+    AliasEvent,
+    Artifact,
+    AuditEntry,
+    ModelVersion,
+    RegisteredModel,
+    UploadSession,
+)
+from .fields import RouteLinkField
 
 
 class ValidatedModelSerializer(serializers.ModelSerializer):
@@ -26,7 +37,7 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
 
 
 class RegisteredModelSerializer(ValidatedModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api:registeredmodel-detail", lookup_field="name")
+    url = RouteLinkField("api:registeredmodel-detail", lookup_field="name")
     version_count = serializers.IntegerField(read_only=True)
     latest_version_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
@@ -60,17 +71,8 @@ class ModelVersionSerializer(ValidatedModelSerializer):
             "registered_model",
             "version",
             "status",
-            "description",
-            "architecture",
-            "category",
-            "labels",
-            "overview",
-            "project_id",
-            "project_name",
-            "origin",
-            "tags",
+            *VERSION_FIELDS,
             "derived_from",
-            "provenance",
             "artifact_count",
             "total_size",
             "created_by",
@@ -91,28 +93,21 @@ class ArtifactSerializer(ValidatedModelSerializer):
     version_id = serializers.UUIDField(read_only=True)
     # Plain text here: the model normalises case ("int8" -> "INT8") and explains a bad value.
     precision = serializers.CharField(max_length=8, required=False)
-    download_url = serializers.SerializerMethodField()
+    download_url = RouteLinkField("api:artifact-download")
     created_by = serializers.StringRelatedField()
 
     class Meta:
         model = Artifact
         fields = [
             "id",
-            "external_id",
             "registered_model",
             "version",
             "version_id",
-            "precision",
-            "target_device",
-            "target_device_type",
-            "format",
-            "score",
-            "optimization_capabilities",
+            *ARTIFACT_FIELDS,
             "size",
             "sha256",
             "original_filename",
             "content_type",
-            "derived_from",
             "download_url",
             "created_by",
             "created_at",
@@ -120,19 +115,6 @@ class ArtifactSerializer(ValidatedModelSerializer):
         ]
         read_only_fields = ["external_id", "size", "sha256", "original_filename", "content_type"]
         validators = []
-
-    def get_download_url(self, obj) -> str:
-        # One reverse() per request, not per row: on a page of 50 the URL resolver was a fifth of
-        # the serialisation time. The context is shared by every row of a list.
-        template = self.context.get("_download_url_template")
-        if template is None:
-            url = reverse("api:artifact-download", kwargs={"pk": "00000000-0000-0000-0000-000000000000"})
-            request = self.context.get("request")
-            url = request.build_absolute_uri(url) if request else url
-            template = self.context["_download_url_template"] = url.replace(
-                "00000000-0000-0000-0000-000000000000", "{}"
-            )
-        return template.format(obj.pk)
 
 
 class ArtifactUploadSerializer(serializers.Serializer):
@@ -146,10 +128,10 @@ class ArtifactUploadSerializer(serializers.Serializer):
     registered_model = serializers.CharField(max_length=200)
     version = serializers.CharField(max_length=100)
     # artifact (variant) fields
-    precision = serializers.CharField(max_length=8, default="FP32")
-    target_device = serializers.CharField(max_length=64, default="CPU")
+    precision = serializers.CharField(max_length=8, default=VARIANT_DEFAULTS["precision"])
+    target_device = serializers.CharField(max_length=64, default=VARIANT_DEFAULTS["target_device"])
     target_device_type = serializers.CharField(max_length=64, required=False, allow_blank=True)
-    format = serializers.CharField(max_length=32, default="openvino")
+    format = serializers.CharField(max_length=32, default=VARIANT_DEFAULTS["format"])
     score = serializers.FloatField(required=False, allow_null=True)
     optimization_capabilities = serializers.JSONField(required=False)
     derived_from = serializers.PrimaryKeyRelatedField(queryset=Artifact.objects.all(), required=False, allow_null=True)
@@ -165,27 +147,9 @@ class ArtifactUploadSerializer(serializers.Serializer):
     tags = serializers.JSONField(required=False)
     provenance = serializers.JSONField(required=False)
 
-    ARTIFACT_FIELDS = (
-        "precision",
-        "target_device",
-        "target_device_type",
-        "format",
-        "score",
-        "optimization_capabilities",
-        "derived_from",
-    )
-    VERSION_FIELDS = (
-        "description",
-        "architecture",
-        "category",
-        "labels",
-        "overview",
-        "project_id",
-        "project_name",
-        "origin",
-        "tags",
-        "provenance",
-    )
+    # external_id is chosen by Intel clients and taken from Geti, not set through this API.
+    ARTIFACT_FIELDS = tuple(name for name in ARTIFACT_FIELDS if name != "external_id")
+    VERSION_FIELDS = VERSION_FIELDS
 
     def split(self):
         data = self.validated_data

@@ -8,6 +8,7 @@ from .views import (
     AuditEntryViewSet,
     CompareView,
     ModelVersionViewSet,
+    RegisteredModelVersionViewSet,
     RegisteredModelViewSet,
     UploadSessionViewSet,
 )
@@ -32,6 +33,11 @@ urlpatterns = [
     path(ALIASES + "<str:alias>/rollback/", AliasViewSet.as_view({"post": "rollback"}), name="alias-rollback"),
     path(ALIASES + "<str:alias>/history/", AliasViewSet.as_view({"get": "history"}), name="alias-history"),
     path(ALIASES + "<str:alias>/download/", AliasViewSet.as_view({"get": "download"}), name="alias-download"),
+    path(
+        "registered-models/<str:name>/versions/<str:version>/",
+        RegisteredModelVersionViewSet.as_view({"get": "retrieve"}),
+        name="registeredmodel-version",
+    ),
     path("compare/", CompareView.as_view(), name="compare"),
     # No trailing slash: `curl -T model.xml .../artifacts/upload/?...` appends the file's name.
     path(

@@ -1,13 +1,7 @@
 """REST API views: parse, call a service, respond."""
 
-import base64
-
 from django.conf import settings
-from django.db.models import Count, OuterRef, Subquery, Sum
-from django.db.models.functions import Coalesce
-from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
@@ -15,16 +9,16 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.parsers import FormParser, JSONParser
-from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import services
+from .. import direct_uploads, reads, services
+from ..downloads import artifact_file_response, download_response
 from ..models import AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
 from ..uploads import StreamingFileParser, StreamingMultiPartParser
 from .filters import ArtifactFilterSet, AuditEntryFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
 from .idempotency import IdempotentCreateMixin
-from .permissions import AliasPermissions, ChangePermissions, ReadOnly
+from .permissions import AliasPermissions, CanAddArtifacts, ChangePermissions, ReadOnly
 from .serializers import (
     AliasEventSerializer,
     AliasReasonSerializer,
@@ -103,7 +97,7 @@ def resolve_from_query(request, registered_model, alias=None):
     constraints = query.constraints()
     if alias is not None:
         constraints["alias"] = alias
-    return services.resolve_artifact(registered_model=registered_model, **constraints)
+    return reads.resolve_artifact(registered_model=registered_model, **constraints)
 
 
 class FilterListsOnlyMixin:
@@ -115,14 +109,18 @@ class FilterListsOnlyMixin:
 
 
 class PageByIdsMixin:
-    """Lists find the page's ids first, then load those rows (joins, per-row subqueries) by id.
+    """Pages after the first find their ids first, then load those rows (joins, per-row
+    subqueries) by id.
 
     With ``OFFSET``, PostgreSQL builds every row it skips: page 7 of 50 joined 350 artifacts to
     their versions, models and users to show 50. The ids query reads only what filters and
     ordering need; the rows query touches 50 rows by primary key. Two queries, whatever the size.
+    The first page skips nothing, so it reads its rows in one query.
     """
 
     def list(self, request, *args, **kwargs):
+        if self.paginator is not None and request.query_params.get(self.paginator.page_query_param, "1") == "1":
+            return super().list(request, *args, **kwargs)
         queryset = self.filter_queryset(self.get_queryset())
         ids = self.paginate_queryset(queryset.values_list("pk", flat=True))
         if ids is None:  # no paginator: in_bulk(None) would load every row
@@ -130,16 +128,6 @@ class PageByIdsMixin:
         rows = self.get_queryset().order_by().in_bulk(ids)
         page = [rows[pk] for pk in ids if pk in rows]  # a row deleted in between is left out
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
-
-
-def version_stats():
-    """Artifact count and total size per version as correlated subqueries: computed for the rows
-    of a page only, and left out of the pagination COUNT (a join with GROUP BY would not be)."""
-    artifacts = Artifact.objects.filter(version=OuterRef("pk")).order_by().values("version")
-    return {
-        "artifact_count": Coalesce(Subquery(artifacts.annotate(n=Count("pk")).values("n")), 0),
-        "total_size": Subquery(artifacts.annotate(total=Sum("size")).values("total")),
-    }
 
 
 class ModelVersionViewSet(IdempotentCreateMixin, PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelViewSet):
@@ -152,7 +140,7 @@ class ModelVersionViewSet(IdempotentCreateMixin, PageByIdsMixin, FilterListsOnly
     ordering = ["-created_at"]
 
     def get_queryset(self):
-        return ModelVersion.objects.select_related("registered_model", "created_by").annotate(**version_stats())
+        return ModelVersion.objects.select_related("registered_model", "created_by").with_totals()
 
     def perform_create(self, serializer):
         serializer.instance = services.create_version(user=self.request.user, **serializer.validated_data)
@@ -180,6 +168,23 @@ class ModelVersionViewSet(IdempotentCreateMixin, PageByIdsMixin, FilterListsOnly
     def restore(self, request, pk=None):
         """Make an archived or deprecated version active again."""
         return self._set_status(request, ModelVersion.Status.ACTIVE)
+
+
+class RegisteredModelVersionViewSet(ModelVersionViewSet):
+    """One version by its registered model's name and its version label, in one request
+    (``/registered-models/{name}/versions/{version}/``), for clients that know both."""
+
+    def get_object(self):
+        version = get_object_or_404(
+            self.get_queryset(), registered_model__name=self.kwargs["name"], version=self.kwargs["version"]
+        )
+        self.check_object_permissions(self.request, version)
+        return version
+
+    @extend_schema(operation_id="registered_models_versions_retrieve")
+    def retrieve(self, request, *args, **kwargs):
+        """A version of a registered model, by the model's name and the version's label."""
+        return super().retrieve(request, *args, **kwargs)
 
 
 class ArtifactViewSet(
@@ -295,12 +300,7 @@ class ArtifactViewSet(
         mode = request.query_params.get("mode") or settings.REGISTRY_DOWNLOAD_MODE
         if mode not in ("proxy", "redirect"):
             raise ValidationError({"mode": ["Must be proxy or redirect."]})
-        artifact = self.get_object()
-        if mode == "redirect":
-            url = services.presigned_download_url(artifact)
-            if url:  # None on local files: those are always proxied
-                return HttpResponseRedirect(url, headers={"Cache-Control": "private, no-store"})
-        return artifact_file_response(request, artifact)
+        return download_response(request, self.get_object(), mode)
 
 
 class RawUploadMetadata(SimpleMetadata):
@@ -328,33 +328,6 @@ class ArtifactFileUploadViewSet(ArtifactViewSet):
 
     parser_classes = [StreamingFileParser]
     metadata_class = RawUploadMetadata
-
-
-def artifact_file_response(request, artifact, content_type="application/octet-stream"):
-    """A streamed download response with the headers download tools and caches rely on."""
-    etag = f'"{artifact.sha256}"'
-    headers = {
-        "Content-Disposition": content_disposition_header(True, artifact.download_filename),
-        "ETag": etag,
-        "Accept-Ranges": "bytes",
-        "Digest": "SHA-256=" + base64.b64encode(bytes.fromhex(artifact.sha256)).decode(),
-        "Repr-Digest": "sha-256=:" + base64.b64encode(bytes.fromhex(artifact.sha256)).decode() + ":",
-        "X-Checksum-SHA256": artifact.sha256,
-    }
-    if etag in request.headers.get("If-None-Match", ""):
-        return HttpResponse(status=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    byte_range = None
-    if_range = request.headers.get("If-Range")
-    if not if_range or if_range == etag:
-        byte_range = services.parse_range(request.headers.get("Range"), artifact.size)
-    start, end = byte_range or (0, artifact.size - 1)
-    chunks = services.iter_artifact(artifact, start, end, settings.REGISTRY_DOWNLOAD_CHUNK_BYTES)
-    response = StreamingHttpResponse(chunks, content_type=content_type, headers=headers)
-    response["Content-Length"] = str(max(end - start + 1, 0))
-    if byte_range:
-        response.status_code = status.HTTP_206_PARTIAL_CONTENT
-        response["Content-Range"] = f"bytes {start}-{end}/{artifact.size}"
-    return response
 
 
 class AliasViewSet(IdempotentCreateMixin, viewsets.GenericViewSet):
@@ -495,15 +468,7 @@ class CompareView(APIView):
             raw = request.query_params.get(key)
             return None if raw is None else [i.strip() for i in raw.split(",") if i.strip()]
 
-        return Response(services.compare(versions=ids("versions"), artifacts=ids("artifacts")))
-
-
-class CanUploadArtifacts(BasePermission):
-    """Direct uploads are artifact registrations: they need the add-artifact permission, and a
-    user sees only the uploads they started."""
-
-    def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and request.user.has_perm("models_app.add_artifact"))
+        return Response(reads.compare(versions=ids("versions"), artifacts=ids("artifacts")))
 
 
 class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -519,7 +484,7 @@ class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, vie
     """
 
     serializer_class = UploadSessionSerializer
-    permission_classes = [CanUploadArtifacts]
+    permission_classes = [CanAddArtifacts]  # a user sees only the uploads they started
     parser_classes = [JSONParser]
     filter_backends = []
     pagination_class = None
@@ -535,7 +500,7 @@ class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, vie
         upload.is_valid(raise_exception=True)
         version_fields, artifact_fields = upload.split()
         data = upload.validated_data
-        session = services.start_direct_upload(
+        session = direct_uploads.start_direct_upload(
             user=request.user,
             model_name=data["registered_model"],
             version=data["version"],
@@ -548,7 +513,7 @@ class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, vie
         )
         body = {
             **self.get_serializer(session).data,
-            "parts": services.direct_upload_part_urls(session),
+            "parts": direct_uploads.direct_upload_part_urls(session),
             "complete_url": request.build_absolute_uri(f"{request.path.rstrip('/')}/{session.id}/complete/"),
         }
         return Response(body, status=status.HTTP_201_CREATED)
@@ -558,7 +523,7 @@ class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, vie
     def complete(self, request, pk=None):
         parts = CompleteUploadSerializer(data=request.data)
         parts.is_valid(raise_exception=True)
-        artifact = services.complete_direct_upload(
+        artifact = direct_uploads.complete_direct_upload(
             self.get_object(), parts=parts.validated_data["parts"], user=request.user
         )
         artifact = Artifact.objects.with_version().get(pk=artifact.pk)
@@ -566,5 +531,5 @@ class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, vie
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["download_url"]})
 
     def destroy(self, request, *args, **kwargs):
-        services.abort_direct_upload(self.get_object())
+        direct_uploads.abort_direct_upload(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

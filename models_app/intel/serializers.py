@@ -17,11 +17,12 @@ from datetime import UTC
 from rest_framework import exceptions, status
 from rest_framework.exceptions import APIException
 
-from .. import services
+from .. import models
+from ..downloads import artifact_uri
 from ..models import Artifact
 
-# Intel's path id pattern; our external_id column holds at most 128 characters.
-ID_PATTERN = re.compile(r"^[a-zA-Z0-9_-]{16,128}$")
+# Intel's path id pattern: the one client-chosen ids (external_id) follow.
+ID_PATTERN = re.compile(models.EXTERNAL_ID_PATTERN)
 
 ZIP_CONTENT_TYPES = {
     "application/zip",
@@ -31,9 +32,10 @@ ZIP_CONTENT_TYPES = {
     "application/x-zip",
 }
 
-# Intel's fields: where each one lives in our domain.
-VERSION_FIELDS = ("architecture", "category", "labels", "overview", "project_id", "project_name", "origin")
-ARTIFACT_FIELDS = ("precision", "target_device", "target_device_type", "format", "score", "optimization_capabilities")
+# Intel's fields, split as our domain keeps them (Intel had no description, tags, provenance,
+# lineage, and its id is a field of its own).
+VERSION_FIELDS = tuple(name for name in models.VERSION_FIELDS if name not in ("description", "tags", "provenance"))
+ARTIFACT_FIELDS = tuple(name for name in models.ARTIFACT_FIELDS if name not in ("external_id", "derived_from"))
 OPTIONAL_FIELDS = (*VERSION_FIELDS, *ARTIFACT_FIELDS, "created_date", "size")
 POST_FIELDS = {"file", "name", "version", "id", *OPTIONAL_FIELDS}
 
@@ -200,7 +202,7 @@ def entry(artifact, files_url):
         "version": version.version,
         "format": artifact.format or None,
         "origin": version.origin or None,
-        "file_url": services.artifact_uri(artifact) or files_url(public_id),
+        "file_url": artifact_uri(artifact) or files_url(public_id),
         "project_id": version.project_id or None,
         "project_name": version.project_name or None,
         "category": version.category or None,

@@ -6,7 +6,6 @@ that ``POST /models`` returns as ``text/plain``.
 """
 
 import json
-import uuid
 from types import SimpleNamespace
 
 from django.conf import settings
@@ -19,15 +18,15 @@ from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import SAFE_METHODS
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import services
-from ..api.permissions import ModelPermissions
-from ..api.views import artifact_file_response
-from ..errors import Conflict
-from ..models import Artifact, ModelVersion
+from .. import entries, services
+from ..downloads import artifact_file_response
+from ..entries import is_uuid
+from ..lib.permissions import ModelPermissions
+from ..lib.renderers import ORJSONRenderer
+from ..models import Artifact
 from ..uploads import StreamingMultiPartParser
 from .serializers import IntelError, check_id, entry, not_found, parse_entry
 
@@ -64,7 +63,7 @@ class IntelPermissions(ModelPermissions):
 @extend_schema(exclude=True)  # Intel's API is described in docs/intel-compatibility.md
 class IntelView(APIView):
     permission_classes = [IntelPermissions]
-    renderer_classes = [JSONRenderer]
+    renderer_classes = [ORJSONRenderer]
     # The upload parser of /api/v1/: a failed parse (a client gone mid-file) aborts the file's S3
     # multipart upload, and a duplicate is refused before its file streams (upload_precheck).
     parser_classes = [StreamingMultiPartParser, FormParser, JSONParser]
@@ -80,71 +79,12 @@ def find_entry(entry_id):
     """The artifact behind an Intel id: its client-chosen external_id, or its UUID."""
     check_id(entry_id)
     lookup = Q(external_id=entry_id)
-    if _is_uuid(entry_id):
+    if is_uuid(entry_id):
         lookup |= Q(pk=entry_id)
     artifact = Artifact.objects.with_version().filter(lookup).first()
     if artifact is None:
         raise not_found()
     return artifact
-
-
-def _is_uuid(value):
-    try:
-        return str(uuid.UUID(value)) == value
-    except ValueError:
-        return False
-
-
-def conflict(existing, detail=""):
-    message = f"The requested action could not be completed due to a conflict with model '{existing.public_id}'."
-    return IntelError(status.HTTP_409_CONFLICT, "conflict", f"{message} {detail}".strip())
-
-
-def refuse_conflicts(parsed):
-    """Intel's conflicts that need no file: a client-chosen id that is a taken UUID, and shared
-    fields that differ from the other variants of the same version. Returns the version (or None)
-    and its first variant (or None)."""
-    name, version, external_id = parsed["name"], parsed["version"], parsed["id"]
-    if external_id and _is_uuid(external_id):
-        clash = Artifact.objects.filter(pk=external_id).first()
-        if clash:
-            raise conflict(clash)
-    existing = ModelVersion.objects.filter(registered_model__name=name, version=version).first()
-    sibling = existing.artifacts.order_by("created_at").first() if existing else None
-    if sibling:
-        # Shared fields live once on the version: a new variant must agree with its siblings.
-        differing = [key for key, value in parsed["version_fields"].items() if getattr(existing, key) != value]
-        if differing:
-            raise conflict(
-                sibling,
-                (
-                    f"Version '{version}' of '{name}' has other values for {', '.join(differing)}, which all "
-                    f"its variants share. Send the same values, or change them with PUT /models/{{id}}."
-                ),
-            )
-    return existing, sibling
-
-
-def _taken_by(parsed):
-    """The entry that already has this POST's client-chosen id or its variant, if any."""
-    if parsed["id"]:
-        clash = Artifact.objects.filter(external_id=parsed["id"]).first()
-        if clash:
-            return clash
-    return _same_variant(
-        parsed["artifact_fields"], version__registered_model__name=parsed["name"], version__version=parsed["version"]
-    )
-
-
-def _same_variant(artifact_fields, **where):
-    """The artifact holding the variant key these fields would get (defaults and case as the model
-    normalises them), found after the database refused a duplicate."""
-    return Artifact.objects.filter(
-        precision=artifact_fields.get("precision", Artifact.Precision.FP32),
-        target_device=(artifact_fields.get("target_device") or "CPU").strip().upper(),
-        format=(artifact_fields.get("format") or "openvino").strip().lower(),
-        **where,
-    ).first()
 
 
 def _json_array(first, rest, files_url):
@@ -193,47 +133,27 @@ class ModelListView(IntelView):
             parsed = parse_entry(fields, {"file": SimpleNamespace(content_type=content_type)}, creating=True)
         except APIException:
             return
-        refuse_conflicts(parsed)
-        clash = _taken_by(parsed)
-        if clash:
-            raise conflict(clash)
+        entries.check_new_entry(
+            name=parsed["name"],
+            version=parsed["version"],
+            external_id=parsed["id"],
+            version_fields=parsed["version_fields"],
+            artifact_fields=parsed["artifact_fields"],
+        )
 
     def post(self, request):
         """Register one entry: a variant of (a new or existing) version of a registered model."""
         parsed = parse_entry(request.data, request.FILES, creating=True)
-        name, version, external_id = parsed["name"], parsed["version"], parsed["id"]
-        version_fields, artifact_fields = parsed["version_fields"], parsed["artifact_fields"]
-        existing, sibling = refuse_conflicts(parsed)
-        if parsed["created_date"] and not existing:
-            version_fields["provenance"] = {"created_date": parsed["created_date"]}
-        upload = parsed["file"]
-        sha256 = getattr(upload, "sha256", None)
-        try:
-            artifact = services.register_artifact(
-                model_name=name,
-                version=version,
-                fileobj=upload,
-                user=request.user,
-                version_fields=version_fields,
-                artifact_fields={**artifact_fields, "external_id": external_id},
-                size=upload.size if sha256 else None,
-                sha256=sha256,
-                filename=upload.name,
-                content_type=upload.content_type or "",
-            )
-        except Conflict as exc:
-            clash = _taken_by(parsed)
-            if clash:
-                raise conflict(clash) from exc
-            raise
-        if existing and not sibling:
-            # An empty version (its entries were deleted, or it was made through /api/v1/) takes
-            # the shared fields of its first entry, so DELETE and re-POST works as with Intel.
-            # register_artifact has validated these values already.
-            if parsed["created_date"]:
-                version_fields["provenance"] = {**existing.provenance, "created_date": parsed["created_date"]}
-            if version_fields:
-                services.update_version(artifact.version, fields=version_fields, user=request.user)
+        artifact = entries.register_entry(
+            name=parsed["name"],
+            version=parsed["version"],
+            fileobj=parsed["file"],
+            external_id=parsed["id"],
+            created_date=parsed["created_date"],
+            version_fields=parsed["version_fields"],
+            artifact_fields=parsed["artifact_fields"],
+            user=request.user,
+        )
         return HttpResponse(
             artifact.public_id,
             status=status.HTTP_201_CREATED,
@@ -251,37 +171,17 @@ class ModelDetailView(IntelView):
         them too; a new name or version moves the entry to that version."""
         artifact = find_entry(entry_id)
         parsed = parse_entry(request.data, request.FILES, creating=False)
-        version_fields, artifact_fields = parsed["version_fields"], parsed["artifact_fields"]
-        if parsed["created_date"]:
-            target = (
-                ModelVersion.objects.filter(
-                    registered_model__name=parsed["name"] or artifact.registered_model.name,
-                    version=parsed["version"] or artifact.version.version,
-                ).first()
-                or artifact.version
-            )
-            version_fields["provenance"] = {**target.provenance, "created_date": parsed["created_date"]}
-        if not (parsed["name"] or parsed["version"] or version_fields or artifact_fields):
+        if not any(parsed[key] for key in ("name", "version", "created_date", "version_fields", "artifact_fields")):
             raise IntelError(status.HTTP_400_BAD_REQUEST, "nothing_to_update", NOTHING_TO_UPDATE)
-        try:
-            services.change_artifact(
-                artifact,
-                model_name=parsed["name"],
-                version=parsed["version"],
-                version_fields=version_fields,
-                artifact_fields=artifact_fields,
-                user=request.user,
-            )
-        except Conflict as exc:
-            # ``artifact`` holds the values the database refused: find the entry they clash with.
-            clash = _same_variant(
-                {"precision": artifact.precision, "target_device": artifact.target_device, "format": artifact.format},
-                version__registered_model__name=parsed["name"] or artifact.registered_model.name,
-                version__version=parsed["version"] or artifact.version.version,
-            )
-            if clash and clash.pk != artifact.pk:
-                raise conflict(clash) from exc
-            raise
+        entries.change_entry(
+            artifact,
+            name=parsed["name"],
+            version=parsed["version"],
+            created_date=parsed["created_date"],
+            version_fields=parsed["version_fields"],
+            artifact_fields=parsed["artifact_fields"],
+            user=request.user,
+        )
         return Response({"status": "completed"})
 
     def delete(self, request, entry_id):

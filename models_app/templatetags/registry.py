@@ -8,6 +8,8 @@ import nh3
 from django import template
 from django.utils.safestring import mark_safe
 
+from ..models import label_names
+
 register = template.Library()
 
 
@@ -30,10 +32,7 @@ def pretty_json(value):
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
-@register.filter
-def label_names(labels):
-    """Label names from a list of strings or of Geti-style objects."""
-    return [x if isinstance(x, str) else str(x.get("name", x)) for x in labels or []]
+register.filter("label_names", label_names)
 
 
 @register.simple_tag(takes_context=True)

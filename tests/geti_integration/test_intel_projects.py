@@ -166,17 +166,33 @@ def test_a_model_that_cannot_be_imported_is_intel_s_403_with_the_reason(geti, ap
     assert Artifact.objects.count() == 0
 
 
-def test_a_download_still_running_at_the_deadline_is_a_202_with_where_to_follow_it(geti, api_client, settings):
-    settings.GETI_INTEL_DOWNLOAD_WAIT_SECONDS = 0  # and no worker runs: the jobs stay queued
-
+def test_a_download_answers_202_at_once_with_where_to_follow_the_jobs(geti, api_client):
+    # No worker runs here: the jobs stay queued, and the request does not wait for them.
     response = api_client.post(DOWNLOAD, fp16_and_int8(), format="json")
 
     assert response.status_code == 202
-    job_ids = ",".join(str(pk) for pk in ImportJob.objects.order_by("created_at").values_list("pk", flat=True))
+    jobs = ImportJob.objects.order_by("created_at")
+    assert [job.state for job in jobs] == ["queued", "queued"]
+    follow = f"/api/v1/geti/imports/?id={','.join(str(job.pk) for job in jobs)}"
+    assert response["Location"] == follow
+    assert response["Retry-After"] == "10"
     assert response.content.decode() == (
-        f"Model(s): {fx.WIDGETS_FP16}, {fx.WIDGETS_INT8} are being imported.\n"
-        f"Follow them at /api/v1/geti/imports/?id={job_ids}\n"
+        f"Model(s): {fx.WIDGETS_FP16}, {fx.WIDGETS_INT8} are being imported.\nFollow them at {follow}\n"
     )
+    followed = api_client.get(follow).json()
+    assert sorted(job["optimized_model_id"] for job in followed["results"]) == sorted(
+        [fx.WIDGETS_FP16, fx.WIDGETS_INT8]
+    )
+
+
+def test_repeating_a_download_that_is_still_running_joins_its_jobs(geti, api_client):
+    first = api_client.post(DOWNLOAD, fp16_and_int8(), format="json")
+
+    again = api_client.post(DOWNLOAD, fp16_and_int8(), format="json")
+
+    assert (first.status_code, again.status_code) == (202, 202)
+    assert again["Location"] == first["Location"]
+    assert ImportJob.objects.count() == 2
 
 
 def test_download_needs_a_user_allowed_to_add_artifacts(geti, anon_client):

@@ -281,7 +281,8 @@ def test_the_list_query_count_does_not_grow(api_client, upload, django_assert_nu
     for i in range(2, 12):
         upload(str(i).encode(), version=str(i), registered_model=f"m{i}")
     # 1 count + the page's ids + its rows with version, registered model and creator joined
-    with django_assert_num_queries(3):
+    # the first page's rows, joined to version, registered model and creator (every row: no count)
+    with django_assert_num_queries(1):
         api_client.get("/api/v1/artifacts/")
     assert count_queries(api_client, "/api/v1/artifacts/") == few
 

@@ -35,7 +35,7 @@ class Command(BaseCommand):
             with importer.get_client() as client:
                 project = client.fill_tree(client.get_project(project_id))
         except (GetiDisabled, GetiMisconfigured) as exc:
-            raise CommandError(str(exc.detail)) from exc
+            raise CommandError(exc.message) from exc
         except GetiError as exc:
             raise CommandError(describe(exc)) from exc
         available = [

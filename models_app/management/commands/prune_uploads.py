@@ -3,9 +3,9 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from models_app import services
+from models_app import direct_uploads, storage
 from models_app.models import IdempotencyKey, UploadSession
-from models_app.storage import current_storage, is_s3
+from models_app.storage import multipart
 
 
 class Command(BaseCommand):
@@ -36,12 +36,11 @@ class Command(BaseCommand):
         for session in expired:
             self.stdout.write(f"{'would abort' if dry_run else 'aborting'} expired upload {session.id} ({session.key})")
             if not dry_run:
-                services.abort_direct_upload(session, reason="expired", state=UploadSession.State.ABORTED)
+                direct_uploads.abort_direct_upload(session, reason="expired", state=UploadSession.State.ABORTED)
             aborted += 1
         stray = 0
-        storage = current_storage()
-        if is_s3(storage):
-            stray = self._abort_stray(storage, now - timedelta(hours=older_than_hours), dry_run)
+        if storage.is_s3():
+            stray = self._abort_stray(now - timedelta(hours=older_than_hours), dry_run)
         old = UploadSession.objects.exclude(state__in=[UploadSession.State.PENDING, UploadSession.State.COMPLETING])
         old = old.filter(created_at__lt=now - timedelta(days=forget_after_days))
         forgotten = old.count() if dry_run else old.delete()[0]
@@ -54,26 +53,20 @@ class Command(BaseCommand):
             f"and {keys} idempotency key(s) {verb}."
         )
 
-    def _abort_stray(self, storage, cutoff, dry_run):
+    def _abort_stray(self, cutoff, dry_run):
         """Multipart uploads under artifacts/ that no pending session owns (an API upload whose
         process died mid-stream) and that started before ``cutoff``."""
-        client = storage.connection.meta.client
         owned = set(
             UploadSession.objects.filter(
                 state__in=[UploadSession.State.PENDING, UploadSession.State.COMPLETING]
             ).values_list("upload_id", flat=True)
         )
         count = 0
-        for page in client.get_paginator("list_multipart_uploads").paginate(
-            Bucket=storage.bucket_name, Prefix=storage._normalize_name("artifacts/")
-        ):
-            for upload in page.get("Uploads", []):
-                if upload["UploadId"] in owned or upload["Initiated"] > cutoff:
-                    continue
-                count += 1
-                self.stdout.write(f"{'would abort' if dry_run else 'aborting'} stray upload of {upload['Key']}")
-                if not dry_run:
-                    client.abort_multipart_upload(
-                        Bucket=storage.bucket_name, Key=upload["Key"], UploadId=upload["UploadId"]
-                    )
+        for name, upload_id, initiated in multipart.open_multipart_uploads("artifacts/"):
+            if upload_id in owned or initiated > cutoff:
+                continue
+            count += 1
+            self.stdout.write(f"{'would abort' if dry_run else 'aborting'} stray upload of {name}")
+            if not dry_run:
+                multipart.abort_multipart(name, upload_id)
         return count

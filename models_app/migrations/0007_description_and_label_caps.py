@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("models_app", "0005_stable_sort_ties"),
+        ("models_app", "0006_event_outbox"),
     ]
 
     operations = [

@@ -1,0 +1,501 @@
+"""Peers bench: this registry beside MLflow's model registry, measured in one run.
+
+    make bench-peers
+    .venv/bin/python bench/peers.py [--models 2000] [--versions 10] [--requests 300] [--workers 2]
+
+MLflow goes into a virtual environment of its own (var/bench/mlflow-venv), never into the
+registry's requirements. Both servers start on fresh PostgreSQL databases with the same number of
+workers, and both are seeded through their own REST APIs: ``--models`` registered models with
+``--versions`` versions each, every version tagged with a precision and a target device. The
+registry's versions then get five variants each (bulk-inserted rows: there is no peer for them).
+
+Reads are interleaved, one MLflow call, then the same call on the registry, each on a fresh
+connection, so both see the same machine at the same moment. At concurrency 8 the two servers
+take turns in short blocks of eight threads each. The table gives p50, p95 and requests per second
+per call, and the ratio of the registry's requests per second to MLflow's. Everything the bench
+starts is stopped when it ends.
+"""
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import quote
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, base_env, free_port, manage, percentile, start_gunicorn, stop, table, wait_for  # noqa: E402
+
+MLFLOW_VERSION = "3.17.2"
+MLFLOW_VENV = ROOT / "var" / "bench" / "mlflow-venv"
+PG = "postgres://postgres@127.0.0.1:5432"
+PRECISIONS, DEVICES, FORMATS = ["FP32", "FP16", "INT8", "INT4"], ["CPU", "GPU", "NPU"], ["openvino", "onnx"]
+
+
+def ensure_mlflow():
+    """MLflow in a virtual environment of its own, made on first use."""
+    mlflow = MLFLOW_VENV / "bin" / "mlflow"
+    if not mlflow.exists():
+        print(f"installing MLflow {MLFLOW_VERSION} into {MLFLOW_VENV} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
+        subprocess.run(
+            [MLFLOW_VENV / "bin" / "pip", "install", "-q", f"mlflow=={MLFLOW_VERSION}", "psycopg[binary]"],
+            check=True,
+        )
+    return mlflow
+
+
+def fresh_database(name):
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{PG}/{name}"
+
+
+def vacuum(url):
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def start_mlflow(mlflow, db_url, workers, artifacts_dir):
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(mlflow),
+            "server",
+            "--backend-store-uri",
+            db_url.replace("postgres://", "postgresql://"),
+            "--default-artifact-root",
+            f"file://{artifacts_dir}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(base + "/health", timeout=180)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, base
+
+
+class MLflow:
+    """MLflow's registry REST API (2.0), as its own clients call it."""
+
+    name = "MLflow"
+
+    def __init__(self, base):
+        self.api = base + "/api/2.0/mlflow"
+        self.headers = {}
+
+    def create_model(self, session, name):
+        return session.post(f"{self.api}/registered-models/create", json={"name": name}, timeout=60)
+
+    def create_version(self, session, name, version, precision, device):
+        tags = [{"key": "precision", "value": precision}, {"key": "target_device", "value": device}]
+        body = {"name": name, "source": f"s3://bench-models/{name}/{version}", "tags": tags}
+        return session.post(f"{self.api}/model-versions/create", json=body, timeout=60)
+
+    def reads(self, model, version, precision, fragment):
+        search = f"{self.api}/model-versions/search?filter="
+        return {
+            "versions of one model": search + quote(f"name='{model}'"),
+            "versions of one model with a tag": search + quote(f"name='{model}' and tags.precision='{precision}'"),
+            "one version by model and version": f"{self.api}/model-versions/get?name={model}&version={version}",
+            "registered models by name substring": f"{self.api}/registered-models/search?filter="
+            + quote(f"name LIKE '%{fragment}%'"),
+            "page of 50 registered models": f"{self.api}/registered-models/search?max_results=50"
+            + "&order_by=name%20ASC",
+        }
+
+
+class Registry:
+    """This registry's /api/v1, Intel's routes and the pages."""
+
+    name = "registry"
+
+    def __init__(self, base, token):
+        self.base = base
+        self.api = base + "/api/v1"
+        self.headers = {"Authorization": f"Token {token}"}
+
+    def create_model(self, session, name):
+        return session.post(f"{self.api}/registered-models/", json={"name": name}, headers=self.headers, timeout=60)
+
+    def create_version(self, session, name, version, precision, device):
+        body = {
+            "registered_model": name,
+            "version": str(version),
+            "tags": {"precision": precision, "target_device": device},
+        }
+        return session.post(f"{self.api}/versions/", json=body, headers=self.headers, timeout=60)
+
+    def reads(self, model, version, precision, fragment):
+        return {
+            "versions of one model": f"{self.api}/versions/?registered_model={model}",
+            "versions of one model with a tag": f"{self.api}/versions/?registered_model={model}"
+            f"&tag=precision:{precision}",
+            "one version by model and version": f"{self.api}/registered-models/{model}/versions/{version}/",
+            "registered models by name substring": f"{self.api}/registered-models/?name={fragment}",
+            "page of 50 registered models": f"{self.api}/registered-models/?ordering=name&page_size=50",
+        }
+
+    def solo_reads(self, model, version, precision, device, fmt):
+        """Calls with no peer in MLflow."""
+        return {
+            "filtered page of artifacts": f"{self.api}/artifacts/?precision={precision}&target_device={device}"
+            f"&format={fmt}&ordering=-score&page_size=50",
+            "Intel GET /models?name=&version=": f"{self.base}/models?name={model}&version={version}",
+            "resolve for a device": f"{self.api}/registered-models/{model}/resolve/?version={version}"
+            f"&target_device={device}",
+            "page /": f"{self.base}/",
+            "page /m/<name>/": f"{self.base}/m/{model}/",
+            "version page": f"{self.base}/m/{model}/v/{version}/",
+        }
+
+
+def seed(peers, models, versions, concurrency):
+    """Create the same models and versions on each peer through its API, interleaved per model;
+    returns writes per second for each peer at each concurrency."""
+    rng = random.Random(11)
+    plan = [
+        (f"model-{i:05d}", [(v, rng.choice(PRECISIONS), rng.choice(DEVICES)) for v in range(1, versions + 1)])
+        for i in range(models)
+    ]
+    spent = {(p.name, c): [0.0, 0] for p in peers for c in concurrency}
+    local = threading.local()
+    lock = threading.Lock()
+
+    def write(peer, conc, name, items):
+        if not hasattr(local, "session"):
+            local.session = requests.Session()
+        session = local.session
+        response = peer.create_model(session, name)
+        assert response.status_code in (200, 201), (peer.name, response.status_code, response.text[:300])
+        for version, precision, device in items:
+            response = peer.create_version(session, name, version, precision, device)
+            assert response.status_code in (200, 201), (peer.name, response.status_code, response.text[:300])
+        with lock:
+            spent[(peer.name, conc)][1] += 1 + len(items)
+
+    # The first tenth at concurrency 1, the rest at the highest; each peer takes its turn per block.
+    split = max(1, models // 10)
+    blocks = [(concurrency[0], plan[:split])] + [
+        (concurrency[-1], plan[i : i + 40]) for i in range(split, len(plan), 40)
+    ]
+    for conc, block in blocks:
+        for peer in peers:
+            start = time.perf_counter()
+            with ThreadPoolExecutor(conc) as pool:
+                list(pool.map(lambda item, p=peer, c=conc: write(p, c, *item), block))
+            spent[(peer.name, conc)][0] += time.perf_counter() - start
+    return {key: (count / seconds if seconds else float("nan")) for key, (seconds, count) in spent.items()}
+
+
+def seed_variants():
+    """Five variants on every version of the registry (run inside the registry's environment)."""
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_project.settings")
+    django.setup()
+    import uuid
+
+    from django.utils import timezone
+
+    from models_app.models import Artifact, ModelVersion
+
+    rng = random.Random(5)
+    now = timezone.now()
+    batch = []
+    for n, version_id in enumerate(ModelVersion.objects.values_list("id", flat=True).order_by("id").iterator()):
+        for k in range(5):
+            batch.append(
+                Artifact(
+                    version_id=version_id,
+                    precision=PRECISIONS[k % 4],
+                    target_device=DEVICES[(n + k) % 3],
+                    format=FORMATS[(n + k // 4) % 2],
+                    score=rng.random(),
+                    size=rng.randint(10**6, 10**9),
+                    sha256=uuid.uuid4().hex * 2,
+                    file=f"artifacts/{uuid.uuid4()}/model.bin",
+                    original_filename="model.bin",
+                    created_at=now,
+                )
+            )
+        if len(batch) >= 10000:
+            Artifact.objects.bulk_create(batch)
+            batch = []
+    Artifact.objects.bulk_create(batch)
+
+
+def fetch(url, headers):
+    """One GET on a fresh connection; returns seconds."""
+    start = time.perf_counter()
+    response = requests.get(url, headers={**headers, "Connection": "close"}, timeout=60)
+    elapsed = time.perf_counter() - start
+    assert response.status_code == 200, (url, response.status_code, response.text[:300])
+    return elapsed
+
+
+def measure(peers, calls, n, concurrency):
+    """Latencies and requests per second per (call, peer) at one concurrency.
+
+    ``calls(i)`` gives, for request i, a dict call -> {peer name: url}. At concurrency 1 the peers
+    alternate request by request; above it, they alternate in blocks of ``concurrency`` threads."""
+    results = {}
+    labels = list(calls(0))
+    for label in labels:
+        for peer in peers:
+            if peer.name in calls(0)[label]:
+                results[(label, peer.name)] = {"lat": [], "wall": 0.0}
+        if concurrency == 1:
+            for i in range(n):
+                urls = calls(i)[label]
+                for peer in peers if i % 2 == 0 else reversed(peers):
+                    if peer.name in urls:
+                        seconds = fetch(urls[peer.name], peer.headers)
+                        results[(label, peer.name)]["lat"].append(seconds)
+                        results[(label, peer.name)]["wall"] += seconds
+        else:
+            block = concurrency * 5
+            for start in range(0, n, block):
+                for peer in peers:
+                    if peer.name not in calls(0)[label]:
+                        continue
+                    urls = [calls(i)[label][peer.name] for i in range(start, min(n, start + block))]
+                    t0 = time.perf_counter()
+                    with ThreadPoolExecutor(concurrency) as pool:
+                        lat = list(pool.map(lambda u, p=peer: fetch(u, p.headers), urls))
+                    results[(label, peer.name)]["wall"] += time.perf_counter() - t0
+                    results[(label, peer.name)]["lat"].extend(lat)
+    return {
+        key: (percentile(v["lat"], 50), percentile(v["lat"], 95), len(v["lat"]) / v["wall"])
+        for key, v in results.items()
+    }
+
+
+def budget(token, models, versions):
+    """Python time per request beyond SQL, in process, for each list (run in the registry's env)."""
+    import django
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "registry_project.settings")
+    django.setup()
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+    rng = random.Random(3)
+    rows = []
+    lists = {
+        "versions of one model": lambda m, v: f"/api/v1/versions/?registered_model={m}",
+        "one version by model and version": lambda m, v: f"/api/v1/versions/?registered_model={m}&version={v}",
+        "page of 50 registered models": lambda m, v: "/api/v1/registered-models/?ordering=name&page_size=50",
+        "filtered page of 50 artifacts": lambda m, v: (
+            "/api/v1/artifacts/?precision=INT8&target_device=NPU&format=onnx&ordering=-score&page_size=50"
+        ),
+        "page of 50 artifacts": lambda m, v: "/api/v1/artifacts/?page_size=50",
+    }
+    for label, url_for in lists.items():
+        totals, sqls, counts = [], [], []
+        for i in range(60):
+            url = url_for(f"model-{rng.randrange(models):05d}", rng.randint(1, versions))
+            with CaptureQueriesContext(connection) as ctx:
+                start = time.perf_counter()
+                response = client.get(url)
+                total = time.perf_counter() - start
+            assert response.status_code == 200, (url, response.status_code)
+            if i >= 10:  # the first requests warm caches and compile templates
+                totals.append(total)
+                sqls.append(sum(float(q["time"]) for q in ctx.captured_queries))
+                counts.append(len(ctx.captured_queries))
+        python = [t - s for t, s in zip(totals, sqls)]
+        rows.append(
+            [
+                label,
+                counts[-1],
+                f"{percentile(totals, 50) * 1000:.2f}",
+                f"{percentile(sqls, 50) * 1000:.2f}",
+                f"{percentile(python, 50) * 1000:.2f}",
+            ]
+        )
+    print(json.dumps(rows))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", type=int, default=2000)
+    parser.add_argument("--versions", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=300, help="requests per call, peer and concurrency")
+    parser.add_argument("--workers", type=int, default=2, help="server workers, the same for both")
+    parser.add_argument("--concurrency", default="1,8")
+    parser.add_argument("--seed-variants", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--budget", metavar="TOKEN", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.seed_variants:
+        return seed_variants()
+    if args.budget:
+        return budget(args.budget, args.models, args.versions)
+
+    concurrency = [int(c) for c in args.concurrency.split(",")]
+    mlflow_bin = ensure_mlflow()
+    work = ROOT / "var" / "bench" / "peers"
+    work.mkdir(parents=True, exist_ok=True)
+    mlflow_db = fresh_database("bench_peers_mlflow")
+    registry_db = fresh_database("bench_peers_registry")
+    env = base_env(
+        DATABASE_URL=registry_db,
+        REGISTRY_VAR_DIR=work / "var",
+        REGISTRY_ADMIN_PASSWORD="bench-admin",
+        SECRET_KEY="bench-peers-not-secret",
+        LOG_LEVEL="WARNING",
+    )
+    env.pop("S3_BUCKET", None)
+    manage(env, "migrate", "--noinput")
+    manage(env, "ensure_admin", "--url", "http://127.0.0.1")
+    token = subprocess.run(
+        [sys.executable, "manage.py", "issue_token", "admin"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+    procs = []
+    try:
+        mlflow_proc, mlflow_base = start_mlflow(mlflow_bin, mlflow_db, args.workers, work / "mlflow-artifacts")
+        procs.append(mlflow_proc)
+        registry_proc, registry_base = start_gunicorn(env, workers=args.workers, threads=4)
+        procs.append(registry_proc)
+        peers = [MLflow(mlflow_base), Registry(registry_base, token)]
+
+        print(f"seeding {args.models} models x {args.versions} versions on both ...", flush=True)
+        writes = seed(peers, args.models, args.versions, concurrency)
+        subprocess.run([sys.executable, __file__, "--seed-variants"], cwd=ROOT, env=env, check=True)
+        vacuum(mlflow_db)
+        vacuum(registry_db)
+
+        rng = random.Random(17)
+        picks = [
+            (
+                f"model-{rng.randrange(args.models):05d}",
+                rng.randint(1, args.versions),
+                rng.choice(PRECISIONS),
+                rng.choice(DEVICES),
+                rng.choice(FORMATS),
+                f"{rng.randrange(args.models):05d}"[1:4],
+            )
+            for _ in range(max(args.requests, 8 * args.workers))
+        ]
+
+        def calls(i):
+            model, version, precision, device, fmt, fragment = picks[i]
+            theirs = peers[0].reads(model, version, precision, fragment)
+            ours = peers[1].reads(model, version, precision, fragment)
+            out = {label: {"MLflow": theirs[label], "registry": ours[label]} for label in ours}
+            for label, url in peers[1].solo_reads(model, version, precision, device, fmt).items():
+                out[label] = {"registry": url}
+            return out
+
+        for peer in peers:  # every worker opens its database connection before measuring
+            for i in range(4 * args.workers):
+                for urls in calls(i).values():
+                    if peer.name in urls:
+                        fetch(urls[peer.name], peer.headers)
+
+        rows = []
+        for conc in concurrency:
+            print(f"reads at concurrency {conc} ...", flush=True)
+            result = measure(peers, calls, args.requests, conc)
+            for label in calls(0):
+                theirs, ours = result.get((label, "MLflow")), result[(label, "registry")]
+                rows.append(
+                    [
+                        label,
+                        conc,
+                        f"{theirs[0] * 1000:.1f}" if theirs else "-",
+                        f"{theirs[1] * 1000:.1f}" if theirs else "-",
+                        f"{theirs[2]:.1f}" if theirs else "-",
+                        f"{ours[0] * 1000:.1f}",
+                        f"{ours[1] * 1000:.1f}",
+                        f"{ours[2]:.1f}",
+                        f"{ours[2] / theirs[2]:.2f}x" if theirs else "-",
+                    ]
+                )
+        for conc in concurrency:
+            theirs, ours = writes[("MLflow", conc)], writes[("registry", conc)]
+            rows.append(
+                [
+                    "writes while seeding (model, version)",
+                    conc,
+                    "",
+                    "",
+                    f"{theirs:.1f}",
+                    "",
+                    "",
+                    f"{ours:.1f}",
+                    f"{ours / theirs:.2f}x",
+                ]
+            )
+        print()
+        print(
+            f"{args.models} models x {args.versions} versions, {args.models * args.versions * 5} variants; "
+            f"{args.workers} workers each; {args.requests} requests per call, fresh connection each"
+        )
+        print(
+            table(["call", "conc", "MLflow p50 ms", "p95", "req/s", "ours p50 ms", "p95", "req/s", "ours/MLflow"], rows)
+        )
+        budget_rows = json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--budget",
+                    token,
+                    "--models",
+                    str(args.models),
+                    "--versions",
+                    str(args.versions),
+                ],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        print()
+        print("in process, per request (median of 50):")
+        print(table(["list", "queries", "total ms", "SQL ms", "Python beyond SQL ms"], budget_rows))
+    finally:
+        for proc in procs:
+            stop(proc)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Serializer fields for lists: the work that is the same for every row is done once per response."""
+
+from urllib.parse import quote
+
+from django.urls import reverse
+from django.utils.http import RFC3986_SUBDELIMS
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
+# What the URL resolver leaves unquoted in a path (RFC 3986 pchar), as reverse() does.
+SAFE = RFC3986_SUBDELIMS + "/~:@"
+
+
+@extend_schema_field(OpenApiTypes.URI)
+class RouteLinkField(serializers.Field):
+    """The absolute URL of a row's route (its detail, its download, ...).
+
+    DRF's hyperlinked fields call ``reverse()`` for every row; on a page of 50 the URL resolver
+    costs more than the rest of the row. This field reverses the route once per response, with a
+    placeholder for the lookup value, keeps the result in the serializer context (shared by every
+    row of a list) and fills in each row's value, quoted as ``reverse()`` quotes it.
+    """
+
+    def __init__(self, view_name, lookup_field="pk", lookup_url_kwarg=None, **kwargs):
+        self.view_name, self.lookup_field = view_name, lookup_field
+        self.lookup_url_kwarg = lookup_url_kwarg or lookup_field
+        super().__init__(read_only=True, source="*", **kwargs)
+
+    def template(self):
+        key = f"_route_template:{self.view_name}"
+        template = self.context.get(key)
+        if template is None:
+            url = reverse(self.view_name, kwargs={self.lookup_url_kwarg: PLACEHOLDER})
+            request = self.context.get("request")
+            url = request.build_absolute_uri(url) if request else url
+            prefix, _, suffix = url.partition(PLACEHOLDER)
+            template = self.context[key] = (prefix, suffix)
+        return template
+
+    def to_representation(self, instance):
+        prefix, suffix = self.template()
+        return f"{prefix}{quote(str(getattr(instance, self.lookup_field)), safe=SAFE)}{suffix}"

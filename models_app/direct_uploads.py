@@ -1,0 +1,161 @@
+"""Direct uploads: big files go from the client to S3 through presigned part URLs; the registry
+only hands out the URLs, then completes, verifies and registers what arrived (through
+``services.register_artifact``, like every other upload).
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from .errors import ArtifactStorageError, Conflict, FileTooLarge
+from .models import UploadSession
+from .services import check_artifact_registration, register_artifact
+from .storage import artifact_key, delete_files
+from .storage.multipart import (
+    PartsRefused,
+    abort_multipart,
+    complete_multipart,
+    object_sha256,
+    object_size,
+    presigned_part_urls,
+    require_s3,
+    start_multipart,
+)
+from .uploads import StoredUpload, part_size_for
+
+
+def start_direct_upload(
+    *, user, model_name, version, size, filename, content_type="", sha256="", version_fields=None, artifact_fields=None
+):
+    """Check the metadata as a registration would, then open an S3 multipart upload for the file.
+
+    Returns the UploadSession; ``direct_upload_part_urls`` gives the URLs to PUT the parts to.
+    Raises DirectUploadUnavailable (501) on local files, FileTooLarge (413), ValidationError
+    (400), Conflict (409) or ArtifactStorageError (503).
+    """
+    require_s3()
+    if size > settings.REGISTRY_MAX_UPLOAD_BYTES:
+        raise FileTooLarge(settings.REGISTRY_MAX_UPLOAD_BYTES)
+    artifact_fields = dict(artifact_fields or {})
+    if artifact_fields.get("derived_from") is not None:
+        artifact_fields["derived_from_id"] = str(artifact_fields.pop("derived_from").pk)
+    artifact_fields.pop("derived_from", None)
+    version_fields = version_fields or {}
+    check_artifact_registration(
+        model_name=model_name,
+        version=version,
+        user=user,
+        version_fields=version_fields,
+        artifact_fields=artifact_fields,
+        filename=filename,
+        content_type=content_type,
+    )
+    session = UploadSession(
+        created_by=user if user and user.is_authenticated else None,
+        size=size,
+        sha256=(sha256 or "").lower(),
+        filename=filename[:255],
+        content_type=(content_type or "")[:100],
+        part_size=part_size_for(size),
+        metadata={
+            "registered_model": model_name,
+            "version": version,
+            "version_fields": version_fields,
+            "artifact_fields": artifact_fields,
+        },
+        expires_at=timezone.now() + timedelta(hours=settings.REGISTRY_UPLOAD_SESSION_HOURS),
+    )
+    session.key = artifact_key(session.id, filename)
+    session.upload_id = start_multipart(session.key)
+    try:
+        session.save(force_insert=True)
+    except BaseException:
+        abort_multipart(session.key, session.upload_id)
+        raise
+    return session
+
+
+def direct_upload_part_urls(session):
+    """Presigned PUT URLs, one per part, valid until the session expires."""
+    expires_in = max(60, int((session.expires_at - timezone.now()).total_seconds()))
+    # SigV4 presigned URLs live at most 7 days.
+    expires_in = min(expires_in, 7 * 24 * 3600)
+    return presigned_part_urls(session.key, session.upload_id, session.part_count, expires_in)
+
+
+def _fail_session(session, message, *, state=UploadSession.State.FAILED):
+    session.state, session.error = state, message[:2000]
+    session.save(update_fields=["state", "error"])
+
+
+def complete_direct_upload(session, *, parts, user=None):
+    """Complete the multipart upload, verify size and sha256 of what arrived, and register it.
+
+    ``parts`` is a list of {"part_number", "etag"} as S3 answered each PUT. On a size or sha256
+    mismatch the object is deleted and a ValidationError (400) raised; a Conflict at registration
+    (the variant was taken meanwhile) deletes it too. The session ends ``completed`` or ``failed``.
+    """
+    claimed = UploadSession.objects.filter(pk=session.pk, state=UploadSession.State.PENDING).update(
+        state=UploadSession.State.COMPLETING
+    )
+    if not claimed:
+        session.refresh_from_db()
+        raise Conflict(f"This upload is {session.state}; only a pending upload can be completed.")
+    try:
+        complete_multipart(session.key, session.upload_id, parts)
+    except PartsRefused as exc:
+        # Wrong or missing parts: the upload stays open so the client can fix its list.
+        UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.PENDING)
+        raise ValidationError({"parts": [f"S3 refused the parts: {exc}"]}) from exc
+    except ArtifactStorageError:
+        UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.PENDING)
+        raise
+    try:
+        size = object_size(session.key)
+        if size != session.size:
+            raise ValidationError({"size": [f"{size} bytes arrived; the upload announced {session.size}."]})
+        sha256 = object_sha256(session.key)
+        if session.sha256 and sha256 != session.sha256:
+            raise ValidationError({"sha256": [f"The file that arrived has sha256 {sha256}, not {session.sha256}."]})
+    except BaseException as exc:
+        delete_files([session.key])
+        _fail_session(session, str(exc))
+        raise
+    stored = StoredUpload(
+        name=session.filename,
+        stored_name=session.key,
+        artifact_id=session.id,
+        size=size,
+        sha256=sha256,
+        content_type=session.content_type,
+    )
+    meta = session.metadata
+    try:
+        artifact = register_artifact(
+            model_name=meta["registered_model"],
+            version=meta["version"],
+            fileobj=stored,
+            user=user or session.created_by,
+            version_fields=meta.get("version_fields"),
+            artifact_fields=meta.get("artifact_fields"),
+            size=size,
+            sha256=sha256,
+            filename=session.filename,
+            content_type=session.content_type,
+        )
+    except BaseException as exc:
+        _fail_session(session, str(exc))
+        raise
+    session.state, session.artifact = UploadSession.State.COMPLETED, artifact
+    session.save(update_fields=["state", "artifact"])
+    return artifact
+
+
+def abort_direct_upload(session, *, reason="aborted by the client", state=UploadSession.State.ABORTED):
+    """Abort a pending upload: S3 drops the parts sent so far."""
+    if session.state != UploadSession.State.PENDING:
+        raise Conflict(f"This upload is {session.state}; only a pending upload can be aborted.")
+    abort_multipart(session.key, session.upload_id)
+    _fail_session(session, reason, state=state)

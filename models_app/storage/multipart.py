@@ -1,0 +1,283 @@
+"""S3 multipart uploads: the writer that streams an API upload into the bucket part by part,
+and the calls behind direct uploads, whose parts clients PUT to presigned URLs. Also the bucket's
+own set-up (``ensure_bucket``).
+"""
+
+import hashlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import ArtifactStorageError, DirectUploadUnavailable
+from . import STORAGE_ERRORS, _client, _object_key, _presigning_client, current_storage, is_s3
+
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def aborting_on_failure(abort):
+    """Run ``abort`` on any failure, so nothing of a half-written upload stays in the bucket;
+    storage errors become ArtifactStorageError (503)."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as exc:
+        abort()
+        raise ArtifactStorageError(f"Could not store the file: {exc}") from exc
+    except BaseException:
+        abort()
+        raise
+
+
+class S3MultipartWriter:
+    """Writes one object to S3 as a multipart upload from a stream of chunks.
+
+    Up to ``in_flight`` parts upload in background threads while the next part fills, so memory
+    stays at most ``(in_flight + 1) * part_size`` whatever the file size. Files that fit in one
+    part take a single PUT. ``abort()`` removes everything written so far.
+
+    Like boto3's own transfer manager, the upload declares CRC32 part checksums: S3 checks each
+    part against its CRC32 as it arrives and keeps a checksum of the part checksums. Without one
+    declared, an S3 server may compute a full-object checksum itself, and some (moto among them)
+    do it by reading the whole object again when the upload completes.
+    """
+
+    checksum = "CRC32"
+
+    def __init__(self, client, bucket, key, part_size, in_flight=2):
+        self.client, self.bucket, self.key = client, bucket, key
+        self.part_size, self.in_flight = part_size, in_flight
+        self.chunks, self.buffered = [], 0
+        self.upload_id = None
+        self.pending, self.parts = [], []
+        self.executor = None
+
+    @classmethod
+    def for_name(cls, name, part_size):
+        """A writer for the stored file ``name`` in the artifacts bucket."""
+        storage = current_storage()
+        return cls(_client(storage), storage.bucket_name, _object_key(storage, name), part_size)
+
+    def write(self, data):
+        self.chunks.append(data)
+        self.buffered += len(data)
+        if self.buffered >= self.part_size:
+            # A free slot first, then the join: the chunks and their joined copy never sit beside
+            # a full set of parts in flight, so memory peaks at in_flight + 1 parts, not + 2.
+            # Parts may run a chunk over part_size (S3 only needs >= 5 MiB); joining the chunks
+            # is the one copy a part needs.
+            self._wait_for_slot()
+            part, self.chunks, self.buffered = b"".join(self.chunks), [], 0
+            self._send(part)
+
+    def _wait_for_slot(self):
+        while len(self.pending) >= self.in_flight:
+            self.parts.append(self.pending.pop(0).result())
+
+    def _send(self, data):
+        if self.upload_id is None:
+            self.upload_id = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=self.key, ChecksumAlgorithm=self.checksum
+            )["UploadId"]
+            self.executor = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="s3-part")
+        self._wait_for_slot()
+        number = len(self.parts) + len(self.pending) + 1
+        self.pending.append(self.executor.submit(self._upload_part, number, data))
+
+    def _upload_part(self, number, data):
+        response = self.client.upload_part(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=data,
+            ChecksumAlgorithm=self.checksum,
+        )
+        part = {"PartNumber": number, "ETag": response["ETag"]}
+        if f"Checksum{self.checksum}" in response:  # completing the upload names each part's checksum
+            part[f"Checksum{self.checksum}"] = response[f"Checksum{self.checksum}"]
+        return part
+
+    def close(self):
+        """Send what is buffered and finish the object."""
+        rest, self.chunks, self.buffered = b"".join(self.chunks), [], 0
+        if self.upload_id is None:
+            self.client.put_object(Bucket=self.bucket, Key=self.key, Body=rest)
+            return
+        if rest:
+            self._send(rest)
+        self.parts.extend(future.result() for future in self.pending)
+        self.pending = []
+        self.executor.shutdown()
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
+        )
+
+    def abort(self):
+        """Forget the buffer and abort the multipart upload (its parts are deleted by S3)."""
+        self.chunks, self.buffered = [], 0
+        for future in self.pending:
+            future.cancel()
+        if self.executor:
+            self.executor.shutdown(wait=True)
+        self.pending = []
+        if self.upload_id:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+            except Exception:
+                logger.exception(
+                    "Could not abort upload %s of %s; `manage.py prune_uploads` will", self.upload_id, self.key
+                )
+            self.upload_id = None
+
+
+# --- Direct uploads: multipart uploads the client fills through presigned part URLs -----------
+
+
+class PartsRefused(Exception):
+    """S3 refused a direct upload's part list (wrong or missing parts): the client's mistake."""
+
+
+def _bucket():
+    """The S3 storage and its client; DirectUploadUnavailable (501) on local files."""
+    storage = current_storage()
+    if not is_s3(storage):
+        raise DirectUploadUnavailable()
+    return storage, _client(storage)
+
+
+def require_s3():
+    """Raise DirectUploadUnavailable (501) unless artifacts live on S3."""
+    _bucket()
+
+
+def start_multipart(name):
+    """Open a multipart upload for the stored file ``name``; returns its upload id."""
+    storage, client = _bucket()
+    try:
+        return client.create_multipart_upload(Bucket=storage.bucket_name, Key=_object_key(storage, name))["UploadId"]
+    except STORAGE_ERRORS as exc:
+        raise ArtifactStorageError(f"Could not start the upload: {exc}") from exc
+
+
+def presigned_part_urls(name, upload_id, part_count, expires_in):
+    """Presigned PUT URLs for parts 1..``part_count`` of a multipart upload."""
+    storage, _ = _bucket()
+    client = _presigning_client(storage)
+    key = _object_key(storage, name)
+    return [
+        {
+            "part_number": number,
+            "url": client.generate_presigned_url(
+                "upload_part",
+                ExpiresIn=expires_in,
+                Params={"Bucket": storage.bucket_name, "Key": key, "UploadId": upload_id, "PartNumber": number},
+            ),
+        }
+        for number in range(1, part_count + 1)
+    ]
+
+
+def complete_multipart(name, upload_id, parts):
+    """Complete a multipart upload from ``[{"part_number", "etag"}, ...]``.
+
+    Raises PartsRefused with S3's message when S3 refuses the parts (the upload stays open), and
+    ArtifactStorageError when S3 cannot be reached.
+    """
+    storage, client = _bucket()
+    try:
+        client.complete_multipart_upload(
+            Bucket=storage.bucket_name,
+            Key=_object_key(storage, name),
+            UploadId=upload_id,
+            MultipartUpload={
+                "Parts": [
+                    {"PartNumber": p["part_number"], "ETag": p["etag"]}
+                    for p in sorted(parts, key=lambda p: p["part_number"])
+                ]
+            },
+        )
+    except ClientError as exc:
+        raise PartsRefused(exc.response.get("Error", {}).get("Message", exc)) from exc
+    except STORAGE_ERRORS as exc:
+        raise ArtifactStorageError(f"Could not complete the upload: {exc}") from exc
+
+
+def abort_multipart(name, upload_id):
+    """Abort a multipart upload (S3 drops its parts); one that is already gone is fine."""
+    storage, client = _bucket()
+    try:
+        client.abort_multipart_upload(Bucket=storage.bucket_name, Key=_object_key(storage, name), UploadId=upload_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404"):
+            return
+        raise ArtifactStorageError(f"Could not abort the upload: {exc}") from exc
+    except STORAGE_ERRORS as exc:
+        raise ArtifactStorageError(f"Could not abort the upload: {exc}") from exc
+
+
+def open_multipart_uploads(prefix="artifacts/"):
+    """(name, upload id, initiated) of every multipart upload open under ``prefix``."""
+    storage, client = _bucket()
+    location = _object_key(storage, "")
+    for page in client.get_paginator("list_multipart_uploads").paginate(
+        Bucket=storage.bucket_name, Prefix=_object_key(storage, prefix)
+    ):
+        for upload in page.get("Uploads", []):
+            yield upload["Key"].removeprefix(location), upload["UploadId"], upload["Initiated"]
+
+
+def object_size(name):
+    """The size in bytes of a stored object, as S3 reports it."""
+    storage, client = _bucket()
+    try:
+        return client.head_object(Bucket=storage.bucket_name, Key=_object_key(storage, name))["ContentLength"]
+    except STORAGE_ERRORS as exc:
+        raise ArtifactStorageError(f"Could not verify the upload: {exc}") from exc
+
+
+def object_sha256(name, chunk_size=8 * 1024 * 1024):
+    """Read the stored object once and hash it: S3's own multipart checksums are checksums of
+    part checksums, not the sha256 of the file a client knows."""
+    storage, client = _bucket()
+    digest = hashlib.sha256()
+    try:
+        body = client.get_object(Bucket=storage.bucket_name, Key=_object_key(storage, name))["Body"]
+        try:
+            for chunk in body.iter_chunks(chunk_size):
+                digest.update(chunk)
+        finally:
+            body.close()
+    except STORAGE_ERRORS as exc:
+        raise ArtifactStorageError(f"Could not verify the upload: {exc}") from exc
+    return digest.hexdigest()
+
+
+# --- The bucket -------------------------------------------------------------------------------
+
+
+def ensure_bucket():
+    """Create the S3 bucket when it does not exist. Returns "exists" or "created".
+
+    Raises ArtifactStorageError naming what failed when the bucket or the endpoint cannot be
+    reached.
+    """
+    storage, client = _bucket()
+    try:
+        client.head_bucket(Bucket=storage.bucket_name)
+        return "exists"
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket"}:
+            raise ArtifactStorageError(f"Cannot reach bucket {storage.bucket_name}: {exc}") from exc
+    except Exception as exc:  # connection errors: say so plainly
+        raise ArtifactStorageError(f"Cannot reach the S3 endpoint: {exc}") from exc
+    kwargs = {"Bucket": storage.bucket_name}
+    region = client.meta.region_name
+    if region and region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        client.create_bucket(**kwargs)
+    except Exception as exc:
+        raise ArtifactStorageError(f"Cannot reach the S3 endpoint: {exc}") from exc
+    return "created"
