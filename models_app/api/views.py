@@ -18,7 +18,7 @@ from ..models import AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredM
 from ..uploads import StreamingFileParser, StreamingMultiPartParser
 from .filters import ArtifactFilterSet, AuditEntryFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
 from .idempotency import IdempotentCreateMixin
-from .permissions import AliasPermissions, CanAddArtifacts, ChangePermissions, ReadOnly
+from .permissions import AliasPermissions, CanAddArtifacts, ChangePermissions, CreatePermissions, ReadOnly
 from .serializers import (
     AliasEventSerializer,
     AliasReasonSerializer,
@@ -327,6 +327,7 @@ class ArtifactFileUploadViewSet(ArtifactViewSet):
     """
 
     parser_classes = [StreamingFileParser]
+    permission_classes = [CreatePermissions]
     metadata_class = RawUploadMetadata
 
 
