@@ -193,8 +193,8 @@ def s3_storage_options(bucket, endpoint_url="", region="", access_key="", secret
         "client_config": Config(
             # Every S3 call is bounded: a connect and a read timeout, and a few retries.
             connect_timeout=env_int("S3_CONNECT_TIMEOUT", 5),
-            read_timeout=env_int("S3_READ_TIMEOUT", 60),
-            retries={"max_attempts": env_int("S3_MAX_ATTEMPTS", 3), "mode": "standard"},
+            read_timeout=env_int("S3_READ_TIMEOUT", 10),
+            retries={"max_attempts": env_int("S3_MAX_ATTEMPTS", 2), "mode": "standard"},
             # The registry hashes every file itself and S3 checks each request's CRC32 checksum,
             # so the SigV4 signature need not hash the body again (as boto3 already skips on https).
             s3={"addressing_style": "path", "payload_signing_enabled": False},
@@ -235,6 +235,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 # On S3 the first handler streams each file straight into a multipart upload instead.
 FILE_UPLOAD_HANDLERS = ["models_app.uploads.S3StreamingUploadHandler", "models_app.uploads.HashingUploadHandler"]
 FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
+# After an S3 call timed out or could not connect, S3 calls fail at once for this long
+# (models_app.storage).
+REGISTRY_STORAGE_BREAKER_SECONDS = env_int("REGISTRY_STORAGE_BREAKER_SECONDS", 15)
 REGISTRY_MAX_UPLOAD_BYTES = env_int("REGISTRY_MAX_UPLOAD_BYTES", 20 * 1024**3)
 REGISTRY_UPLOAD_PART_BYTES = env_int("REGISTRY_UPLOAD_PART_BYTES", 8 * 1024**2)
 # Big files: clients upload straight to S3 through presigned part URLs (/api/v1/uploads/); the
