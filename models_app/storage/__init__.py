@@ -78,6 +78,7 @@ def is_s3(storage=None):
 def _reset_on_storages_change(*, setting, **kwargs):
     if setting == "STORAGES":
         artifact_storage._wrapped = empty
+        _breaker["open_until"] = 0.0  # another storage: what the last one did says nothing
 
 
 # --- Keys -------------------------------------------------------------------------------------
