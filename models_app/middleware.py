@@ -1,10 +1,14 @@
 """Request checks every face (API, Intel routes, pages, admin) shares."""
 
 from django.core.exceptions import BadRequest
+from django.http import JsonResponse
+
+from .lib.http import error_body
 
 
 class RefuseNulMiddleware:
-    """Refuse a NUL character in the path, the query string or a URL-encoded form with a 400.
+    """Refuse a chunked request body with a 411, and a NUL character in the path, the query string
+    or a URL-encoded form with a 400.
 
     PostgreSQL cannot store or compare text holding NUL: a lookup with one fails in the driver,
     which the faces would otherwise report as a database outage. Forms and serializers already
@@ -16,6 +20,11 @@ class RefuseNulMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+            # Django reads a body by its Content-Length: a chunked body would be read as empty,
+            # and a 400 would blame the client's fields for it.
+            message = "Send the body with a Content-Length; chunked request bodies are not supported."
+            return JsonResponse(error_body("length_required", message), status=411)
         if "\x00" in request.path_info:
             raise BadRequest("The URL path contains a NUL character.")
         if has_nul(request.GET):

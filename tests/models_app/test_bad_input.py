@@ -103,3 +103,16 @@ def test_too_many_labels_is_a_400(api_client):
     )
     assert response.status_code == 400
     assert response.json()["error"]["fields"]["labels"] == ["At most 1000 labels."]
+
+
+def test_a_chunked_body_is_refused_with_411_before_anything_is_stored(api_client, bucket):
+    response = api_client.generic(
+        "PUT",
+        "/api/v1/artifacts/upload/m.bin?registered_model=m&version=1",
+        b"",
+        content_type="application/octet-stream",
+        HTTP_TRANSFER_ENCODING="chunked",
+    )
+    assert response.status_code == 411
+    assert response.json()["error"]["code"] == "length_required"
+    assert not RegisteredModel.objects.exists() and list(bucket.objects.all()) == []
