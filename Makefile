@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint smoke bench bench-peers clean
+.PHONY: run test lint smoke bench bench-peers bench-client clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,9 +30,10 @@ run: $(BIN)/.installed
 	BIN=$(BIN) bash scripts/run.sh $(HOST):$(PORT)
 
 ## test: the whole suite (PostgreSQL when DATABASE_URL is set, SQLite otherwise; S3 via moto),
-##       after finding a Chromium for the browser tests or installing one
+##       after finding (or installing) a Chromium for the browser tests and skopeo for the OCI tests
 test: $(BIN)/.installed-dev
 	BIN=$(BIN) bash scripts/ensure-browser.sh
+	bash scripts/ensure-skopeo.sh
 	$(BIN)/python -m pytest
 
 ## lint: ruff (lint and format check) and no model change without its migration
@@ -45,16 +46,21 @@ lint: $(BIN)/.installed-dev
 smoke: $(BIN)/.installed
 	bash scripts/smoke.sh
 
-## bench: artifact throughput and memory vs direct boto3, metadata latency on PostgreSQL, and a
-##        Geti import's time and memory (not part of test)
+## bench: artifact throughput and memory vs direct boto3, metadata latency on PostgreSQL, a Geti
+##        import's time and memory, OCI push and pull (not part of test)
 bench: $(BIN)/.installed-dev
 	$(BIN)/python bench/artifacts.py
 	$(BIN)/python bench/metadata.py
 	$(BIN)/python bench/geti_import.py
+	$(BIN)/python bench/oci.py
 
 ## bench-peers: this registry beside MLflow's registry (installed in var/bench/mlflow-venv), same run
 bench-peers: $(BIN)/.installed-dev
 	$(BIN)/python bench/peers.py
+
+## bench-client: push and pull of 1 GiB through the Python client vs boto3 on the same S3 endpoint
+bench-client: $(BIN)/.installed-dev
+	$(BIN)/python bench/client.py
 
 clean:
 	rm -rf $(VENV) var

@@ -25,7 +25,6 @@ import time
 import uuid
 from pathlib import Path
 
-import boto3
 import requests
 from boto3.s3.transfer import TransferConfig
 
@@ -33,10 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     CpuMeter,
     RssSampler,
-    base_env,
+    admin_token,
     children,
     free_port,
-    manage,
+    remove_tree,
+    s3_client,
+    s3_env,
     start_gunicorn,
     start_moto,
     stop,
@@ -142,64 +143,15 @@ def main():
         moto, endpoint = start_moto(tuned=not args.moto_default_malloc)
     bucket = os.environ.get("S3_BUCKET") or f"bench-{uuid.uuid4().hex[:8]}"
     work = Path(tempfile.mkdtemp(prefix="registry-bench-"))
-    env = base_env(
-        S3_BUCKET=bucket,
-        S3_ENDPOINT_URL=endpoint,
-        S3_REGION="us-east-1",
-        S3_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
-        S3_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
-        REGISTRY_VAR_DIR=work / "var",
-        REGISTRY_MAX_UPLOAD_BYTES=size * 2,
-        LOG_LEVEL="WARNING",
-    )
-    # The direct client uses the registry's own client settings, so both paths sign alike.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from registry_project.settings import s3_storage_options
-
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=env["S3_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["S3_SECRET_ACCESS_KEY"],
-        config=s3_storage_options(bucket)["client_config"],
-    )
+    env = s3_env(endpoint, bucket, work, REGISTRY_MAX_UPLOAD_BYTES=size * 2)
+    s3 = s3_client(env)
     server = socat = None
     try:
         socat, socat_url = start_socat(endpoint)
-        s3_via_socat = (
-            boto3.client(
-                "s3",
-                endpoint_url=socat_url,
-                region_name="us-east-1",
-                aws_access_key_id=env["S3_ACCESS_KEY_ID"],
-                aws_secret_access_key=env["S3_SECRET_ACCESS_KEY"],
-                config=s3_storage_options(bucket)["client_config"],
-            )
-            if socat
-            else None
-        )
-        try:
-            s3.create_bucket(Bucket=bucket)
-        except s3.exceptions.BucketAlreadyOwnedByYou:
-            pass
+        s3_via_socat = s3_client({**env, "S3_ENDPOINT_URL": socat_url}) if socat else None
         source = make_file(work / "model.bin", size)
         digest = hashlib.sha256(source.read_bytes()).hexdigest() if size <= 2048 * MiB else None
-
-        manage(env, "migrate", "--noinput")
-        manage(env, "ensure_admin", "--url", "http://127.0.0.1")
-        token = (
-            __import__("subprocess")
-            .run(
-                [sys.executable, "manage.py", "issue_token", "admin"],
-                cwd=Path(__file__).resolve().parent.parent,
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
-            .stdout.strip()
-        )
+        token = admin_token(env)
         server, base = start_gunicorn(env, workers=1, threads=4)
         workers = children(server.pid)
         auth = {"Authorization": f"Token {token}"}
@@ -404,9 +356,7 @@ def main():
         stop(server)
         stop(socat)
         stop(moto)
-        for path in sorted(work.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        work.rmdir()
+        remove_tree(work)
 
 
 if __name__ == "__main__":

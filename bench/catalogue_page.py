@@ -25,6 +25,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 
+from models_app.markup import plain_snippet  # noqa: E402
 from models_app.models import Artifact, ModelVersion, RegisteredModel  # noqa: E402
 
 CASES = [
@@ -33,14 +34,25 @@ CASES = [
     ("int8 on npu", {"precision": "INT8", "target_device": "NPU"}),
     ("category + sort", {"category": "Detection", "sort": "updated"}),
     ("tag", {"tag": "team:vision"}),
+    ("page 2", {"page": "2"}),
     ("page 40", {"page": "40"}),
+    ("table view", {"view": "table"}),
 ]
 
 
 def populate(count):
+    # Descriptions as teams write them (a heading, prose, a table); bulk_create skips save(), so
+    # the snippet lists show is computed here as save() would.
+    description = (
+        "# bench\n\nDetector for edge cameras, trained in Geti and exported to **OpenVINO**.\n\n"
+        "| Dataset | Images |\n|---|---|\n| retail | 18,400 |\n\n- INT8 builds need OpenVINO 2024.3 on NPU\n"
+    )
     models = [
         RegisteredModel(
-            name=f"bench-{i:06d}", description=f"Benchmark model {i}", tags={"team": "vision" if i % 2 else "audio"}
+            name=f"bench-{i:06d}",
+            description=description.replace("bench", f"bench-{i:06d}"),
+            description_snippet=plain_snippet(description),
+            tags={"team": "vision" if i % 2 else "audio"},
         )
         for i in range(count)
     ]

@@ -199,6 +199,51 @@ def median(values):
     return statistics.median(values) if values else float("nan")
 
 
+def s3_env(endpoint, bucket, work, **extra):
+    """The environment of a registry storing its artifacts in ``bucket`` at ``endpoint``, its
+    database and files under ``work``."""
+    return base_env(
+        S3_BUCKET=bucket,
+        S3_ENDPOINT_URL=endpoint,
+        S3_REGION="us-east-1",
+        S3_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
+        S3_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
+        REGISTRY_VAR_DIR=work / "var",
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+
+
+def s3_client(env):
+    """A boto3 client for the bucket ``env`` names, with the registry's own client settings, so
+    direct transfers and the registry's sign requests alike. Creates the bucket if missing."""
+    import boto3
+
+    sys.path.insert(0, str(ROOT))
+    from registry_project.settings import s3_storage_options
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=env["S3_ENDPOINT_URL"],
+        region_name="us-east-1",
+        aws_access_key_id=env["S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["S3_SECRET_ACCESS_KEY"],
+        config=s3_storage_options(env["S3_BUCKET"])["client_config"],
+    )
+    try:
+        client.create_bucket(Bucket=env["S3_BUCKET"])
+    except client.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    return client
+
+
+def issue_token(env, username="admin"):
+    """An API token of ``username`` (``manage.py issue_token``) on the registry ``env`` configures."""
+    return subprocess.run(
+        [PYTHON, "manage.py", "issue_token", username], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 def base_env(**extra):
     env = {k: v for k, v in os.environ.items()}
     env.setdefault("AWS_ACCESS_KEY_ID", "bench")
@@ -208,3 +253,17 @@ def base_env(**extra):
     if "REGISTRY_VAR_DIR" in extra:  # where collected static files would be; whitenoise warns without it
         (Path(extra["REGISTRY_VAR_DIR"]) / "static").mkdir(parents=True, exist_ok=True)
     return env
+
+
+def admin_token(env):
+    """Migrate the registry's database, make sure the admin exists, and return its API token."""
+    manage(env, "migrate", "--noinput")
+    manage(env, "ensure_admin", "--url", "http://127.0.0.1")
+    return issue_token(env)
+
+
+def remove_tree(path):
+    """Delete a bench run's working directory (its files, database and local media)."""
+    for item in sorted(path.rglob("*"), reverse=True):
+        item.unlink() if item.is_file() else item.rmdir()
+    path.rmdir()

@@ -10,7 +10,6 @@ database already holds the variants. Artifacts are stored as local files (this m
 import argparse
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import threading
@@ -21,7 +20,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, base_env, manage, percentile, start_gunicorn, stop, table  # noqa: E402
+from common import ROOT, base_env, issue_token, manage, percentile, start_gunicorn, stop, table  # noqa: E402
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/registry_bench"
 PRECISIONS, DEVICES, FORMATS = ["FP32", "FP16", "INT8", "INT4"], ["CPU", "GPU", "NPU"], ["openvino", "onnx"]
@@ -213,14 +212,7 @@ def main():
         else f"\nUsing the {args.variants} variants already in the database"
     )
     manage(env, "ensure_admin", "--url", "http://127.0.0.1")
-    token = subprocess.run(
-        [sys.executable, "manage.py", "issue_token", "admin"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    token = issue_token(env)
     from models_app.models import Artifact
 
     ids = [str(i) for i in Artifact.objects.values_list("id", flat=True)[:5000]]

@@ -147,6 +147,20 @@ def target_device_for(optimized: OptimizedModel) -> str:
     return device if device and device != "UNSPECIFIED" else "CPU"
 
 
+def score_metric_for(project: Project, group: ModelGroup, model: Model) -> str:
+    """What the score measures, where Geti says: the metric of the group's task in the project's
+    performance (``f-measure``, ``accuracy``...), or the anomaly score the number was taken from."""
+    performance = model.performance or {}
+    if performance.get("score") is None:
+        for key in ("global_score", "local_score"):
+            if performance.get(key) is not None:
+                return key.replace("_", " ")
+    for entry in (project.raw.get("performance") or {}).get("task_performances") or []:
+        if entry.get("task_id") == group.task_id:
+            return str((entry.get("score") or {}).get("metric_type") or "")[:64]
+    return ""
+
+
 def version_fields_for(config: GetiConfig, project: Project, group: ModelGroup, model: Model) -> dict:
     """What every variant of one Geti model shares."""
     task_labels = [label for task in project.tasks if task.trainable for label in task.labels]
@@ -155,6 +169,7 @@ def version_fields_for(config: GetiConfig, project: Project, group: ModelGroup, 
         "architecture": (model.architecture or group.name)[:200],
         "category": category_for(project.task_types),
         "labels": model.labels or task_labels,
+        "score_metric": score_metric_for(project, group, model),
         "project_id": project.id[:128],
         "project_name": project.name[:200],
         "origin": ORIGIN,

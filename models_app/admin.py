@@ -3,11 +3,14 @@
 Deletes from the admin go through the same services as the API, so files leave with their rows.
 """
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Sum
+from django.db import models
+from django.db.models import Count, OuterRef, Subquery, Sum
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
@@ -15,6 +18,60 @@ from django.utils.html import format_html, format_html_join
 from . import services
 from .errors import ArtifactStorageError, RegistryError
 from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
+
+
+class PrettyJSONField(forms.JSONField):
+    """JSON shown indented, one key a line, in a monospace box sized to its content."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True, cls=self.encoder)
+
+
+class JSONTextarea(forms.Textarea):
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"class": "vLargeTextField json-field", "rows": 4, **(attrs or {})})
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        lines = (value or "").count("\n") + 1
+        context["widget"]["attrs"]["rows"] = min(max(lines, 2), 20)
+        return context
+
+
+class RegistryAdminMixin:
+    """Display options every registry admin shares: readable JSON, precisions as written (FP16,
+    not "Fp16"), dates to the minute."""
+
+    formfield_overrides = {models.JSONField: {"form_class": PrettyJSONField, "widget": JSONTextarea}}
+
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
+    @admin.display(ordering="created_at", description="Created")
+    def created(self, obj):
+        return short_time(obj.created_at)
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "precision":
+            kwargs["choices"] = [(value, value) for value in Artifact.Precision.values]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+
+class PrecisionFilter(admin.SimpleListFilter):
+    title = "precision"
+    parameter_name = "precision__exact"
+
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in Artifact.Precision.values]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(precision=self.value()) if self.value() else queryset
+
+
+def short_time(value):
+    return value.strftime("%Y-%m-%d %H:%M") if value else "—"
 
 
 def download_link(artifact):
@@ -134,9 +191,9 @@ class ModelVersionInline(admin.TabularInline):
         return False
 
 
-class ArtifactInline(admin.TabularInline):
+class ArtifactInline(RegistryAdminMixin, admin.TabularInline):
     model = Artifact
-    fields = ["precision", "target_device", "format", "score", "size", "sha256", "download"]
+    fields = ["precision", "target_device", "format", "score", "file_size", "short_sha256", "download"]
     # Read-only: an artifact is changed or deleted on its own page, through the services (with
     # their checks, audit entry and file delete).
     readonly_fields = fields
@@ -151,35 +208,50 @@ class ArtifactInline(admin.TabularInline):
     def download(self, obj):
         return download_link(obj)
 
+    @admin.display(description="Size")
+    def file_size(self, obj):
+        return filesizeformat(obj.size) if obj.pk else "—"
+
+    @admin.display(description="sha256")
+    def short_sha256(self, obj):
+        return format_html('<code title="{}">{}…</code>', obj.sha256, obj.sha256[:12]) if obj.pk else "—"
+
 
 @admin.register(RegisteredModel)
-class RegisteredModelAdmin(ServiceDeleteMixin, admin.ModelAdmin):
+class RegisteredModelAdmin(RegistryAdminMixin, ServiceDeleteMixin, admin.ModelAdmin):
     delete_service = staticmethod(lambda obj, user: services.delete_registered_model(obj, force=True, user=user))
     create_service = staticmethod(lambda fields, user: services.create_registered_model(user=user, **fields))
     update_service = staticmethod(
         lambda obj, fields, user: services.update_registered_model(obj, fields=fields, user=user)
     )
     artifact_path = "version__registered_model"
-    list_display = ["name", "version_count", "latest_version_at", "created_at"]
+    list_display = ["name", "version_count", "latest_version", "latest_version_at", "created"]
     search_fields = ["name", "description"]
     list_filter = ["created_at"]
     readonly_fields = ["created_at", "updated_at"]
     inlines = [ModelVersionInline]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).with_stats()
+        newest = ModelVersion.objects.filter(registered_model=OuterRef("pk")).order_by("-created_at", "-pk")
+        return (
+            super().get_queryset(request).with_stats().annotate(latest_version=Subquery(newest.values("version")[:1]))
+        )
 
     @admin.display(ordering="version_count", description="Versions")
     def version_count(self, obj):
         return obj.version_count
 
-    @admin.display(ordering="latest_version_at", description="Latest version")
+    @admin.display(ordering="latest_version", description="Latest version")
+    def latest_version(self, obj):
+        return obj.latest_version or "—"
+
+    @admin.display(ordering="latest_version_at", description="Updated")
     def latest_version_at(self, obj):
-        return obj.latest_version_at
+        return short_time(obj.latest_version_at)
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
+class ModelVersionAdmin(RegistryAdminMixin, ServiceDeleteMixin, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_version)
     create_service = staticmethod(lambda fields, user: services.create_version(user=user, **fields))
     update_service = staticmethod(lambda obj, fields, user: services.update_version(obj, fields=fields, user=user))
@@ -192,7 +264,7 @@ class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         "variant_count",
         "total_size",
         "best_score",
-        "created_at",
+        "created",
     ]
     list_display_links = ["registered_model", "version"]
     list_select_related = ["registered_model"]
@@ -255,7 +327,7 @@ class ModelVersionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
 
 
 @admin.register(Artifact)
-class ArtifactAdmin(ServiceDeleteMixin, admin.ModelAdmin):
+class ArtifactAdmin(RegistryAdminMixin, ServiceDeleteMixin, admin.ModelAdmin):
     delete_service = staticmethod(services.delete_artifact)
 
     @staticmethod
@@ -274,18 +346,18 @@ class ArtifactAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = [
         "model_name",
         "version_name",
-        "precision",
+        "precision_name",
         "target_device",
         "format",
         "score",
         "file_size",
-        "created_at",
+        "created",
         "download",
     ]
     list_display_links = ["model_name", "version_name"]
     date_hierarchy = "created_at"
     list_select_related = ["version", "version__registered_model"]
-    list_filter = ["precision", "target_device", "format", "version__origin", "created_at"]
+    list_filter = [PrecisionFilter, "target_device", "format", "version__origin", "created_at"]
     search_fields = ["version__registered_model__name", "version__version", "sha256", "external_id"]
     readonly_fields = [
         "file",
@@ -297,6 +369,7 @@ class ArtifactAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         "created_at",
         "updated_at",
         "download",
+        "file_inspection",
     ]
     autocomplete_fields = ["version", "derived_from"]
 
@@ -321,9 +394,24 @@ class ArtifactAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     def file_size(self, obj):
         return filesizeformat(obj.size)
 
+    @admin.display(ordering="precision", description="Precision")
+    def precision_name(self, obj):
+        return obj.precision
+
     @admin.display(description="File")
     def download(self, obj):
         return download_link(obj)
+
+    @admin.display(description="Inspection")
+    def file_inspection(self, obj):
+        """What the file holds (docs/inspection.md), with any contradiction of the declared fields."""
+        found = obj.inspection_or_none if obj.pk else None
+        if found is None:
+            return "pending"
+        text = found.status + (f": {found.reason}" if found.reason else "")
+        if found.status == found.Status.DONE:
+            text += f" ({found.format}, weights {found.weight_precision or '?'}, {found.parameter_count} parameters)"
+        return format_html_join("", "<div>{}</div>", [(line,) for line in [text, *obj.inspection_warnings]])
 
 
 # --- Lifecycle: aliases and the audit log ----------------------------------------------------

@@ -5,9 +5,13 @@ artifacts has all the chosen values, so "INT8 + NPU" finds models that have an I
 the NPU, not models with some INT8 file and some other NPU file. Facet counts are disjunctive:
 each facet is counted with every filter but its own applied, so the other values of a chosen
 facet stay visible to switch to. Every facet costs one grouped query, whatever the data size.
+
+Archived versions stay out of the facets and their counts unless ``include_archived`` is asked
+for, as they stay out of the cards: a facet never finds a model for a build nobody should pick.
 """
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -26,7 +30,9 @@ FACET_LABELS = {
     "target_device": "Target device",
     "format": "Format",
     "origin": "Origin",
+    "tag": "Tag",
 }
+TAG_FACET_SIZE = 30
 FACET_ORDER = ["category", "precision", "target_device", "format", "origin"]
 
 SORTS = {
@@ -36,6 +42,8 @@ SORTS = {
     "versions": ("Most versions", [F("version_count").desc(), F("name").asc()]),
 }
 DEFAULT_SORT = "name"
+VIEWS = ("cards", "table")
+LIVE_STATUSES = [ModelVersion.Status.ACTIVE, ModelVersion.Status.DEPRECATED]
 
 
 def _tag_text(key):
@@ -50,6 +58,8 @@ class CatalogueQuery:
     tag: str = ""
     sort: str = DEFAULT_SORT
     facets: dict = field(default_factory=dict)
+    include_archived: bool = False
+    view: str = "cards"
 
     @classmethod
     def from_params(cls, params):
@@ -60,11 +70,14 @@ class CatalogueQuery:
             if value:
                 facets[name] = value
         sort = params.get("sort", DEFAULT_SORT)
+        view = params.get("view", "cards")
         return cls(
             q=params.get("q", "").strip(),
             tag=params.get("tag", "").strip(),
             sort=sort if sort in SORTS else DEFAULT_SORT,
             facets=facets,
+            include_archived=params.get("include_archived") in ("1", "true", "yes"),
+            view=view if view in VIEWS else "cards",
         )
 
     @property
@@ -93,15 +106,23 @@ class CatalogueQuery:
                 models = models.filter(Q(tags__has_key=key) | Exists(versions))
         return models
 
-    @staticmethod
-    def _variant_filter(facets):
+    @property
+    def has_variant_facet(self):
+        return any(name in ARTIFACT_FACETS for name in self.facets)
+
+    def _version_filter(self, facets, prefix=""):
+        """Lookups on a version (``prefix`` reaches it from another row) for the chosen version facets."""
+        lookups = {f"{prefix}{VERSION_FACETS[n]}__iexact": v for n, v in facets.items() if n in VERSION_FACETS}
+        if not self.include_archived:
+            lookups[f"{prefix}status__in"] = LIVE_STATUSES
+        return lookups
+
+    def _variant_filter(self, facets):
         """Lookups on an artifact for the chosen facets (version facets reached through its version)."""
-        lookups = {}
+        lookups = self._version_filter(facets, prefix="version__")
         for name, value in facets.items():
             if name in ARTIFACT_FACETS:
                 lookups[ARTIFACT_FACETS[name]] = value
-            else:
-                lookups[f"version__{VERSION_FACETS[name]}__iexact"] = value
         return lookups
 
     def _apply(self, models, facets):
@@ -111,14 +132,43 @@ class CatalogueQuery:
             # One artifact must carry every chosen value (see the module docstring).
             match = Artifact.objects.filter(version__registered_model=OuterRef("pk"), **self._variant_filter(facets))
         else:
-            match = ModelVersion.objects.filter(
-                registered_model=OuterRef("pk"), **{f"{VERSION_FACETS[n]}__iexact": v for n, v in facets.items()}
-            )
+            match = ModelVersion.objects.filter(registered_model=OuterRef("pk"), **self._version_filter(facets))
         return models.filter(Exists(match))
 
     def models(self):
         """The matching registered models, sorted, with what a catalogue row shows."""
         return self._apply(self._base(), self.facets).for_catalogue().order_by(*SORTS[self.sort][1])
+
+    def attach_matches(self, models):
+        """With a variant facet chosen, give each model of a page its matching variants
+        (``model.matches``, newest version first) so the card can say where the match is: it
+        may be in an older version than the one the card shows. One query for the page."""
+        if not self.has_variant_facet:
+            return models
+        found = {}
+        rows = (
+            Artifact.objects.filter(
+                version__registered_model__in=[m.pk for m in models], **self._variant_filter(self.facets)
+            )
+            .select_related("version")
+            .only(
+                "id",
+                "precision",
+                "target_device",
+                "format",
+                "score",
+                "version__version",
+                "version__registered_model_id",
+                "version__created_at",
+                "version__status",
+            )
+            .order_by("-version__created_at", "-version_id", "precision", "target_device", "format")
+        )
+        for artifact in rows:
+            found.setdefault(artifact.version.registered_model_id, []).append(artifact)
+        for model in models:
+            model.matches = found.get(model.pk, [])
+        return models
 
     def facet_counts(self):
         """``[(facet, label, [(value, count, selected)])]``: models per value, one query per facet.
@@ -133,7 +183,9 @@ class CatalogueQuery:
             return self._facet_counts()
         key = (
             "catalogue-facets:"
-            + hashlib.sha256(repr((self.q, self.tag, sorted(self.facets.items()))).encode()).hexdigest()
+            + hashlib.sha256(
+                repr((self.q, self.tag, sorted(self.facets.items()), self.include_archived)).encode()
+            ).hexdigest()
         )
         counts = cache.get(key)
         if counts is None:
@@ -159,7 +211,7 @@ class CatalogueQuery:
             else:
                 rows = ModelVersion.objects.filter(
                     **({"registered_model__in": base.values("pk")} if in_base is None else {}),
-                    **{f"{VERSION_FACETS[n]}__iexact": v for n, v in others.items()},
+                    **self._version_filter(others),
                 )
                 column, model_key = VERSION_FACETS[name], "registered_model"
             counts = (
@@ -173,4 +225,18 @@ class CatalogueQuery:
             if chosen and not any(selected for _, _, selected in values):
                 values.insert(0, (chosen, 0, True))  # keep a chosen value visible so it can be cleared
             result.append((name, FACET_LABELS[name], values))
+        result.append(("tag", FACET_LABELS["tag"], self._tag_counts()))
         return result
+
+    def _tag_counts(self):
+        """Models per ``key:value`` tag among the models every other filter leaves, so tags are a
+        facet from the start. Model-level tags, counted here from one column of one query."""
+        counts = Counter()
+        for tags in self._apply(self._base(), self.facets).values_list("tags", flat=True):
+            counts.update(f"{k}:{v}" for k, v in (tags or {}).items() if isinstance(v, str))
+        chosen = self.tag
+        values = [(value, n, value == chosen) for value, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+        values = values[:TAG_FACET_SIZE]
+        if chosen and not any(selected for _, _, selected in values):
+            values.insert(0, (chosen, counts.get(chosen, 0), True))
+        return values

@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from . import reads
+from .models import Artifact, ModelVersion
 
 MIN_ITEMS, MAX_ITEMS = 2, 4  # what fits side by side on a page (the API takes more)
 SIZE_UNITS = ["bytes", "KB", "MB", "GB", "TB"]
@@ -60,7 +61,15 @@ FIELD_LABELS = {
     "sha256": "sha256",
     "external_id": "External id",
     "optimization_capabilities": "Optimisations",
+    "inputs": "Inputs (from the file)",
+    "outputs": "Outputs (from the file)",
+    "weight_precision": "Weights (from the file)",
 }
+
+
+# Fields that tell the items apart by nature: highlighting them would say nothing.
+ALWAYS_DIFFERENT = {"version", "created_at", "created_by", "external_id", "sha256"}
+KEY_VALUE_FIELDS = {"tags", "provenance", "overview", "optimization_capabilities"}
 
 
 class ComparisonError(ValueError):
@@ -86,6 +95,7 @@ class Point:
     size: int
     score: float
     label: str
+    format: str = ""
 
 
 @dataclass
@@ -94,6 +104,7 @@ class Comparison:
     items: list
     rows: list
     variants: list = field(default_factory=list)
+    signatures: list = field(default_factory=list)
     points: list = field(default_factory=list)
     unscored: list = field(default_factory=list)
 
@@ -158,11 +169,12 @@ def compare(kind, ids):
     for item, name, version in zip(result["items"], names, versions):
         url = reverse("models_app:version-detail", kwargs={"name": name, "version": version})
         items.append(Item(item["label"], url + (f"#variant-{item['id']}" if kind == "artifacts" else "")))
+    links = _derived_links(kind, fields.get("derived_from", {}).get("values", []))
     rows = [
         Row(
             FIELD_LABELS.get(row["field"], row["field"]),
-            [_display(row["field"], v) for v in row["values"]],
-            row["differs"],
+            _cells(row, links),
+            row["differs"] and row["field"] not in ALWAYS_DIFFERENT,
         )
         for row in result["fields"]
     ]
@@ -172,12 +184,28 @@ def compare(kind, ids):
     tags = [version if one_model else f"{name}:{version}" for name, version in zip(names, versions)]
     if kind == "versions":
         for row in result["variants"]:
-            precision, device, _ = row["variant"].split("/", 2)
-            cells = ["—" if c is None else f"{_score(c['score'])} · {filesizeformat(c['size'])}" for c in row["values"]]
+            precision, device, fmt = row["variant"].split("/", 2)
+            cells = [
+                "—"
+                if c is None
+                else format_html(
+                    "{}{} · {}{}",
+                    _score(c["score"]),
+                    _delta_html("score", score_delta) if i else "",
+                    filesizeformat(c["size"]),
+                    _delta_html("size", size_delta) if i else "",
+                )
+                for i, (c, score_delta, size_delta) in enumerate(
+                    zip(row["values"], row["score_deltas"], row["size_deltas"])
+                )
+            ]
             comparison.variants.append(Row(row["variant"], cells, row["differs"]))
+            comparison.signatures.append(
+                Row(row["variant"], [_signature(c) for c in row["values"]], row["signature_differs"])
+            )
             for tag, cell in zip(tags, row["values"]):
                 if cell is not None:
-                    _add_point(comparison, precision, cell["size"], cell["score"], f"{tag} {device}")
+                    _add_point(comparison, precision, cell["size"], cell["score"], f"{tag} {device} {fmt}", fmt)
     else:
         for i, tag in enumerate(tags):
             _add_point(
@@ -185,16 +213,147 @@ def compare(kind, ids):
                 fields["precision"]["values"][i],
                 fields["size"]["values"][i],
                 fields["score"]["values"][i],
-                f"{tag} {fields['target_device']['values'][i]}",
+                f"{tag} {fields['target_device']['values'][i]} {fields['format']['values'][i]}",
+                fields["format"]["values"][i],
             )
     return comparison
 
 
-def _add_point(comparison, precision, size, score, label):
+def _signature(cell):
+    """A variant's inputs and outputs as the file was inspected to have them."""
+    if cell is None:
+        return "—"
+    if not cell["inputs"] and not cell["outputs"]:
+        return "not inspected"
+    return f"{cell['inputs'] or '—'} → {cell['outputs'] or '—'}"
+
+
+def _delta_html(name, delta):
+    """A change against the first item: "+0.05", "-1.2 MB", "±0" (green when better)."""
+    if delta is None:
+        return ""
+    if delta == 0:
+        return mark_safe(' <span class="delta same">±0</span>')
+    if name in ("size", "total_size"):
+        text = ("+" if delta > 0 else "-") + filesizeformat(abs(delta))
+        better = delta < 0
+    elif name == "score":
+        text = f"{delta:+.3g}"
+        better = delta > 0
+    else:
+        text = f"{delta:+g}"
+        better = None
+    css = "" if better is None else (" up" if better else " down")
+    return format_html(' <span class="delta{}">{}</span>', css, text)
+
+
+def _kv_diff(base, value):
+    """A mapping as its differences from the first item's: added, removed and changed keys."""
+    base, value = base or {}, value or {}
+    items = []
+    for key in sorted(set(base) | set(value)):
+        if key not in base:
+            items.append(format_html('<li class="added">+ {}: {}</li>', key, _display("", value[key])))
+        elif key not in value:
+            items.append(format_html('<li class="removed">{}: {}</li>', key, _display("", base[key])))
+        elif base[key] != value[key]:
+            items.append(format_html('<li class="changed">{}: {}</li>', key, _display("", value[key])))
+    if not items:
+        return mark_safe('<span class="muted">same as the first</span>')
+    return format_html('<ul class="kv-diff">{}</ul>', mark_safe("".join(items)))
+
+
+def _cells(row, links):
+    """A field's cells: the first item's value, then each other item's value with its change
+    against the first (deltas, labels added/removed, key/value differences, linked ids)."""
+    name, values = row["field"], row["values"]
+    cells = []
+    for i, value in enumerate(values):
+        if name == "derived_from":
+            link = links.get(value)
+            cells.append(format_html('<a href="{}">{}</a>', link[1], link[0]) if link else _display(name, value))
+        elif name in KEY_VALUE_FIELDS and i and isinstance(value, dict):
+            cells.append(_kv_diff(values[0], value))
+        elif name in KEY_VALUE_FIELDS and isinstance(value, dict) and value:
+            cells.append(_kv_diff({}, value))
+        elif name == "labels" and i:
+            added, removed = row["added"][i], row["removed"][i]
+            parts = [format_html('<span class="label-added">+{}</span>', x) for x in added]
+            parts += [format_html('<span class="label-removed">{}</span>', x) for x in removed]
+            cells.append(
+                mark_safe(", ".join(str(p) for p in parts))
+                if parts
+                else mark_safe('<span class="muted">same labels</span>')
+            )
+        elif "deltas" in row and i:
+            cells.append(format_html("{}{}", _display(name, value), _delta_html(name, row["deltas"][i])))
+        else:
+            cells.append(_display(name, value))
+    return cells
+
+
+def _derived_links(kind, ids):
+    """``{id: (label, url)}`` for the derived-from ids of the items, in one query."""
+    wanted = [i for i in ids if i]
+    if not wanted:
+        return {}
+    if kind == "versions":
+        rows = ModelVersion.objects.filter(pk__in=wanted).select_related("registered_model")
+        return {str(v.pk): (str(v), v.get_absolute_url()) for v in rows}
+    rows = Artifact.objects.filter(pk__in=wanted).select_related("version__registered_model")
+    return {str(a.pk): (str(a), a.version.get_absolute_url() + f"#variant-{a.pk}") for a in rows}
+
+
+def _add_point(comparison, precision, size, score, label, fmt=""):
     if score is None:
         comparison.unscored.append(f"{label} {precision}")
     else:
-        comparison.points.append(Point(precision, size, score, label))
+        comparison.points.append(Point(precision, size, score, label, fmt))
+
+
+# One marker shape per format (the colour is the precision's), in the order formats appear.
+MARKERS = ["circle", "square", "triangle", "diamond"]
+
+
+def marker_shapes(points):
+    """``{format: shape}`` for the formats on a chart."""
+    formats = list(dict.fromkeys(p.format for p in points))
+    return {fmt: MARKERS[i % len(MARKERS)] for i, fmt in enumerate(formats)}
+
+
+def _marker(shape, x, y, colour, r=6):
+    if shape == "square":
+        return format_html(
+            '<rect class="marker" x="{}" y="{}" width="{}" height="{}" fill="{}"/>',
+            _n(x - r),
+            _n(y - r),
+            2 * r,
+            2 * r,
+            colour,
+        )
+    if shape in ("triangle", "diamond"):
+        corners = (
+            [(x, y - r * 1.2), (x + r * 1.1, y + r * 0.9), (x - r * 1.1, y + r * 0.9)]
+            if shape == "triangle"
+            else [(x, y - r * 1.3), (x + r * 1.1, y), (x, y + r * 1.3), (x - r * 1.1, y)]
+        )
+        return format_html(
+            '<polygon class="marker" points="{}" fill="{}"/>', " ".join(f"{_n(a)},{_n(b)}" for a, b in corners), colour
+        )
+    return format_html('<circle class="marker" cx="{}" cy="{}" r="{}" fill="{}"/>', _n(x), _n(y), r, colour)
+
+
+def _size_ticks(lo, hi):
+    """Round sizes (1, 2, 5, 10, 20... of a binary unit) between lo and hi for a log axis."""
+    ticks = []
+    for power in range(len(SIZE_UNITS)):
+        for m in (1, 2, 5, 10, 20, 50, 100, 200, 500):
+            value = m * 1024**power
+            if lo <= value <= hi and (not ticks or value > ticks[-1][0]):
+                ticks.append((value, f"{m} {SIZE_UNITS[power]}" if power else f"{m} B"))
+    while len(ticks) > 7:
+        ticks = ticks[::2]
+    return ticks
 
 
 def _nice_step(span, count=5):
@@ -212,19 +371,17 @@ def _n(value):
 def score_size_chart(points, width=640, height=360):
     """An inline SVG scatter plot of score against file size, one colour per precision.
 
-    Server-rendered so the page needs no chart library and works offline; sizes start at zero
-    so the horizontal distances are honest ratios.
+    Server-rendered so the page needs no chart library and works offline; the size axis is
+    logarithmic, so equal distances are equal ratios; the marker's shape is the format.
     """
     if not points:
         return ""
     left, right, top, bottom = 64, 36, 16, 48
     plot_w, plot_h = width - left - right, height - top - bottom
-    max_size = max(p.size for p in points) or 1
-    # Size ticks at round numbers of the largest binary unit that fits (20 KB, not 19.5 KB).
-    power = min(int(math.log(max_size, 1024)), len(SIZE_UNITS) - 1)
-    unit = 1024**power
-    x_step = _nice_step(max_size / unit) * unit
-    x_max = math.ceil(max_size / x_step) * x_step
+    # A log size axis: builds differ by factors (FP32 is 4x INT8), which a linear axis squeezes
+    # against zero.
+    sizes = [max(p.size, 1) for p in points]
+    x_lo, x_hi = min(sizes) / 1.6, max(sizes) * 1.6
     scores = [p.score for p in points]
     lo, hi = min(scores), max(scores)
     if lo >= 0 and hi <= 1:
@@ -238,7 +395,7 @@ def score_size_chart(points, width=640, height=360):
         y_hi = y_lo + y_step
 
     def x(size):
-        return left + plot_w * size / x_max
+        return left + plot_w * (math.log(max(size, 1)) - math.log(x_lo)) / (math.log(x_hi) - math.log(x_lo))
 
     def y(score):
         return top + plot_h * (1 - (score - y_lo) / (y_hi - y_lo))
@@ -252,8 +409,7 @@ def score_size_chart(points, width=640, height=360):
         )
     ]
     ticks = []
-    for i in range(round(x_max / x_step) + 1):
-        tick = i * x_step
+    for tick, label in _size_ticks(x_lo, x_hi):
         ticks.append(
             format_html(
                 '<line class="grid" x1="{x}" x2="{x}" y1="{t}" y2="{b}"/>'
@@ -262,7 +418,7 @@ def score_size_chart(points, width=640, height=360):
                 t=top,
                 b=top + plot_h,
                 ty=top + plot_h + 16,
-                label=f"{tick / unit:g} {SIZE_UNITS[power]}" if tick else "0",
+                label=label,
             )
         )
     for i in range(round((y_hi - y_lo) / y_step) + 1):
@@ -282,29 +438,29 @@ def score_size_chart(points, width=640, height=360):
     parts += ticks
     parts.append(
         format_html(
-            '<text class="axis" x="{}" y="{}" text-anchor="middle">Size</text>'
+            '<text class="axis" x="{}" y="{}" text-anchor="middle">Size (log scale)</text>'
             '<text class="axis" transform="translate(14 {}) rotate(-90)" text-anchor="middle">Score</text>',
             _n(left + plot_w / 2),
             height - 8,
             _n(top + plot_h / 2),
         )
     )
+    shapes = marker_shapes(points)
     for p in points:
-        # Labels of points on the right side go to their left, so they stay inside the chart.
+        # Labels show on hover (or focus), so close points do not print over each other; those on
+        # the right side go to their left, so they stay inside the chart.
         px, py = x(p.size), y(p.score)
         flip = px > left + plot_w * 0.7
         parts.append(
             format_html(
-                '<g class="point"><circle cx="{}" cy="{}" r="6" fill="{}"><title>{}: {} {}, score {}</title>'
-                '</circle><text class="point-label" x="{}" y="{}" text-anchor="{}">{}</text></g>',
-                _n(px),
-                _n(py),
-                PRECISION_COLOURS.get(p.precision, "#333"),
+                '<g class="point" tabindex="0"><title>{}: {} {}, score {}</title>{}'
+                '<text class="point-label" x="{}" y="{}" text-anchor="{}">{}</text></g>',
                 p.label,
                 p.precision,
                 filesizeformat(p.size),
                 f"{p.score:.4g}",
-                _n(px - 9 if flip else px + 9),
+                _marker(shapes[p.format], px, py, PRECISION_COLOURS.get(p.precision, "#333")),
+                _n(px - 10 if flip else px + 10),
                 _n(py + 4),
                 "end" if flip else "start",
                 p.label,

@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce, Upper
 from django.urls import reverse
 
 from .errors import Conflict
+from .markup import plain_snippet
 from .storage import get_artifact_storage
 
 # Names appear in URLs (/registered-models/<name>/): anything printable but a slash.
@@ -92,13 +93,16 @@ class RegisteredModelQuerySet(models.QuerySet):
         the stats (``with_stats()``), the newest version (a sliced prefetch: one query for the
         whole page), that version's variants (one more) and the model's aliases (one more).
         """
+        # The newest version a row shows is a live one: an archived build is not on offer.
         newest = (
-            ModelVersion.objects.order_by("-created_at", "-pk")
-            .only("id", "registered_model_id", "version", "status", "category", "created_at")
+            ModelVersion.objects.exclude(status=ModelVersion.Status.ARCHIVED)
+            .order_by("-created_at", "-pk")
+            .select_related("created_by")
+            .only("id", "registered_model_id", "version", "status", "category", "created_at", "created_by__username")
             .prefetch_related(
                 Prefetch(
                     "artifacts",
-                    queryset=Artifact.objects.only("id", "version_id", "precision", "target_device", "format"),
+                    queryset=Artifact.objects.only("id", "version_id", "precision", "target_device", "format", "score"),
                 )
             )
         )
@@ -114,6 +118,9 @@ class RegisteredModel(Timestamped):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200, unique=True, validators=[NAME_VALIDATOR])
     description = models.TextField(blank=True, validators=[MaxLengthValidator(DESCRIPTION_MAX_LENGTH)])
+    # The description's first prose as plain text, kept in step by save(): lists show it without
+    # rendering Markdown for every row.
+    description_snippet = models.CharField(max_length=200, blank=True, editable=False)
     tags = models.JSONField(default=dict, blank=True, validators=[validate_tags])
 
     objects = RegisteredModelQuerySet.as_manager()
@@ -129,6 +136,16 @@ class RegisteredModel(Timestamped):
 
     def __str__(self):
         return self.name
+
+    def save(self, *args, **kwargs):
+        """Every writer (API, admin, importer, services) saves through here, so the snippet
+        cannot go stale; a save limited to other fields leaves it alone."""
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "description" in update_fields:
+            self.description_snippet = plain_snippet(self.description)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "description_snippet"}
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self):
         return reverse("models_app:registeredmodel-detail", kwargs={"name": self.name})
@@ -151,6 +168,7 @@ VERSION_FIELDS = (
     "architecture",
     "category",
     "labels",
+    "score_metric",
     "overview",
     "project_id",
     "project_name",
@@ -201,6 +219,9 @@ class ModelVersion(Timestamped):
     architecture = models.CharField(max_length=200, blank=True, db_index=True)
     category = models.CharField(max_length=100, blank=True, db_index=True)
     labels = models.JSONField(default=list, blank=True, validators=[validate_labels])
+    # What the variants' scores measure (accuracy, f-measure, mAP@0.5...): one metric per version,
+    # so the scores of its variants compare.
+    score_metric = models.CharField(max_length=64, blank=True)
     overview = models.JSONField(default=dict, blank=True, validators=[validate_json_object])
     project_id = models.CharField(max_length=128, blank=True, db_index=True)
     project_name = models.CharField(max_length=200, blank=True, db_index=True)
@@ -306,18 +327,31 @@ class ModelVersion(Timestamped):
 class ArtifactQuerySet(models.QuerySet):
     def with_version(self):
         """Everything a list of artifacts shows, in one query."""
-        return self.select_related("version", "version__registered_model", "created_by")
+        return self.select_related("version", "version__registered_model", "created_by", "inspection")
 
     def for_list(self):
         """``with_version()`` loading only what a list row shows of the version, model and user.
 
         A page of 50 then neither transfers nor decodes the versions' and models' JSON and text
-        columns (labels, overview, tags, descriptions...) that it never shows.
+        columns (labels, overview, tags, descriptions...) that it never shows. The inspection
+        comes in the same query, without its ``details``.
         """
         own = [field.name for field in self.model._meta.concrete_fields]
         return self.with_version().only(
-            *own, "version__version", "version__registered_model__name", "created_by__username"
+            *own,
+            "version__version",
+            "version__registered_model__name",
+            "created_by__username",
+            *(f"inspection__{name}" for name in ArtifactInspection.LIGHT_FIELDS),
         )
+
+    def inspection_status(self, *statuses):
+        """Artifacts whose inspection has one of ``statuses``; "pending" includes those that have
+        no inspection row yet (registered before inspections existed, or still queued)."""
+        condition = Q(inspection__status__in=statuses)
+        if "pending" in statuses:
+            condition |= Q(inspection__isnull=True)
+        return self.filter(condition)
 
 
 VARIANT_COVER = ["format", "precision", "target_device", "version"]
@@ -453,6 +487,20 @@ class Artifact(Timestamped):
             for name, default in VARIANT_DEFAULTS.items()
         }
 
+    @property
+    def inspection_or_none(self):
+        """The file's inspection, or None before it has run."""
+        try:
+            return self.inspection
+        except ArtifactInspection.DoesNotExist:
+            return None
+
+    @property
+    def inspection_warnings(self):
+        """Where the declared precision or format contradicts what the file holds."""
+        inspection = self.inspection_or_none
+        return inspection.warnings_for(self) if inspection else []
+
     @classmethod
     def precision_order(cls, precision):
         """Position in the precision list (FP32 first), so variants sort from widest to narrowest."""
@@ -478,6 +526,87 @@ class Artifact(Timestamped):
 
     def get_download_url(self):
         return reverse("api:artifact-download", kwargs={"pk": self.pk})
+
+
+# Declared formats that name what the inspection detects (``format`` is free text).
+FORMAT_SYNONYMS = {"openvino": {"openvino", "openvino-ir", "ir", "ov"}, "onnx": {"onnx"}}
+
+
+class ArtifactInspection(models.Model):
+    """What the artifact's file itself says it is: read in the background after registration
+    (``models_app.inspection``), never executed or unpickled.
+
+    One row per inspected artifact (none yet means pending). The columns lists and filters use are
+    kept apart from ``details`` (operation counts, a zip's file list, rt_info...), which only an
+    artifact's own page and API answer load.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DONE = "done"
+        FAILED = "failed"
+        NOT_APPLICABLE = "not_applicable"
+
+    artifact = models.OneToOneField(Artifact, primary_key=True, on_delete=models.CASCADE, related_name="inspection")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    reason = models.TextField(blank=True)
+    inspected_at = models.DateTimeField(null=True, blank=True)
+    # What the file is: openvino, onnx, pickle, or empty when unknown.
+    format = models.CharField(max_length=32, blank=True, db_index=True)
+    weight_precision = models.CharField(max_length=8, blank=True, db_index=True)
+    ir_version = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+    opset = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+    parameter_count = models.BigIntegerField(null=True, blank=True)
+    # The inputs' shapes as text ("1x3x224x224;1x?"), for the input-shape filter.
+    input_shapes = models.CharField(max_length=500, blank=True)
+    signature = models.JSONField(default=dict, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    # What lists load: everything but ``details``.
+    LIGHT_FIELDS = (
+        "status",
+        "reason",
+        "inspected_at",
+        "format",
+        "weight_precision",
+        "ir_version",
+        "opset",
+        "parameter_count",
+        "input_shapes",
+        "signature",
+    )
+
+    def __str__(self):
+        return f"inspection of {self.artifact_id} ({self.status})"
+
+    def signature_text(self, side):
+        """The ``inputs`` or ``outputs`` as one line (``x: f32[1,3,224,224]; mask: u8[?,?]``), for
+        comparisons; empty when the file was not inspected successfully."""
+        tensors = (self.signature or {}).get(side) or []
+        return "; ".join(
+            f"{t.get('name', '')}: {t.get('element_type', '')}[{','.join(str(d) for d in t.get('shape') or [])}]"
+            for t in tensors
+        )
+
+    def warnings_for(self, artifact):
+        """Where the artifact's declared precision or format contradicts its file.
+
+        Computed when read, not stored: the declared fields can be changed after the inspection.
+        """
+        warnings = []
+        declared_format = (artifact.format or "").lower()
+        if self.format == "pickle" and any(declared_format in s for s in FORMAT_SYNONYMS.values()):
+            warnings.append(f"Declared format {declared_format}, but the file is pickle-based.")
+        elif self.format in FORMAT_SYNONYMS and declared_format not in FORMAT_SYNONYMS[self.format]:
+            warnings.append(f"Declared format {declared_format}, but the file is {self.format}.")
+        if (
+            self.weight_precision
+            and artifact.precision
+            and artifact.precision != Artifact.Precision.MIXED
+            and artifact.precision != self.weight_precision
+        ):
+            warnings.append(f"Declared precision {artifact.precision}, but the weights are {self.weight_precision}.")
+        return warnings
 
 
 # --- Lifecycle: aliases, their history, and the audit log -------------------------------------
@@ -700,6 +829,45 @@ class UploadSession(models.Model):
     @property
     def part_count(self):
         return max(1, -(-self.size // self.part_size))
+
+
+class BlobUpload(models.Model):
+    """A blob pushed over the OCI distribution API (``/v2/``), before a manifest makes it a variant.
+
+    Clients push each file first and the manifest that names them last, so a pushed blob waits in
+    storage under ``artifacts/<id>/...`` (the id becomes the artifact's, as with direct uploads).
+    A chunked upload keeps its chunks as separate objects until the last one arrives. Uploads that
+    are never finished, and blobs no manifest claims, are removed by ``prune_uploads``.
+    """
+
+    class State(models.TextChoices):
+        UPLOADING = "uploading"
+        STORED = "stored"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    repository = models.CharField(max_length=200, help_text="The registered model's name.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.UPLOADING)
+    # Chunks received so far: [{"key", "offset", "size", "sha256"}], in order.
+    chunks = models.JSONField(default=list, blank=True)
+    offset = models.BigIntegerField(default=0)
+    key = models.CharField(max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["repository", "sha256"], name="blobupload_repo_digest"),
+            models.Index(fields=["updated_at"], name="blobupload_updated"),
+        ]
+
+    def __str__(self):
+        return f"blob upload {self.id} to {self.repository} ({self.state})"
 
 
 class IdempotencyKey(models.Model):

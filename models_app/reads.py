@@ -6,6 +6,7 @@ writes.
 import uuid
 
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch
 from django.http import Http404
 
 from .errors import NoMatchingVariant
@@ -57,7 +58,7 @@ def resolve_artifact(
             raise Http404(f"{registered_model.name} has no version {version}.")
 
     model_version.registered_model = registered_model
-    candidates = list(model_version.artifacts.select_related("created_by"))
+    candidates = list(model_version.artifacts.select_related("created_by", "inspection"))
     if not candidates:
         raise NoMatchingVariant(
             f"Version {model_version.version} of {registered_model.name} has no artifacts.",
@@ -142,6 +143,9 @@ ARTIFACT_COMPARE_FIELDS = (
     "tags",
     "provenance",
     "created_at",
+    "inputs",
+    "outputs",
+    "weight_precision",
 )
 NUMERIC_FIELDS = {"score", "size", "total_size", "artifact_count"}
 
@@ -208,6 +212,17 @@ def _artifact_values(a):
         "tags": v.tags,
         "provenance": v.provenance,
         "created_at": a.created_at.isoformat(),
+        **_inspection_values(a),
+    }
+
+
+def _inspection_values(a):
+    """What the file's inspection says, as comparable text (empty before it has run)."""
+    inspection = a.inspection_or_none
+    return {
+        "inputs": inspection.signature_text("inputs") if inspection else "",
+        "outputs": inspection.signature_text("outputs") if inspection else "",
+        "weight_precision": inspection.weight_precision if inspection else "",
     }
 
 
@@ -233,7 +248,8 @@ def compare(*, versions=None, artifacts=None):
     Returns ``{"kind", "items", "fields", "variants"?}``: each field row has the values in the
     order asked, ``differs``, and for numbers ``deltas`` against the first item (labels get
     ``added``/``removed``). Comparing versions also lines their variants up by
-    precision/device/format with score and size deltas and sha256. Two queries whatever N is.
+    precision/device/format with score and size deltas, sha256 and the inputs and outputs the
+    files were inspected to have (``signature_differs``). Two queries whatever N is.
     """
     if (versions is None) == (artifacts is None):
         raise ValidationError({"non_field_errors": ["Give either versions or artifacts to compare."]})
@@ -246,7 +262,9 @@ def compare(*, versions=None, artifacts=None):
             "fields": [_row(f, [v[f] for v in values]) for f in ARTIFACT_COMPARE_FIELDS],
         }
     items = _fetch_in_order(
-        ModelVersion.objects.select_related("registered_model", "created_by").prefetch_related("artifacts"),
+        ModelVersion.objects.select_related("registered_model", "created_by").prefetch_related(
+            Prefetch("artifacts", queryset=Artifact.objects.select_related("inspection"))
+        ),
         versions,
         "versions",
     )
@@ -260,6 +278,7 @@ def compare(*, versions=None, artifacts=None):
                 "score": a.score,
                 "size": a.size,
                 "sha256": a.sha256,
+                **_inspection_values(a),
             }
     variant_rows = []
     for key in sorted(variants):
@@ -270,6 +289,9 @@ def compare(*, versions=None, artifacts=None):
                 "variant": key,
                 "values": cells,
                 "differs": any((c or {}).get("sha256") != (base or {}).get("sha256") for c in cells[1:]),
+                "signature_differs": any(
+                    c and base and (c["inputs"], c["outputs"]) != (base["inputs"], base["outputs"]) for c in cells[1:]
+                ),
                 "score_deltas": [_delta(base and base["score"], c and c["score"]) for c in cells],
                 "size_deltas": [_delta(base and base["size"], c and c["size"]) for c in cells],
             }

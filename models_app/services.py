@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import uuid
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
@@ -23,6 +24,7 @@ from django.http import Http404
 
 from . import events
 from .errors import Conflict
+from .inspection.service import schedule_inspection
 from .models import (
     ALIAS_NAME_VALIDATOR,
     ARTIFACT_FIELDS,
@@ -329,6 +331,8 @@ def register_artifact(
                     raise Conflict(f"An artifact with id {artifact.external_id} already exists.") from exc
                 raise _variant_conflict(model_version, artifact) from exc
             record_audit(action=audit_action, instance=artifact, user=user, changes=diff({}, snapshot(artifact)))
+            # Every writer registers here, so every file gets inspected, once the row is committed.
+            transaction.on_commit(partial(schedule_inspection, artifact.pk))
     except BaseException:
         delete_files([stored_name])
         raise

@@ -23,8 +23,8 @@ from .access import add_artifact_access, read_access
 from .catalogue import SORTS, CatalogueQuery
 from .errors import ArtifactStorageError, RegistryError
 from .lib.http import error_body
-from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
-from .storage import is_s3
+from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, protected_alias_names
+from .storage import is_s3, presigned_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ VERSIONS_PAGE_SIZE = 50
 DEVICE_SUGGESTIONS = ["CPU", "GPU", "NPU", "AUTO", "HETERO"]
 FORMAT_SUGGESTIONS = ["openvino", "onnx", "pytorch", "tensorflow", "tflite", "paddle"]
 AUDIT_ON_PAGE = 20
+# The alias whose version the model page's matrix opens on: what deployments pull.
+DEFAULT_MATRIX_ALIAS = "production"
 
 
 @never_cache
@@ -72,6 +74,7 @@ def readyz(request):
 def catalogue(request):
     query = CatalogueQuery.from_params(request.GET)
     page = Paginator(query.models(), CATALOGUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = query.attach_matches(list(page.object_list))
     return render(
         request,
         "models_app/registeredmodel_list.html",
@@ -91,10 +94,18 @@ def registered_model_detail(request, name):
     versions = registered.versions.order_by("-created_at", "-pk")
     if not include_archived:
         versions = versions.exclude(status=ModelVersion.Status.ARCHIVED)
-    newest = versions.first()
     page = Paginator(versions.with_totals().select_related("derived_from"), VERSIONS_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    aliases_context = alias_context(request, registered)
+    aliases = aliases_context["aliases"]
+    version_labels = list(registered.versions.order_by("-created_at", "-pk").values_list("version", "status"))
+    matrix_version, matrix_reason = matrix_version_for(registered, aliases, request.GET.get("matrix"))
+    aliases_of = {}
+    for alias in aliases:
+        aliases_of.setdefault(alias.version_id, []).append(alias)
+    for version in page.object_list:
+        version.alias_list = aliases_of.get(version.pk, [])
     return render(
         request,
         "models_app/registeredmodel_detail.html",
@@ -102,12 +113,30 @@ def registered_model_detail(request, name):
             "model": registered,
             "page": page,
             "include_archived": include_archived,
-            "newest": newest,
-            "matrix": newest.variant_matrix() if newest else None,
-            **alias_context(request, registered),
+            "matrix_version": matrix_version,
+            "matrix_reason": matrix_reason,
+            "matrix": matrix_version.variant_matrix() if matrix_version else None,
+            "version_labels": version_labels,
+            **aliases_context,
             "audit_entries": AuditEntry.objects.filter(registered_model=registered.name)[:AUDIT_ON_PAGE],
         },
     )
+
+
+def matrix_version_for(registered, aliases, chosen=None):
+    """The version whose variants the model page's matrix shows, and why: the one asked for, else
+    the one ``production`` points to (what a deployment pulls), else the first alias's, else the
+    newest live version. Returns ``(version or None, reason)``."""
+    if chosen:
+        version = registered.versions.filter(version=chosen).first()
+        if version is not None:
+            return version, "chosen"
+    by_name = {alias.name: alias for alias in aliases}
+    alias = by_name.get(DEFAULT_MATRIX_ALIAS) or next(iter(aliases), None)
+    if alias is not None:
+        return alias.version, f"alias:{alias.name}"
+    newest = registered.versions.exclude(status=ModelVersion.Status.ARCHIVED).order_by("-created_at", "-pk").first()
+    return newest, "newest"
 
 
 @read_access
@@ -118,7 +147,9 @@ def version_detail(request, name, version):
         version=version,
     )
     artifacts = sorted(
-        Artifact.objects.filter(version=model_version).select_related("derived_from__version__registered_model"),
+        Artifact.objects.filter(version=model_version).select_related(
+            "derived_from__version__registered_model", "inspection"
+        ),
         key=Artifact.variant_order,
     )
     for artifact in artifacts:
@@ -133,6 +164,13 @@ def version_detail(request, name, version):
             "token_required": settings.REGISTRY_REQUIRE_LOGIN,
             "derivatives": model_version.derivatives.select_related("registered_model").order_by("-created_at"),
             "version_aliases": model_version.aliases.order_by("name"),
+            # The version made just before this one, to compare with in one click.
+            "previous": ModelVersion.objects.filter(
+                registered_model_id=model_version.registered_model_id, created_at__lt=model_version.created_at
+            )
+            .order_by("-created_at", "-pk")
+            .values("id", "version")
+            .first(),
             "audit_entries": AuditEntry.objects.filter(
                 registered_model=name,
                 object_type__in=["modelversion", "artifact"],
@@ -154,15 +192,24 @@ def compare(request):
     except comparison.ComparisonError as exc:
         context["error"] = str(exc)
         return render(request, "models_app/compare.html", context, status=400)
-    context.update(comparison=result, legend=comparison.chart_legend(result.points))
+    symbols = {"circle": "●", "square": "■", "triangle": "▲", "diamond": "◆"}
+    context.update(
+        comparison=result,
+        legend=comparison.chart_legend(result.points),
+        shapes=[(fmt, symbols[shape]) for fmt, shape in comparison.marker_shapes(result.points).items()],
+    )
     return render(request, "models_app/compare.html", context)
 
 
 @add_artifact_access
 def upload(request):
     """The upload form. The browser posts the file to the artifacts API, which validates and
-    stores it, so this view only renders the form."""
-    return render(
+    stores it, so this view only renders the form.
+
+    Big files go from the browser straight to S3, so this page's Content-Security-Policy lets it
+    connect to the address the part URLs are signed for."""
+    direct = is_s3()
+    response = render(
         request,
         "models_app/upload.html",
         {
@@ -174,7 +221,7 @@ def upload(request):
             "max_upload_bytes": settings.REGISTRY_MAX_UPLOAD_BYTES,
             "api_url": reverse("api:artifact-list"),
             # Files this big go straight to S3 in parts (0: never, as on local-file storage).
-            "direct_upload_threshold": settings.REGISTRY_DIRECT_UPLOAD_THRESHOLD if is_s3() else 0,
+            "direct_upload_threshold": settings.REGISTRY_DIRECT_UPLOAD_THRESHOLD if direct else 0,
             "direct_upload_url": reverse("api:upload-list"),
             # Filled in by the script with the registered model and version the API answered with.
             "version_url_template": reverse(
@@ -182,25 +229,48 @@ def upload(request):
             ),
         },
     )
+    if direct:
+        response._csp_update = {"connect-src": [presigned_endpoint()]}
+    return response
 
 
 def alias_context(request, registered):
     """What the aliases partial shows: the aliases, their recent moves, and the versions an alias
     may point at (archived ones cannot be targets)."""
+    aliases = list(registered.aliases.select_related("version__registered_model", "updated_by").order_by("name"))
+    # What the resolve picker offers beside each alias: the devices and precisions of its version.
+    choices = {}
+    for version_id, device, precision in Artifact.objects.filter(
+        version__in=[a.version_id for a in aliases]
+    ).values_list("version_id", "target_device", "precision"):
+        devices, precisions = choices.setdefault(version_id, (set(), set()))
+        devices.add(device)
+        precisions.add(precision)
+    for alias in aliases:
+        devices, precisions = choices.get(alias.version_id, (set(), set()))
+        alias.devices = sorted(devices)
+        alias.precisions = sorted(precisions, key=Artifact.precision_order)
     return {
-        "aliases": (registered.aliases.select_related("version__registered_model", "updated_by").order_by("name")),
+        "aliases": aliases,
         "alias_events": AliasEvent.objects.filter(registered_model=registered).select_related("user")[:20],
         "alias_targets": registered.versions.exclude(status=ModelVersion.Status.ARCHIVED).order_by("-created_at"),
     }
 
 
-def _alias_write(request, name, alias_name, write):
-    """Run an alias write for the page: permission first, then the service; errors as messages."""
+def _alias_write(request, name, alias_name, write, destructive=False):
+    """Run an alias write for the page: permission first, then the service; errors as messages.
+
+    A destructive write (roll back, delete) of a protected alias needs its name typed in the
+    ``confirm`` field, so one stray click cannot move or drop what deployments pull.
+    """
     registered = get_object_or_404(RegisteredModel, name=name)
     alias_name = (alias_name or "").strip().lower()
     if not request.user.has_perm(Alias.permission_for(alias_name)):
         raise PermissionDenied
     try:
+        if destructive and alias_name in protected_alias_names():
+            if request.POST.get("confirm", "").strip().lower() != alias_name:
+                raise ValidationError(f"Type {alias_name} to confirm; {alias_name} was left as it was.")
         write(registered, alias_name)
     except (RegistryError, ValidationError, Http404) as exc:
         text = exc.message if isinstance(exc, RegistryError) else "; ".join(getattr(exc, "messages", []))
@@ -236,7 +306,7 @@ def alias_rollback(request, name, alias):
         )
         messages.success(request, f"{alias_name} rolled back to version {moved.version.version}.")
 
-    return _alias_write(request, name, alias, write)
+    return _alias_write(request, name, alias, write, destructive=True)
 
 
 @login_required
@@ -248,4 +318,4 @@ def alias_delete(request, name, alias):
         )
         messages.success(request, f"Alias {alias_name} deleted.")
 
-    return _alias_write(request, name, alias, write)
+    return _alias_write(request, name, alias, write, destructive=True)

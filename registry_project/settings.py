@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -86,6 +87,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "django_tasks",
     "django_tasks_db",
     "models_app",
@@ -96,6 +99,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before everything that writes a body; it leaves streamed file downloads alone.
+    "registry_project.middleware.GZipPagesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "models_app.middleware.RefuseNulMiddleware",
     # An ETag on every GET answered in full, and 304 to a client that already has that body
@@ -107,6 +112,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "models_app.uploads.ReleaseStoredUploadsMiddleware",
     # Last, as django-axes requires: it answers a locked-out client (models_app.throttling).
     "axes.middleware.AxesMiddleware",
@@ -266,6 +272,11 @@ REGISTRY_DOWNLOAD_CHUNK_BYTES = env_int("REGISTRY_DOWNLOAD_CHUNK_BYTES", 1024 * 
 REGISTRY_PROTECTED_ALIASES = env_list("REGISTRY_PROTECTED_ALIASES", "production")
 # The catalogue's facet counts are cached this long (0: never); the list itself is always live.
 REGISTRY_FACET_CACHE_SECONDS = env_int("REGISTRY_FACET_CACHE_SECONDS", 60)
+# Inspection of uploaded model files (docs/inspection.md): at most this much of an IR's XML, or
+# of an ONNX graph without its weights, is parsed in memory; files past the second limit are not
+# read at all.
+REGISTRY_INSPECTION_MAX_GRAPH_BYTES = env_int("REGISTRY_INSPECTION_MAX_GRAPH_BYTES", 64 * 1024**2)
+REGISTRY_INSPECTION_MAX_FILE_BYTES = env_int("REGISTRY_INSPECTION_MAX_FILE_BYTES", 2 * 1024**3)
 
 # Background jobs (Geti imports): django-tasks with its database backend, so jobs are rows in the
 # registry's own database and no message broker is needed. `manage.py db_worker` runs them;
@@ -376,6 +387,30 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "models_app.api.schema.add_error_responses",
     ],
+    # Swagger UI and ReDoc from our own static files (drf-spectacular-sidecar): the docs work
+    # on sites without internet access, at the version pinned in requirements.txt.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Content-Security-Policy: scripts and styles only from our own static files, no inline code
+# (the pages keep their JavaScript in static/js), nothing framed, forms post to us only. The
+# upload page adds the S3 endpoint its browser sends direct-upload parts to (views.upload).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "worker-src": [SELF, "blob:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
 }
 
 LOGGING = {

@@ -1,6 +1,8 @@
 """URL layout: pages at the root, the REST API under /api/v1/, its schema and docs under /api/, and
 Intel's Model Registry API at its own root paths (models_app.intel)."""
 
+from csp.constants import UNSAFE_INLINE
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import (
@@ -13,10 +15,14 @@ from django.core.exceptions import (
 from django.http import HttpResponseBadRequest
 from django.template.loader import render_to_string
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from models_app import views as model_views
 from models_app.lib.http import json_error_view
+
+# ReDoc styles itself with <style> elements it creates at run time and has no way to take a
+# nonce, so its page alone allows inline styles; its scripts stay as strict as everywhere else.
+redoc_view = csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularRedocView.as_view(url_name="schema"))
 
 admin.site.site_header = "Model Registry administration"
 admin.site.site_title = "Model Registry"
@@ -29,9 +35,12 @@ urlpatterns = [
     path("api/v1/geti/", include("geti_integration.api_urls")),
     path("api/v1/webhooks/", include("webhooks.api_urls")),
     path("api/v1/", include("models_app.api.urls")),
+    # The OCI distribution API: models served as OCI artifacts to oras, skopeo, Kubernetes.
+    path("v2/", include("models_app.oci.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # The split view serves Swagger UI's set-up script as a file, so the page needs no inline code.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", redoc_view, name="redoc"),
     path("admin/", admin.site.urls),
     path("geti/", include("geti_integration.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

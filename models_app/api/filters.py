@@ -8,7 +8,7 @@ from rest_framework.filters import OrderingFilter as DRFOrderingFilter
 from rest_framework.filters import SearchFilter as DRFSearchFilter
 
 from ..lib.queries import json_key_text
-from ..models import Artifact, AuditEntry, ModelVersion, RegisteredModel
+from ..models import Artifact, ArtifactInspection, AuditEntry, ModelVersion, RegisteredModel
 
 
 class UtcDateTimeFilter(filters.IsoDateTimeFilter):
@@ -159,6 +159,27 @@ class ArtifactFilterSet(HidesArchivedFilterSet):
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     derived_from = filters.UUIDFilter(field_name="derived_from")
     provenance = filters.CharFilter(method="by_provenance", help_text="version provenance: key or key:value")
+    # What the file's inspection found (docs/inspection.md).
+    inspection_status = filters.ChoiceFilter(
+        choices=ArtifactInspection.Status.choices,
+        method="by_inspection_status",
+        help_text="pending includes never inspected",
+    )
+    inspected_format = filters.CharFilter(
+        field_name="inspection__format", lookup_expr="iexact", help_text="openvino, onnx or pickle"
+    )
+    weight_precision = filters.CharFilter(
+        field_name="inspection__weight_precision", lookup_expr="iexact", help_text="as found in the file"
+    )
+    ir_version = filters.NumberFilter(field_name="inspection__ir_version")
+    opset = filters.NumberFilter(field_name="inspection__opset")
+    input_shape = filters.CharFilter(
+        field_name="inspection__input_shapes",
+        lookup_expr="icontains",
+        help_text="part of an input shape, e.g. 224x224 or 3x640x640",
+    )
+    parameters_min = filters.NumberFilter(field_name="inspection__parameter_count", lookup_expr="gte")
+    parameters_max = filters.NumberFilter(field_name="inspection__parameter_count", lookup_expr="lte")
 
     class Meta:
         model = Artifact
@@ -169,6 +190,9 @@ class ArtifactFilterSet(HidesArchivedFilterSet):
 
     def by_provenance(self, queryset, name, value):
         return filter_tag(queryset, name, value, prefix="version__", field="provenance")
+
+    def by_inspection_status(self, queryset, name, value):
+        return queryset.inspection_status(value)
 
 
 class AuditEntryFilterSet(FilterSet):

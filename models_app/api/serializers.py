@@ -4,6 +4,7 @@ import copy
 
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.utils import validate_file_name
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from ..models import (
@@ -13,6 +14,7 @@ from ..models import (
     Alias,
     AliasEvent,
     Artifact,
+    ArtifactInspection,
     AuditEntry,
     ModelVersion,
     RegisteredModel,
@@ -89,6 +91,64 @@ class ModelVersionSerializer(ValidatedModelSerializer):
         return value
 
 
+class TensorSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    shape = serializers.ListField(
+        child=serializers.JSONField(),
+        allow_null=True,
+        help_text='Dimensions: numbers, or names/"?" for dynamic ones; null when unknown.',
+    )
+    element_type = serializers.CharField(help_text="f32, f16, i8, u8, i64, ...")
+
+
+class ArtifactInspectionSerializer(serializers.ModelSerializer):
+    """What the file itself says it is (docs/inspection.md), as lists show it."""
+
+    inputs = TensorSerializer(many=True, source="signature.inputs", default=list)
+    outputs = TensorSerializer(many=True, source="signature.outputs", default=list)
+    warnings = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ArtifactInspection
+        extra_kwargs = {
+            "status": {"help_text": "pending (queued or never inspected), done, failed (see reason), not_applicable"},
+            "format": {"help_text": "What the file is: openvino, onnx or pickle (empty: unknown)."},
+            "weight_precision": {"help_text": "The precision the weights are stored in, as found in the file."},
+            "ir_version": {"help_text": "OpenVINO IR version, or the ONNX IR version."},
+            "opset": {"help_text": "ONNX: the default domain's opset; OpenVINO: the newest opsetN its layers use."},
+        }
+        # What lists load, the signature as inputs and outputs, and the warnings.
+        fields = [
+            *(f for f in ArtifactInspection.LIGHT_FIELDS if f not in ("input_shapes", "signature")),
+            "inputs",
+            "outputs",
+            "warnings",
+        ]
+        read_only_fields = fields
+
+    def get_warnings(self, obj) -> list[str]:
+        return obj.warnings_for(self.context["artifact"])
+
+
+class ArtifactInspectionDetailSerializer(ArtifactInspectionSerializer):
+    """An artifact's own answer adds ``details``: operation counts, a zip's files, rt_info, opset
+    imports, external data... (lists leave it out, and do not load it)."""
+
+    details = serializers.JSONField(
+        read_only=True,
+        help_text="Only in an artifact's own answer, not in lists: op_counts, producer, weight_elements, "
+        "quantize_ops, input_count, output_count, rt_info (IR) or opset_imports and external_data (ONNX), "
+        "and for a zip its file_count, files (name, size) and model_file.",
+    )
+
+    class Meta(ArtifactInspectionSerializer.Meta):
+        fields = [*ArtifactInspectionSerializer.Meta.fields, "details"]
+        read_only_fields = fields
+
+
+PENDING_INSPECTION = ArtifactInspection(status=ArtifactInspection.Status.PENDING)
+
+
 class ArtifactSerializer(ValidatedModelSerializer):
     registered_model = serializers.CharField(source="version.registered_model.name", read_only=True)
     version = serializers.CharField(source="version.version", read_only=True)
@@ -97,6 +157,7 @@ class ArtifactSerializer(ValidatedModelSerializer):
     precision = serializers.CharField(max_length=8, required=False)
     download_url = RouteLinkField("api:artifact-download")
     created_by = serializers.StringRelatedField()
+    inspection = serializers.SerializerMethodField()
 
     class Meta:
         model = Artifact
@@ -111,12 +172,20 @@ class ArtifactSerializer(ValidatedModelSerializer):
             "original_filename",
             "content_type",
             "download_url",
+            "inspection",
             "created_by",
             "created_at",
             "updated_at",
         ]
         read_only_fields = ["external_id", "size", "sha256", "original_filename", "content_type"]
         validators = []
+
+    @extend_schema_field(ArtifactInspectionDetailSerializer)
+    def get_inspection(self, obj):
+        inspection = obj.inspection_or_none or PENDING_INSPECTION
+        light = "details" in inspection.get_deferred_fields()
+        serializer = ArtifactInspectionSerializer if light else ArtifactInspectionDetailSerializer
+        return serializer(inspection, context={"artifact": obj}).data
 
 
 class ArtifactUploadSerializer(serializers.Serializer):
@@ -142,6 +211,7 @@ class ArtifactUploadSerializer(serializers.Serializer):
     architecture = serializers.CharField(max_length=200, required=False, allow_blank=True)
     category = serializers.CharField(max_length=100, required=False, allow_blank=True)
     labels = serializers.JSONField(required=False)
+    score_metric = serializers.CharField(max_length=64, required=False, allow_blank=True)
     overview = serializers.JSONField(required=False)
     project_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     project_name = serializers.CharField(max_length=200, required=False, allow_blank=True)

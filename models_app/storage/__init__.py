@@ -342,6 +342,12 @@ def _presigning_client(storage):
     return _presigning_clients[key]
 
 
+def presigned_endpoint():
+    """The address presigned URLs point at, which a browser sending direct-upload parts must be
+    allowed to connect to (the upload page's Content-Security-Policy)."""
+    return _presigning_client(current_storage()).meta.endpoint_url
+
+
 def presigned_download_url(name, *, filename, expires=None):
     """A short-lived presigned GET URL for a stored file, or None on local files.
 

@@ -3,27 +3,20 @@
 import json
 import shlex
 
-import markdown as markdown_lib
-import nh3
 from django import template
 from django.utils.safestring import mark_safe
 
+from ..markup import render_markdown
 from ..models import label_names
 
 register = template.Library()
 
 
 @register.filter
-def markdown(text):
-    """Render user-written Markdown to HTML that is safe to embed.
-
-    Markdown passes raw HTML through, so its output is sanitised with nh3 (an allow-list of
-    tags and attributes; scripts, event handlers and javascript: links are dropped).
-    """
-    if not text:
-        return ""
-    html = markdown_lib.markdown(text, extensions=["fenced_code", "tables", "sane_lists"])
-    return mark_safe(nh3.clean(html))
+def markdown(text, demote=0):
+    """User-written Markdown as safe HTML (see ``markup.render_markdown``); ``|markdown:2`` demotes
+    its headings by two levels."""
+    return mark_safe(render_markdown(text, demote=int(demote or 0)))
 
 
 @register.filter
@@ -76,3 +69,70 @@ def score(value):
 def shquote(value):
     """Quote a value for a POSIX shell, for the copy-and-paste commands on the pages."""
     return shlex.quote(str(value))
+
+
+@register.filter
+def compact_count(value):
+    """1234567 as "1.2M": parameter counts at a glance."""
+    if value is None:
+        return "—"
+    for limit, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "k")):
+        if value >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return str(value)
+
+
+@register.filter
+def best_score(variants):
+    """The highest score among variants (None when none has one)."""
+    scores = [a.score for a in variants if a.score is not None]
+    return max(scores) if scores else None
+
+
+ALIAS_EVENT_WORDS = {
+    "set": "set {alias} to {to}",
+    "move": "moved {alias} from {frm} to {to}",
+    "rollback": "rolled {alias} back from {frm} to {to}",
+    "delete": "deleted {alias} (it pointed to {frm})",
+}
+AUDIT_VERBS = {
+    "create": "created",
+    "update": "changed",
+    "delete": "deleted",
+    "upload": "uploaded",
+    "import": "imported",
+    "alias_set": "set alias",
+    "alias_move": "moved alias",
+    "alias_rollback": "rolled back alias",
+    "alias_delete": "deleted alias",
+}
+
+
+@register.filter
+def alias_event_text(event):
+    """An alias move in words: "alice moved production from 2.1 to 2.0: regression on NPU"."""
+    words = ALIAS_EVENT_WORDS.get(event.action, "changed {alias}").format(
+        alias=event.alias, frm=event.from_version_label or "nothing", to=event.to_version_label or "nothing"
+    )
+    text = f"{event.user or 'someone'} {words}"
+    return f"{text}: {event.reason}" if event.reason else text
+
+
+@register.filter
+def audit_text(entry):
+    """An audit entry in words: "alice uploaded person-detection:2 FP16/GPU/openvino"."""
+    return f"{entry.actor_name or 'someone'} {AUDIT_VERBS.get(entry.action, entry.action)} {entry.object_repr}"
+
+
+@register.filter
+def shown_value(value):
+    """A changed field's value as the activity log shows it: a dash for nothing."""
+    return "—" if value in (None, "", [], {}) else value
+
+
+@register.filter
+def previous_target(events, alias_name):
+    """The version a roll back of ``alias_name`` would return to, from the recent events shown
+    (the ``from`` side of its latest event, as ``services.rollback_alias`` decides); "" when unknown."""
+    latest = next((e for e in events if e.alias == alias_name), None)
+    return latest.from_version_label if latest is not None else ""

@@ -84,6 +84,7 @@ def test_it_maps_geti_metadata_onto_model_version_and_artifact(geti, bucket):
     assert version.category == "Detection"
     assert (version.project_id, version.project_name) == (fx.WIDGETS, "Widgets")
     assert [label["name"] for label in version.labels] == ["widget", "No object"]
+    assert version.score_metric == "f-measure"  # the detection task's metric in the project's performance
     assert version.overview["task_types"] == ["detection"]
     assert version.overview["geti"]["model_group_id"] == fx.WIDGETS_GROUP
     assert version.provenance["source"] == "geti"
@@ -151,6 +152,7 @@ def test_an_anomaly_model_gets_its_global_score(geti, bucket):
     assert job.artifact.version.category == "Anomaly"
     assert job.artifact.version.overview["task_types"] == ["anomaly"]
     assert job.artifact.score == pytest.approx(0.87)
+    assert job.artifact.version.score_metric == "global score"
 
 
 def test_a_task_chain_keeps_every_task_type(geti, bucket):

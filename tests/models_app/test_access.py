@@ -1,6 +1,7 @@
 """The read rule, one for every face: with ``REGISTRY_REQUIRE_LOGIN`` on, an anonymous visitor gets
-the login page from every page, a 401 from every API and Intel route, the admin's login from the
-admin; only the probes, the login itself and the API's description stay open."""
+the login page from every page, a 401 from every API and Intel route (in the OCI error format with
+a challenge on /v2/), the admin's login from the admin; only the probes, the login itself and the
+API's description stay open."""
 
 import re
 
@@ -58,10 +59,17 @@ def test_anonymous_visitors_meet_the_login_everywhere_when_reads_need_one(client
     settings.REGISTRY_REQUIRE_LOGIN = True
     if path in OPEN or path.startswith(API_DESCRIPTION):
         return
+    if path == "/v2/x":  # the OCI routes' catch-all: a path no route has is a 404, whoever asks
+        assert request(client, path).status_code == 404
+        return
     response = request(client, path)
     if path.startswith("/admin/"):
         assert response.status_code == 302, path
         assert response["Location"].startswith("/admin/login/?next="), path
+    elif path.startswith("/v2/"):
+        assert response.status_code == 401, path
+        assert response.json()["errors"][0]["code"] == "UNAUTHORIZED", path
+        assert response["WWW-Authenticate"].startswith(("Bearer ", "Basic ")), path
     elif is_api(path):
         assert response.status_code == 401, path
         assert response.json()["error"]["code"] == "not_authenticated", path

@@ -59,7 +59,7 @@ def test_the_artifact_list_shows_the_columns_curators_need(admin_client, two_ver
     response = admin_client.get("/admin/models_app/artifact/")
     assert response.status_code == 200
     html = response.content.decode()
-    for header in ("Model", "Version", "Precision", "Target device", "Score", "Size", "Created at", "File"):
+    for header in ("Model", "Version", "Precision", "Target device", "Score", "Size", "Created", "File"):
         assert f">{header}<" in html or f">{header}</a>" in html
     assert "2.9\xa0KB" in html and "Download</a>" in html
 
@@ -142,3 +142,16 @@ def test_checksums_are_read_only_on_the_artifact_page(admin_client, two_versions
     html = admin_client.get(f"/admin/models_app/artifact/{artifact.pk}/change/").content.decode()
     assert artifact.sha256 in html
     assert 'name="sha256"' not in html and 'name="size"' not in html
+
+
+def test_the_admin_shows_precisions_as_written_and_json_indented(admin_client, artifact):
+    listing = admin_client.get("/admin/models_app/artifact/").content.decode()
+    assert "Fp32" not in listing and ">FP32<" in listing
+    page = admin_client.get(f"/admin/models_app/modelversion/{artifact.version_id}/change/").content.decode()
+    assert '<option value="FP32" selected>FP32</option>' in page
+    assert 'class="vLargeTextField json-field"' in page
+
+
+def test_the_models_list_names_the_latest_version(admin_client, artifact):
+    listing = admin_client.get("/admin/models_app/registeredmodel/").content.decode()
+    assert f'<td class="field-latest_version">{artifact.version.version}</td>' in listing

@@ -27,9 +27,9 @@ def test_the_model_page_shows_aliases_their_moves_and_activity(user_client, api_
     )
     html = user_client.get(MODEL_PAGE).content.decode()
     assert 'id="aliases"' in html and "<strong>staging</strong>" in html
-    assert "better recall" in html
-    assert "/api/v1/registered-models/person-detection/aliases/staging/download/" in html
-    assert 'id="audit"' in html and "alias_move" in html and "upload" in html
+    assert "moved staging from 1 to 2: better recall" in html
+    assert 'action="/api/v1/registered-models/person-detection/resolve/"' in html  # resolve before download
+    assert 'id="audit"' in html and "moved alias person-detection@staging" in html and "uploaded" in html
 
 
 def test_the_model_page_hides_archived_versions_unless_asked(user_client, versions):

@@ -77,9 +77,9 @@ def test_the_catalogue_shows_a_models_aliases(client):
 def test_the_catalogue_query_count_does_not_grow_with_the_data(client, django_assert_num_queries, count):
     make_models(count)
     # 1 page count, 1 page of models with stats, 1 newest version per model (sliced prefetch),
-    # 1 their artifacts, 1 the models' aliases, 5 facet counts (category, precision, target
-    # device, format, origin).
-    with django_assert_num_queries(10):
+    # 1 their artifacts, 1 the models' aliases, 1 the page's matching variants (a variant facet
+    # is chosen), 6 facet counts (category, precision, target device, format, origin, tag).
+    with django_assert_num_queries(12):
         response = client.get("/", {"q": "model", "precision": "int8", "sort": "updated"})
     assert response.status_code == 200
     assert content(response).count('class="model-row"') == min(count, 25)
@@ -93,8 +93,9 @@ def test_the_catalogue_caches_facet_counts_when_asked_to(client, settings, djang
     make_models(3)
     first = client.get("/", {"precision": "FP16"}).context["facets"]
     make_models(2, prefix="later")
-    # count, page, newest versions, their artifacts, aliases: the five facet queries come from the cache
-    with django_assert_num_queries(5):
+    # count, page, newest versions, their artifacts, aliases, matching variants: the six facet
+    # queries come from the cache
+    with django_assert_num_queries(6):
         response = client.get("/", {"precision": "FP16"})
     assert response.context["facets"] == first
     assert response.context["page"].paginator.count == 5  # the list itself is live
@@ -166,7 +167,8 @@ def test_the_model_page_renders_markdown_safely(client):
         name="md", description="# Title\n\n**bold** <script>alert(1)</script> [x](javascript:alert(1))"
     )
     html = content(client.get("/m/md/"))
-    assert "<h1>Title</h1>" in html and "<strong>bold</strong>" in html
+    # The description's headings rank below the page's own h1 and h2s.
+    assert "<h3>Title</h3>" in html and html.count("<h1>") == 1 and "<strong>bold</strong>" in html
     assert "<script>alert(1)</script>" not in html and "javascript:" not in html
 
 
@@ -186,9 +188,10 @@ def test_the_model_page_query_count_does_not_grow_with_versions(client, django_a
     registered = RegisteredModel.objects.create(name="many")
     for i in range(60):
         make_artifact(registered.versions.create(version=str(i)), score=i / 100)
-    # model, newest version, versions count, its artifacts (the matrix), the versions page with
-    # totals, aliases, alias moves, activity
-    with django_assert_num_queries(8):
+    # model, versions count, the versions page with totals, aliases (none, so no query for their
+    # versions' devices), every version label (the matrix switch), the matrix's version (newest:
+    # no alias), its artifacts, alias moves, activity
+    with django_assert_num_queries(9):
         response = client.get("/m/many/")
     assert response.status_code == 200
 
@@ -235,8 +238,9 @@ def test_the_version_page_query_count_is_fixed(client, django_assert_num_queries
     version = registered.versions.create(version="1")
     for device in ("CPU", "GPU", "NPU", "AUTO"):
         make_artifact(version, "INT8", device)
-    # version with model, creator and parent; its artifacts; its aliases; derived versions; activity
-    with django_assert_num_queries(5):
+    # version with model, creator and parent; its artifacts; its aliases; the previous version
+    # (compare with it); derived versions; activity
+    with django_assert_num_queries(6):
         assert client.get("/m/det/v/1/").status_code == 200
 
 
@@ -260,13 +264,15 @@ def test_compare_shows_two_versions_side_by_side_with_differences_and_a_chart(cl
     comparison = response.context["comparison"]
     rows = {row.field: row for row in comparison.rows}
     assert rows["Model"].differs and rows["Model"].values == ["model-0000", "model-0001"]
-    assert not rows["Version"].differs and rows["Variants"].values == ["2", "2"]
+    assert not rows["Version"].differs
+    assert rows["Variants"].values == ["2", '2 <span class="delta same">±0</span>']  # the change against the first
     assert [row.field for row in comparison.variants] == ["FP16/GPU/openvino", "INT8/CPU/openvino", "INT8/NPU/openvino"]
-    assert comparison.variants[0].values == ["0.8 · 1000\xa0bytes", "0.8 · 1000\xa0bytes"]
+    same = '<span class="delta same">±0</span>'
+    assert comparison.variants[0].values == ["0.8 · 1000\xa0bytes", f"0.8 {same} · 1000\xa0bytes {same}"]
     assert comparison.variants[1].values[1] == "—"  # model-0001 has INT8 for NPU, not CPU
     html = content(response)
     assert '<tr class="differs"><th scope="row">Model</th>' in html
-    assert "<svg" in html and html.count("<circle") == 4
+    assert "<svg" in html and html.count('class="marker"') == 4
 
 
 def test_compare_accepts_variants_from_repeated_checkbox_parameters(client):

@@ -3,15 +3,15 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from models_app import direct_uploads, storage
+from models_app import blob_uploads, direct_uploads, storage
 from models_app.models import IdempotencyKey, UploadSession
 from models_app.storage import multipart
 
 
 class Command(BaseCommand):
     help = (
-        "Abort expired direct uploads, and multipart uploads left open in the bucket by interrupted "
-        "API uploads, so their parts stop taking space."
+        "Abort expired direct uploads, multipart uploads left open in the bucket by interrupted "
+        "API uploads, and OCI blob pushes left unfinished or unclaimed, so their parts stop taking space."
     )
 
     def add_arguments(self, parser):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
             "--older-than-hours",
             type=float,
             default=24,
-            help="Open multipart uploads without a pending session are aborted past this age.",
+            help="Open multipart uploads without a pending session, and OCI blob uploads idle this long, are removed.",
         )
         parser.add_argument(
             "--forget-after-days",
@@ -38,6 +38,8 @@ class Command(BaseCommand):
             if not dry_run:
                 direct_uploads.abort_direct_upload(session, reason="expired", state=UploadSession.State.ABORTED)
             aborted += 1
+        # Pushes over the OCI API (/v2/) left unfinished, or whose manifest never came.
+        pushed = blob_uploads.prune(older_than_hours=older_than_hours, dry_run=dry_run, log=self.stdout.write)
         stray = 0
         if storage.is_s3():
             stray = self._abort_stray(now - timedelta(hours=older_than_hours), dry_run)
@@ -49,8 +51,8 @@ class Command(BaseCommand):
         keys = keys.count() if dry_run else keys.delete()[0]
         verb = "found" if dry_run else "pruned"
         self.stdout.write(
-            f"{aborted} expired upload(s), {stray} stray multipart upload(s), {forgotten} old session row(s) "
-            f"and {keys} idempotency key(s) {verb}."
+            f"{aborted} expired upload(s), {pushed} abandoned OCI blob upload(s), {stray} stray multipart upload(s), "
+            f"{forgotten} old session row(s) and {keys} idempotency key(s) {verb}."
         )
 
     def _abort_stray(self, cutoff, dry_run):

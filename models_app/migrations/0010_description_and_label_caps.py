@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("models_app", "0006_event_outbox"),
+        ("models_app", "0009_description_snippet_score_metric"),
     ]
 
     operations = [

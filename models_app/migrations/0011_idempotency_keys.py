@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("models_app", "0007_description_and_label_caps"),
+        ("models_app", "0010_description_and_label_caps"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,397 @@
+"""Moving bytes: direct multipart uploads to S3 that resume, streamed uploads through the API,
+and downloads that resume, verify and skip what is already current.
+
+Upload state. A direct upload keeps its session (id, part size, presigned part URLs) and the
+ETag of every part S3 has acknowledged in ``<cache>/uploads/<key>.json``, where the key hashes
+the registry, the file's path, size and modification time and the registration's metadata. The
+same push run again finds the file, asks the registry whether the session is still open, and
+sends only the parts without an ETag. The registry offers no list of received parts, so the
+local record is the reference; if it is wrong, ``complete`` answers 400 and the parts are sent
+again once.
+
+Downloads. Bytes go to ``.<name>.<sha256 prefix>.part`` beside the target, so a partial file is
+tied to the content it belongs to; a later pull continues it with ``Range`` (and ``If-Range``
+with the registry's ETag, its sha256), then checks the whole file's sha256 and renames it over
+the target. Nothing half-written or unverified ever carries the target's name.
+"""
+
+import hashlib
+import json
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urljoin
+
+import requests
+
+from . import config
+from .errors import (
+    ChecksumMismatch,
+    DirectUploadUnavailable,
+    RegistryError,
+    ServerUnavailable,
+    ValidationError,
+    from_response,
+)
+
+CHUNK = 1024 * 1024
+# requests (urllib3) receives a stream at half the speed in 1 MiB reads than in 4 MiB ones.
+DOWNLOAD_CHUNK = 4 * 1024 * 1024
+PART_ATTEMPTS = 3
+COMPLETE_TIMEOUT = (10, 3600)  # the registry reads the whole object back to hash it
+
+
+def file_sha256(path, progress=None):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            if progress:
+                progress(len(chunk))
+    return digest.hexdigest()
+
+
+# --- uploads ---------------------------------------------------------------------------------
+
+
+def push(registry, path, metadata, *, sha256=None, direct=None, progress=None):
+    path = Path(path)
+    size = path.stat().st_size
+    if direct is not False and size > 0:
+        try:
+            return DirectUpload(registry, path, metadata, sha256=sha256, progress=progress).run()
+        except DirectUploadUnavailable:
+            if direct:
+                raise
+    return stream_upload(registry, path, metadata, sha256=sha256, progress=progress)
+
+
+class _ProgressReader:
+    """A file object that reports what has been read, with a length so requests sends
+    Content-Length (the registry refuses a too-large file before reading it)."""
+
+    def __init__(self, handle, size, progress):
+        self.handle, self.size, self.progress, self.done = handle, size, progress, 0
+
+    def __len__(self):
+        return self.size
+
+    def read(self, n=-1):
+        data = self.handle.read(CHUNK if n is None or n < 0 else max(n, CHUNK))
+        self.done += len(data)
+        if self.progress and data:
+            self.progress(self.done, self.size)
+        return data
+
+
+def stream_upload(registry, path, metadata, *, sha256=None, progress=None):
+    """PUT the file as the body of ``/artifacts/upload/{filename}``: the registry hashes it on
+    the way; a given ``sha256`` is compared after, and a mismatching artifact deleted."""
+    query = {k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in metadata.items()}
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        artifact = registry._json(
+            "PUT",
+            f"artifacts/upload/{quote(path.name, safe='')}",
+            params=query,
+            data=_ProgressReader(handle, size, progress),
+            headers={"Content-Type": "application/octet-stream"},
+            timeout=COMPLETE_TIMEOUT,
+        )
+    if sha256 and artifact["sha256"] != sha256.lower():
+        registry.delete_artifact(artifact["id"])
+        raise ChecksumMismatch(
+            f"The file that arrived has sha256 {artifact['sha256']}, not {sha256}; it was deleted.",
+            code="checksum_mismatch",
+        )
+    return artifact
+
+
+class DirectUpload:
+    """One file sent straight to S3 through the registry's ``/uploads/`` sessions."""
+
+    def __init__(self, registry, path, metadata, *, sha256=None, progress=None):
+        self.registry, self.path, self.metadata = registry, path, metadata
+        self.expected_sha256 = sha256.lower() if sha256 else None
+        self.progress = progress
+        stat = path.stat()
+        self.size = stat.st_size
+        key = json.dumps([registry.url, str(path.resolve()), stat.st_size, stat.st_mtime_ns, metadata], sort_keys=True)
+        self.state_path = config.cache_dir() / "uploads" / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
+        self.state = None
+
+    # state file
+    def load_state(self):
+        try:
+            return json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def save_state(self):
+        self.state_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        config.write_private(self.state_path, json.dumps(self.state))
+
+    def forget(self):
+        self.state_path.unlink(missing_ok=True)
+
+    def resume_or_start(self):
+        """The open session this file was being sent to, or a new one."""
+        state = self.load_state()
+        if state:
+            try:
+                session = self.registry._json("GET", f"uploads/{state['session']['id']}/")
+            except RegistryError as exc:
+                if exc.status not in (403, 404):
+                    raise
+                session = None
+            same_bytes = not self.expected_sha256 or state["sha256"] == self.expected_sha256
+            if session and session["state"] == "completed" and session.get("artifact") and same_bytes:
+                self.forget()  # finished before the client heard about it
+                return self.registry.artifact(session["artifact"])
+            if session and session["state"] == "pending":
+                if same_bytes:
+                    self.state = state
+                    return None
+                self.abort(state)  # the caller now expects other bytes: that session is of no use
+        self.forget()
+        sha256 = self.expected_sha256 or file_sha256(self.path)
+        body = {**self.metadata, "filename": self.path.name, "size": self.size, "sha256": sha256}
+        session = self.registry._json("POST", "uploads/", json=body)
+        self.state = {"session": session, "sha256": sha256, "etags": {}}
+        self.save_state()
+        return None
+
+    def abort(self, state):
+        try:
+            self.registry.request("DELETE", f"uploads/{state['session']['id']}/")
+        except RegistryError:
+            pass  # prune_uploads aborts what is left
+
+    def run(self):
+        artifact = self.resume_or_start()
+        if artifact is not None:
+            return artifact
+        self.send_parts()
+        try:
+            return self.complete()
+        except ValidationError as exc:
+            if "parts" not in exc.fields:
+                raise
+        # S3 did not know a part the local record had: send every part again, once.
+        self.state["etags"] = {}
+        self.save_state()
+        self.send_parts()
+        return self.complete()
+
+    def part_range(self, number):
+        part_size = self.state["session"]["part_size"]
+        start = (number - 1) * part_size
+        return start, min(part_size, self.size - start)
+
+    def send_parts(self):
+        etags = self.state["etags"]
+        parts = self.state["session"]["parts"]
+        todo = [p for p in parts if str(p["part_number"]) not in etags]
+        done = sum(self.part_range(p["part_number"])[1] for p in parts if str(p["part_number"]) in etags)
+        if self.progress:
+            self.progress(done, self.size)
+        if not todo:
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        pool = ThreadPoolExecutor(max_workers=max(1, min(self.registry.parallel, len(todo))))
+        pending, queue = set(), iter(todo)
+        try:
+            # Keep at most `parallel` parts in flight: memory stays at that many parts.
+            for part in queue:
+                pending.add(pool.submit(self.send_part, fd, part))
+                if len(pending) >= self.registry.parallel:
+                    break
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    number, length, etag = future.result()
+                    etags[str(number)] = etag
+                    self.save_state()
+                    done += length
+                    if self.progress:
+                        self.progress(done, self.size)
+                    part = next(queue, None)
+                    if part is not None:
+                        pending.add(pool.submit(self.send_part, fd, part))
+        finally:
+            for future in pending:  # interrupted: what is not running yet is not sent
+                future.cancel()
+            pool.shutdown(wait=True)
+            os.close(fd)
+
+    def send_part(self, fd, part):
+        number = part["part_number"]
+        start, length = self.part_range(number)
+        data = os.pread(fd, length, start)
+        for attempt in range(1, PART_ATTEMPTS + 1):
+            try:
+                response = self.registry.storage_session.put(part["url"], data=data, timeout=self.registry.timeout)
+            except requests.RequestException as exc:
+                if attempt == PART_ATTEMPTS:
+                    raise ServerUnavailable(f"Could not send part {number} to storage: {exc}") from exc
+            else:
+                if response.status_code == 200 and response.headers.get("ETag"):
+                    return number, length, response.headers["ETag"]
+                if response.status_code < 500 or attempt == PART_ATTEMPTS:
+                    raise RegistryError(
+                        f"Storage refused part {number}: {response.status_code} {response.text[:200]}",
+                        status=response.status_code,
+                        code="storage_error",
+                    )
+            time.sleep(attempt)
+        raise AssertionError("unreachable")
+
+    def complete(self):
+        session_id = self.state["session"]["id"]
+        parts = [{"part_number": int(n), "etag": etag} for n, etag in self.state["etags"].items()]
+        parts.sort(key=lambda p: p["part_number"])
+        try:
+            artifact = self.registry._json(
+                "POST", f"uploads/{session_id}/complete/", json={"parts": parts}, timeout=COMPLETE_TIMEOUT
+            )
+        except ValidationError as exc:
+            if "parts" in exc.fields:
+                raise  # the upload stays open: run() sends the parts again
+            self.forget()  # size or sha256 refused: the registry deleted the object
+            if "sha256" in exc.fields:
+                raise ChecksumMismatch(
+                    exc.message, status=exc.status, code=exc.code, fields=exc.fields, extra=exc.extra
+                ) from exc
+            raise
+        except RegistryError as exc:
+            if exc.status in (404, 409):
+                self.forget()
+            raise
+        self.forget()
+        return artifact
+
+
+# --- downloads -------------------------------------------------------------------------------
+
+
+@dataclass
+class PullResult:
+    path: Path
+    artifact: dict
+    downloaded: bool  # False when the local copy was already current
+    transferred: int  # bytes received in this call
+    resumed_from: int  # bytes a partial file already had
+
+
+def safe_filename(artifact):
+    name = Path(artifact.get("original_filename") or "").name
+    if name in ("", ".", ".."):
+        name = f"{artifact['registered_model']}-{artifact['version']}.bin"
+    return name
+
+
+def download(registry, artifact, dest, *, filename=None, progress=None, mode="redirect"):
+    try:
+        return _download(registry, artifact, dest, filename=filename, progress=progress, mode=mode)
+    except ChecksumMismatch as exc:
+        if not exc.extra.get("resumed"):
+            raise
+    # The partial file kept from before was not what the server has now: start over once.
+    return _download(registry, artifact, dest, filename=filename, progress=progress, mode=mode)
+
+
+def _download(registry, artifact, dest, *, filename=None, progress=None, mode="redirect"):
+    target = Path(dest) / (filename or safe_filename(artifact))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    size, sha256 = artifact["size"], artifact["sha256"]
+    if target.is_file() and target.stat().st_size == size and file_sha256(target) == sha256:
+        if progress:
+            progress(size, size)
+        return PullResult(target, artifact, downloaded=False, transferred=0, resumed_from=0)
+
+    partial = target.with_name(f".{target.name}.{sha256[:16]}.part")
+    offset = partial.stat().st_size if partial.exists() else 0
+    if offset > size:
+        partial.unlink()
+        offset = 0
+    digest = hashlib.sha256()
+    if offset:
+        with open(partial, "rb") as handle:
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+    resumed_from, transferred = offset, 0
+    if offset < size:
+        response = _open_download(registry, artifact, offset, mode)
+        with response:
+            if response.status_code == 200 and offset:  # the server sent the whole file again
+                offset, digest = 0, hashlib.sha256()
+            with open(partial, "r+b" if offset else "wb") as handle, ThreadPoolExecutor(1) as writer:
+                handle.seek(offset)
+                handle.truncate()
+                if progress:
+                    progress(offset, size)
+
+                def store(chunk):
+                    handle.write(chunk)
+                    digest.update(chunk)
+
+                # One thread writes and hashes chunk n while this one receives chunk n+1 (both
+                # release the GIL); waiting for n before handing over n+1 keeps the order and
+                # holds at most two chunks. No fsync: a file torn by a crash fails the sha256
+                # check the next pull makes before trusting it.
+                stored = None
+                for chunk in response.iter_content(DOWNLOAD_CHUNK):
+                    if stored is not None:
+                        stored.result()
+                    stored = writer.submit(store, chunk)
+                    offset += len(chunk)
+                    transferred += len(chunk)
+                    if progress:
+                        progress(offset, size)
+                if stored is not None:
+                    stored.result()
+    if offset != size or digest.hexdigest() != sha256:
+        partial.unlink(missing_ok=True)
+        raise ChecksumMismatch(
+            f"The downloaded file has {offset} bytes and sha256 {digest.hexdigest()}, "
+            f"not {size} bytes and {sha256}; it was not kept.",
+            code="checksum_mismatch",
+            extra={"resumed": resumed_from > 0},
+        )
+    os.replace(partial, target)
+    return PullResult(target, artifact, downloaded=True, transferred=transferred, resumed_from=resumed_from)
+
+
+def _open_download(registry, artifact, offset, mode):
+    """The streamed response for the artifact's bytes from ``offset``: from the registry, or
+    from S3 when the registry redirects (the token is not sent there)."""
+    url = urljoin(registry.api, artifact["download_url"])
+    headers = {"Accept": "*/*"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+        headers["If-Range"] = f'"{artifact["sha256"]}"'
+    response = registry.request(
+        "GET",
+        url,
+        params={"mode": mode},
+        headers=headers,
+        stream=True,
+        allow_redirects=False,
+        ok=(200, 206, 301, 302, 303, 307, 308),
+    )
+    if response.is_redirect:
+        location = urljoin(url, response.headers["Location"])
+        response.close()
+        headers.pop("If-Range", None)  # S3's ETag is its own, not the sha256; the key never changes
+        try:
+            response = registry.storage_session.get(location, headers=headers, stream=True, timeout=registry.timeout)
+        except requests.RequestException as exc:
+            raise ServerUnavailable(f"Could not reach storage: {exc}") from exc
+        if response.status_code not in (200, 206):
+            raise from_response(response)
+    if response.status_code == 206 and not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
+        response.close()
+        raise RegistryError("The server answered a different range than asked for.", status=206, code="bad_range")
+    return response
