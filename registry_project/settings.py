@@ -47,7 +47,7 @@ DEBUG = env_bool("DEBUG", False)
 # The key that signs sessions, CSRF tokens and password-reset links: SECRET_KEY, or the file
 # SECRET_KEY_FILE names (`make run` and the Docker image create one and keep it under var/).
 SECRET_KEY = os.environ.get("SECRET_KEY", "").strip()
-if not SECRET_KEY and os.environ.get("SECRET_KEY_FILE"):
+if not SECRET_KEY and os.environ.get("SECRET_KEY_FILE") and Path(os.environ["SECRET_KEY_FILE"]).is_file():
     SECRET_KEY = Path(os.environ["SECRET_KEY_FILE"]).read_text().strip()
 # Without one, a random key for this process only: management commands (migrate, check, the
 # tests) need no key, but nothing they sign outlives them. Serving refuses to start with it

@@ -59,3 +59,8 @@ def test_check_deploy_flags_a_missing_secret_key():
 def test_check_deploy_passes_with_the_production_settings_behind_tls():
     result = run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], **PRODUCTION_BEHIND_TLS)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_key_file_that_is_not_there_yet_counts_as_no_key(tmp_path):
+    result = run([sys.executable, "-c", "import registry_project.wsgi"], SECRET_KEY_FILE=str(tmp_path / "missing"))
+    assert result.returncode == 1 and result.stderr.strip().startswith("SECRET_KEY is not set")
