@@ -20,7 +20,8 @@ class RefuseNulMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
+        chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+        if chunked and not request.META.get("CONTENT_LENGTH"):
             # Django reads a body by its Content-Length: a chunked body would be read as empty,
             # and a 400 would blame the client's fields for it.
             message = "Send the body with a Content-Length; chunked request bodies are not supported."
