@@ -193,7 +193,7 @@ class ModelVersionInline(admin.TabularInline):
 
 class ArtifactInline(RegistryAdminMixin, admin.TabularInline):
     model = Artifact
-    fields = ["precision", "target_device", "format", "score", "file_size", "short_sha256", "download"]
+    fields = ["precision_text", "target_device", "format", "score", "file_size", "short_sha256", "download"]
     # Read-only: an artifact is changed or deleted on its own page, through the services (with
     # their checks, audit entry and file delete).
     readonly_fields = fields
@@ -207,6 +207,10 @@ class ArtifactInline(RegistryAdminMixin, admin.TabularInline):
     @admin.display(description="File")
     def download(self, obj):
         return download_link(obj)
+
+    @admin.display(description="Precision")
+    def precision_text(self, obj):
+        return obj.precision  # as written (FP16), not the choice's label ("Fp16")
 
     @admin.display(description="Size")
     def file_size(self, obj):
