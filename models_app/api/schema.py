@@ -4,7 +4,8 @@ Every operation can fail in the one error shape (models_app.api.errors); the vie
 successes, and this hook adds the failures each kind of operation really answers, so clients
 and schema fuzzers know them: any request can be refused (400), unauthenticated (401), forbidden
 (403), aimed at something missing (404), throttled (429) or caught in an outage (503); a write
-can also conflict (409), be too large (413) or reuse an Idempotency-Key (422)."""
+can also conflict (409), come chunked without a length (411), be too large (413) or reuse an
+Idempotency-Key (422)."""
 
 READ_ERRORS = {
     "400": "Invalid input: a bad filter, page or parameter.",
@@ -17,6 +18,7 @@ READ_ERRORS = {
 WRITE_ERRORS = {
     **READ_ERRORS,
     "409": "Conflicts with existing data, or an Idempotency-Key still in use.",
+    "411": "A chunked request body without a Content-Length.",
     "413": "The file is larger than the registry accepts.",
     "422": "The Idempotency-Key was used for a different request.",
 }
