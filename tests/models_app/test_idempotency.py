@@ -8,13 +8,20 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from models_app.models import Alias, AliasEvent, Artifact, IdempotencyKey, ModelVersion, RegisteredModel, UploadSession
-from tests.conftest import bucket_keys
+from tests.conftest import bucket_keys, open_multipart_uploads
 
 pytestmark = pytest.mark.django_db
 
 
 def post(client, url, data, key, **kwargs):
     return client.post(url, data, format=kwargs.pop("format", "json"), HTTP_IDEMPOTENCY_KEY=key, **kwargs)
+
+
+def abort_sessions(client, bucket):
+    """Abort the direct uploads a test started, so no open multipart upload outlives it."""
+    for session in UploadSession.objects.all():
+        assert client.delete(f"/api/v1/uploads/{session.id}/").status_code == 204
+    assert open_multipart_uploads(bucket) == []
 
 
 def test_a_retry_gets_the_first_answer_and_creates_nothing_more(api_client):
@@ -79,6 +86,7 @@ def test_a_direct_upload_session_is_started_once(api_client, bucket):
     again = post(api_client, "/api/v1/uploads/", body, "d")
     assert first.status_code == 201, first.content
     assert again.json() == first.json() and UploadSession.objects.count() == 1
+    abort_sessions(api_client, bucket)
 
 
 def test_a_refused_request_is_replayed_as_refused(api_client):
@@ -119,6 +127,7 @@ def test_concurrent_requests_with_one_key_create_one_thing(user, bucket):
     # One ran; the others got its answer, or were told it was still running.
     assert statuses.count(201) >= 1 and set(statuses) <= {201, 409}, statuses
     assert post(clients[0], "/api/v1/uploads/", body, "same").status_code == 201
+    abort_sessions(clients[0], bucket)
 
 
 def test_prune_uploads_forgets_keys_older_than_a_day(api_client):
