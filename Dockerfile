@@ -1,5 +1,7 @@
 FROM python:3.11.13-slim-bookworm
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 REGISTRY_VAR_DIR=/data STATIC_ROOT=/app/staticfiles
+# Without SECRET_KEY, the key is made on the first start and kept in the /data volume.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 REGISTRY_VAR_DIR=/data STATIC_ROOT=/app/staticfiles \
+    SECRET_KEY_FILE=/data/secret-key
 WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
@@ -10,4 +12,4 @@ RUN python manage.py collectstatic --noinput --verbosity 0
 RUN useradd --create-home registry && mkdir -p /data && chown registry /data
 USER registry
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && python manage.py ensure_bucket && python manage.py ensure_admin --url http://localhost:8000 && exec gunicorn --config registry_project/gunicorn.conf.py --bind 0.0.0.0:8000"]
+CMD ["sh", "-c", "bash scripts/ensure-secret-key.sh \"$SECRET_KEY_FILE\" && python manage.py migrate --noinput && python manage.py ensure_bucket && python manage.py ensure_admin --url http://localhost:8000 && exec gunicorn --config registry_project/gunicorn.conf.py --bind 0.0.0.0:8000"]

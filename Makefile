@@ -18,8 +18,11 @@ $(BIN)/.installed-dev: $(BIN)/.installed requirements-dev.txt
 	touch $@
 
 ## run: install, migrate, make sure an admin exists, and serve on http://$(HOST):$(PORT)
-##      with the background-job worker (Geti imports) beside the server
+##      with the background-job worker (Geti imports) beside the server; the SECRET_KEY is made
+##      once and kept in var/secret-key unless SECRET_KEY or SECRET_KEY_FILE is set
+run: export SECRET_KEY_FILE ?= $(CURDIR)/var/secret-key
 run: $(BIN)/.installed
+	bash scripts/ensure-secret-key.sh "$$SECRET_KEY_FILE"
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py ensure_bucket

@@ -11,7 +11,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.validators import RegexValidator
+from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
 from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, Upper
@@ -44,10 +44,18 @@ def validate_json_object(value):
         raise ValidationError("Must be a JSON object.")
 
 
+# Caps on free text and lists that every page and list response carries: generous for a model
+# card or a detector's classes, far below what would make a page or a response unwieldy.
+DESCRIPTION_MAX_LENGTH = 50_000
+MAX_LABELS = 1_000
+
+
 def validate_labels(value):
     """Labels are a list of names, or of objects as Geti sends them (``{"name": ..., ...}``)."""
     if not isinstance(value, list) or not all(isinstance(x, (str, dict)) for x in value):
         raise ValidationError("Labels must be a list of strings or objects.")
+    if len(value) > MAX_LABELS:
+        raise ValidationError(f"At most {MAX_LABELS} labels.")
 
 
 def label_names(labels):
@@ -109,7 +117,7 @@ class RegisteredModel(Timestamped):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200, unique=True, validators=[NAME_VALIDATOR])
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, validators=[MaxLengthValidator(DESCRIPTION_MAX_LENGTH)])
     # The description's first prose as plain text, kept in step by save(): lists show it without
     # rendering Markdown for every row.
     description_snippet = models.CharField(max_length=200, blank=True, editable=False)
@@ -207,7 +215,7 @@ class ModelVersion(Timestamped):
     registered_model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="versions")
     version = models.CharField(max_length=100, validators=[NAME_VALIDATOR])
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE, db_index=True)
-    description = models.TextField(blank=True)
+    description = models.TextField(blank=True, validators=[MaxLengthValidator(DESCRIPTION_MAX_LENGTH)])
     architecture = models.CharField(max_length=200, blank=True, db_index=True)
     category = models.CharField(max_length=100, blank=True, db_index=True)
     labels = models.JSONField(default=list, blank=True, validators=[validate_labels])
@@ -860,3 +868,26 @@ class BlobUpload(models.Model):
 
     def __str__(self):
         return f"blob upload {self.id} to {self.repository} ({self.state})"
+
+
+class IdempotencyKey(models.Model):
+    """A client's ``Idempotency-Key`` for a create request and the answer it got, so a retry of
+    the same request gets the same answer instead of creating the thing twice
+    (models_app.api.idempotency). Unique per user: two requests with one key race for the row,
+    and only the one that inserts it runs."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # sha256 of the method, path, query string and body (or, for a file upload, its size and type).
+    fingerprint = models.CharField(max_length=64)
+    # Empty while the first request runs.
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    location = models.CharField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotencykey_user_key")]
+
+    def __str__(self):
+        return f"{self.key} ({self.status_code or 'running'})"

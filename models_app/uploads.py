@@ -16,8 +16,10 @@ import math
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandlers, TemporaryFileUploadHandler
+from django.core.files.utils import validate_file_name
 from django.http.multipartparser import MultiPartParser as DjangoMultiPartParser
 from django.http.multipartparser import MultiPartParserError
 from django.utils.datastructures import MultiValueDict
@@ -237,6 +239,14 @@ class StreamingFileParser(FileUploadParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         request = parser_context["request"]
+        # Checked before the first byte: Django refuses a name such as ".." only once the file has
+        # been stored, which left an object no row points at.
+        filename = self.get_filename(stream, media_type, parser_context)
+        if filename:  # DRF refuses a missing name itself
+            try:
+                validate_file_name(filename)
+            except SuspiciousFileOperation:
+                raise ParseError("The name in the URL is not a usable file name.") from None
         # What the handlers look at before the first byte: see S3StreamingUploadHandler.new_file.
         self._post = request.query_params
         self.precheck = getattr(parser_context.get("view"), "upload_precheck", None)

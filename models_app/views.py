@@ -4,6 +4,8 @@ Pages read; writes go through the REST API (the upload page posts to it), the ad
 alias forms below, all of which call the same services.
 """
 
+import logging
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,6 +26,8 @@ from .lib.http import error_body
 from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, protected_alias_names
 from .storage import is_s3, presigned_endpoint
 
+logger = logging.getLogger(__name__)
+
 CATALOGUE_PAGE_SIZE = 25
 VERSIONS_PAGE_SIZE = 50
 # Suggestions for the upload form; any other value is accepted too.
@@ -43,24 +47,26 @@ def healthz(request):
 
 @never_cache
 def readyz(request):
-    """Readiness: the database and the artifact storage both answer; 503 names what does not."""
-    checks, failures = {}, {}
+    """Readiness: the database and the artifact storage both answer; 503 names what does not. The
+    drivers' reasons (which name internal addresses) go to the log, not to whoever asks."""
+    checks, failures = {}, []
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         checks["database"] = "ok"
     except Exception as exc:  # any driver error means "not ready"
-        failures["database"] = str(exc).strip() or exc.__class__.__name__
+        logger.warning("readyz: database unavailable: %s", exc)
+        failures.append("database")
     try:
         services.check_storage()
         checks["storage"] = "ok"
     except ArtifactStorageError as exc:
-        failures["storage"] = exc.message
+        logger.warning("readyz: storage unavailable: %s", exc.message)
+        failures.append("storage")
     if failures:
-        message = "; ".join(f"{k}: {v}" for k, v in failures.items())
-        body = error_body("not_ready", f"Not ready: {message}")
-        body["checks"] = {**checks, **{k: "unavailable" for k in failures}}
-        return JsonResponse(body, status=503)
+        body = error_body("not_ready", f"Not ready: {' and '.join(failures)} unavailable.")
+        body["checks"] = {**checks, **{name: "unavailable" for name in failures}}
+        return JsonResponse(body, status=503, headers={"Retry-After": "30"})
     return JsonResponse({"status": "ok", "checks": checks})
 
 

@@ -6,7 +6,9 @@ safe defaults: with nothing set, the registry runs on SQLite and local files und
 README.md lists every variable.
 """
 
+import datetime
 import os
+import secrets
 from pathlib import Path
 
 import dj_database_url
@@ -42,15 +44,37 @@ def env_int(name, default):
 
 
 DEBUG = env_bool("DEBUG", False)
-SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG and env_bool("REGISTRY_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("SECRET_KEY must be set.")
-    # A development key; `make run` and docker-compose set a real one.
-    SECRET_KEY = "insecure-development-key-set-SECRET_KEY-in-production"
+# The key that signs sessions, CSRF tokens and password-reset links: SECRET_KEY, or the file
+# SECRET_KEY_FILE names (`make run` and the Docker image create one and keep it under var/).
+SECRET_KEY = os.environ.get("SECRET_KEY", "").strip()
+if not SECRET_KEY and os.environ.get("SECRET_KEY_FILE") and Path(os.environ["SECRET_KEY_FILE"]).is_file():
+    SECRET_KEY = Path(os.environ["SECRET_KEY_FILE"]).read_text().strip()
+# Without one, a random key for this process only: management commands (migrate, check, the
+# tests) need no key, but nothing they sign outlives them. Serving refuses to start with it
+# (registry_project/wsgi.py) and `check --deploy` reports it, so no deployment runs on a key that
+# is public or that differs between its processes.
+SECRET_KEY_MISSING = not SECRET_KEY
+if SECRET_KEY_MISSING:
+    SECRET_KEY = secrets.token_urlsafe(50)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# Behind TLS (docs/deployment.md): the proxy's header that says a request came over HTTPS (e.g.
+# X-Forwarded-Proto; the proxy must set it on every request, overwriting the client's), HTTPS
+# redirects, cookies sent over HTTPS only, and HSTS.
+if os.environ.get("SECURE_PROXY_SSL_HEADER", "").strip():
+    SECURE_PROXY_SSL_HEADER = (
+        "HTTP_" + os.environ["SECURE_PROXY_SSL_HEADER"].strip().upper().replace("-", "_"),
+        "https",
+    )
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Health checks come from inside the deployment, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -70,6 +94,7 @@ INSTALLED_APPS = [
     "models_app",
     "geti_integration",
     "webhooks",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -77,6 +102,7 @@ MIDDLEWARE = [
     # Before everything that writes a body; it leaves streamed file downloads alone.
     "registry_project.middleware.GZipPagesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "models_app.middleware.RefuseNulMiddleware",
     # An ETag on every GET answered in full, and 304 to a client that already has that body
     # (an edge device polling its alias): after the compression of the body, before the rest.
     "django.middleware.http.ConditionalGetMiddleware",
@@ -88,6 +114,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "models_app.uploads.ReleaseStoredUploadsMiddleware",
+    # Last, as django-axes requires: it answers a locked-out client (models_app.throttling).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "registry_project.urls"
@@ -171,8 +199,8 @@ def s3_storage_options(bucket, endpoint_url="", region="", access_key="", secret
         "client_config": Config(
             # Every S3 call is bounded: a connect and a read timeout, and a few retries.
             connect_timeout=env_int("S3_CONNECT_TIMEOUT", 5),
-            read_timeout=env_int("S3_READ_TIMEOUT", 60),
-            retries={"max_attempts": env_int("S3_MAX_ATTEMPTS", 3), "mode": "standard"},
+            read_timeout=env_int("S3_READ_TIMEOUT", 10),
+            retries={"max_attempts": env_int("S3_MAX_ATTEMPTS", 2), "mode": "standard"},
             # The registry hashes every file itself and S3 checks each request's CRC32 checksum,
             # so the SigV4 signature need not hash the body again (as boto3 already skips on https).
             s3={"addressing_style": "path", "payload_signing_enabled": False},
@@ -213,6 +241,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else 
 # On S3 the first handler streams each file straight into a multipart upload instead.
 FILE_UPLOAD_HANDLERS = ["models_app.uploads.S3StreamingUploadHandler", "models_app.uploads.HashingUploadHandler"]
 FILE_UPLOAD_TEMP_DIR = os.environ.get("FILE_UPLOAD_TEMP_DIR") or None
+# After an S3 call timed out or could not connect, S3 calls fail at once for this long
+# (models_app.storage).
+REGISTRY_STORAGE_BREAKER_SECONDS = env_int("REGISTRY_STORAGE_BREAKER_SECONDS", 15)
 REGISTRY_MAX_UPLOAD_BYTES = env_int("REGISTRY_MAX_UPLOAD_BYTES", 20 * 1024**3)
 REGISTRY_UPLOAD_PART_BYTES = env_int("REGISTRY_UPLOAD_PART_BYTES", 8 * 1024**2)
 # Big files: clients upload straight to S3 through presigned part URLs (/api/v1/uploads/); the
@@ -295,13 +326,26 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Password and token guessing (models_app.throttling): after this many failures from one client
+# address, or for one account, both are refused for the cool-off.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("REGISTRY_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("REGISTRY_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = "models_app.throttling.lockout_parameters"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "models_app.throttling.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "models_app.throttling.client_ip"
+# Behind a reverse proxy, the header it appends the client's address to (e.g. X-Forwarded-For);
+# empty: the connection's address. Never set it when clients can reach gunicorn directly.
+REGISTRY_CLIENT_IP_HEADER = os.environ.get("REGISTRY_CLIENT_IP_HEADER", "").strip()
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "models_app:catalogue"
 LOGOUT_REDIRECT_URL = "models_app:catalogue"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "models_app.throttling.ThrottledTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["models_app.lib.permissions.ModelPermissions"],
@@ -339,6 +383,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"DeliveryStateEnum": "webhooks.models.Delivery.State"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "models_app.api.schema.add_error_responses",
+    ],
     # Swagger UI and ReDoc from our own static files (drf-spectacular-sidecar): the docs work
     # on sites without internet access, at the version pinned in requirements.txt.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -371,5 +419,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {name: {"level": "WARNING"} for name in ("botocore", "urllib3", "werkzeug", "s3transfer")},
+    "loggers": {name: {"level": "WARNING"} for name in ("botocore", "urllib3", "werkzeug", "s3transfer", "axes")},
 }

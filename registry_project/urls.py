@@ -5,6 +5,15 @@ from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import (
+    BadRequest,
+    DisallowedHost,
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.http import HttpResponseBadRequest
+from django.template.loader import render_to_string
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
@@ -43,6 +52,7 @@ urlpatterns = [
     path("", include("models_app.urls")),
 ]
 
+handler400 = "registry_project.urls.bad_request"
 handler404 = "registry_project.urls.not_found"
 handler500 = "registry_project.urls.server_error"
 
@@ -53,6 +63,24 @@ def is_intel_path(path):
     return path == "/health" or (
         not path.endswith("/") and any(path == root or path.startswith(root + "/") for root in ("/models", "/projects"))
     )
+
+
+def bad_request(request, exception=None):
+    """Django's own refusals (a Host not allowed, too many form fields, too big a form, a NUL in the
+    URL, a body sent too slowly) say what is wrong, in JSON on API paths (ours and Intel's). The
+    messages of SuspiciousOperations are Django's log lines, not for clients."""
+    message = "Bad request."
+    if isinstance(exception, DisallowedHost):
+        message = "The Host header names a host this registry does not serve."
+    elif isinstance(exception, RequestDataTooBig):
+        message = "The request body is too large for a form; send files as uploads."
+    elif isinstance(exception, (TooManyFieldsSent, TooManyFilesSent)):
+        message = "The request has too many form fields or files."
+    elif isinstance(exception, BadRequest) and str(exception):
+        message = str(exception)
+    if request.path.startswith("/api/") or is_intel_path(request.path):
+        return json_error_view(400, "bad_request", message)(request)
+    return HttpResponseBadRequest(render_to_string("400.html", {"message": message}))
 
 
 def not_found(request, exception=None):

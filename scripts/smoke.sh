@@ -6,12 +6,13 @@ BIN=${VENV:-.venv}/bin
 work=$(mktemp -d)
 port=$($BIN/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
-export REGISTRY_VAR_DIR="$work/var"
+export REGISTRY_VAR_DIR="$work/var" SECRET_KEY_FILE="$work/var/secret-key"
 unset DATABASE_URL S3_BUCKET S3_ENDPOINT_URL
 server_pid=""
 cleanup() { [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
 
+bash scripts/ensure-secret-key.sh "$SECRET_KEY_FILE"
 $BIN/python manage.py migrate --noinput --verbosity 0
 $BIN/python manage.py ensure_admin --url "$base" >/dev/null
 token=$($BIN/python manage.py issue_token admin)

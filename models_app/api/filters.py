@@ -1,5 +1,7 @@
 """Filters for every metadata field of the list endpoints."""
 
+import datetime
+
 import django_filters as filters
 from django.db.models import Exists, OuterRef
 from rest_framework.filters import OrderingFilter as DRFOrderingFilter
@@ -7,6 +9,14 @@ from rest_framework.filters import SearchFilter as DRFSearchFilter
 
 from ..lib.queries import json_key_text
 from ..models import Artifact, ArtifactInspection, AuditEntry, ModelVersion, RegisteredModel
+
+
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 date-time, compared in UTC: Python accepts offsets up to a day, PostgreSQL only
+    up to sixteen hours, and passing ``+21:09`` through made the query fail in the driver."""
+
+    def filter(self, qs, value):
+        return super().filter(qs, value.astimezone(datetime.UTC) if value else value)
 
 
 def filter_tag(queryset, name, value, prefix="", field="tags"):
@@ -59,8 +69,8 @@ class HidesArchivedFilterSet(FilterSet):
 class RegisteredModelFilterSet(FilterSet):
     name = filters.CharFilter(lookup_expr="icontains")
     tag = filters.CharFilter(method="by_tag", help_text="key or key:value")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = RegisteredModel
@@ -93,8 +103,8 @@ class ModelVersionFilterSet(HidesArchivedFilterSet):
     version = filters.CharFilter(field_name="version")
     tag = filters.CharFilter(method="by_tag", help_text="key or key:value")
     created_by = filters.CharFilter(field_name="created_by__username")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     derived_from = filters.UUIDFilter(field_name="derived_from")
     provenance = filters.CharFilter(method="by_provenance", help_text="key or key:value")
 
@@ -145,8 +155,8 @@ class ArtifactFilterSet(HidesArchivedFilterSet):
     sha256 = filters.CharFilter(lookup_expr="iexact")
     external_id = filters.CharFilter()
     tag = filters.CharFilter(method="by_tag", help_text="version tag: key or key:value")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
     derived_from = filters.UUIDFilter(field_name="derived_from")
     provenance = filters.CharFilter(method="by_provenance", help_text="version provenance: key or key:value")
     # What the file's inspection found (docs/inspection.md).
@@ -191,8 +201,8 @@ class AuditEntryFilterSet(FilterSet):
     registered_model = filters.CharFilter(lookup_expr="iexact")
     actor = filters.CharFilter(field_name="actor_name")
     action = filters.CharFilter()
-    since = filters.IsoDateTimeFilter(field_name="at", lookup_expr="gte")
-    until = filters.IsoDateTimeFilter(field_name="at", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="at", lookup_expr="lt")
 
     class Meta:
         model = AuditEntry

@@ -11,6 +11,13 @@ class ChangePermissions(ModelPermissions):
     perms_map = {**ModelPermissions.perms_map, "POST": ["%(app_label)s.change_%(model_name)s"]}
 
 
+class CreatePermissions(ModelPermissions):
+    """For the raw-body upload, whose PUT (what ``curl -T`` sends) creates like its POST: the add
+    permission for both (docs/permissions.md)."""
+
+    perms_map = {**ModelPermissions.perms_map, "PUT": ["%(app_label)s.add_%(model_name)s"]}
+
+
 class AliasPermissions(ModelPermissions):
     """Reads as everywhere else; any write to an alias named in REGISTRY_PROTECTED_ALIASES needs
     ``promote_alias``, a write to any other alias needs ``change_alias``."""

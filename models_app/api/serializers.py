@@ -2,6 +2,8 @@
 
 import copy
 
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.utils import validate_file_name
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -377,6 +379,13 @@ class DirectUploadSerializer(ArtifactUploadSerializer):
     size = serializers.IntegerField(min_value=1)
     sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False, allow_blank=True)
     content_type = serializers.CharField(max_length=100, required=False, allow_blank=True)
+
+    def validate_filename(self, value):
+        try:
+            validate_file_name(value)
+        except SuspiciousFileOperation:
+            raise serializers.ValidationError("Not a usable file name.") from None
+        return value
 
 
 class UploadSessionSerializer(serializers.ModelSerializer):

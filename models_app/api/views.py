@@ -7,6 +7,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,7 +17,8 @@ from ..downloads import artifact_file_response, download_response
 from ..models import AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
 from ..uploads import StreamingFileParser, StreamingMultiPartParser
 from .filters import ArtifactFilterSet, AuditEntryFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
-from .permissions import AliasPermissions, CanAddArtifacts, ChangePermissions, ReadOnly
+from .idempotency import IdempotentCreateMixin
+from .permissions import AliasPermissions, CanAddArtifacts, ChangePermissions, CreatePermissions, ReadOnly
 from .serializers import (
     AliasEventSerializer,
     AliasReasonSerializer,
@@ -38,7 +40,7 @@ from .serializers import (
 FORCE_PARAM = OpenApiParameter("force", OpenApiTypes.BOOL, description="Also delete every version and file.")
 
 
-class RegisteredModelViewSet(viewsets.ModelViewSet):
+class RegisteredModelViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
     """Registered models, looked up by name."""
 
     serializer_class = RegisteredModelSerializer
@@ -55,7 +57,9 @@ class RegisteredModelViewSet(viewsets.ModelViewSet):
     # Creates and updates go through services: each runs in a savepoint (a unique-constraint race
     # becomes a clean 409) and writes its audit entry in the same transaction.
     def perform_create(self, serializer):
-        serializer.instance = services.create_registered_model(user=self.request.user, **serializer.validated_data)
+        created = services.create_registered_model(user=self.request.user, **serializer.validated_data)
+        # Read back with the stats the list shows, so the 201 carries every field the schema has.
+        serializer.instance = self.get_queryset().get(pk=created.pk)
 
     def perform_update(self, serializer):
         services.update_registered_model(serializer.instance, fields=serializer.validated_data, user=self.request.user)
@@ -126,7 +130,7 @@ class PageByIdsMixin:
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
-class ModelVersionViewSet(PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelViewSet):
+class ModelVersionViewSet(IdempotentCreateMixin, PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelViewSet):
     """Versions of registered models. Deleting a version deletes its artifacts and their files."""
 
     serializer_class = ModelVersionSerializer
@@ -184,6 +188,7 @@ class RegisteredModelVersionViewSet(ModelVersionViewSet):
 
 
 class ArtifactViewSet(
+    IdempotentCreateMixin,
     PageByIdsMixin,
     FilterListsOnlyMixin,
     mixins.ListModelMixin,
@@ -298,6 +303,15 @@ class ArtifactViewSet(
         return download_response(request, self.get_object(), mode)
 
 
+class RawUploadMetadata(SimpleMetadata):
+    """OPTIONS on the raw upload URL. DRF describes a PUT by the object it would replace
+    (``get_object()``), but a PUT here creates, like the POST, from a body that is the file
+    itself: there is no form to describe."""
+
+    def determine_actions(self, request, view):
+        return {}
+
+
 @extend_schema_view(
     create=extend_schema(
         request={"application/octet-stream": OpenApiTypes.BINARY},
@@ -313,9 +327,11 @@ class ArtifactFileUploadViewSet(ArtifactViewSet):
     """
 
     parser_classes = [StreamingFileParser]
+    permission_classes = [CreatePermissions]
+    metadata_class = RawUploadMetadata
 
 
-class AliasViewSet(viewsets.GenericViewSet):
+class AliasViewSet(IdempotentCreateMixin, viewsets.GenericViewSet):
     """Named pointers of a registered model to its versions (``production``, ``staging``, ...).
 
     Writes to aliases in REGISTRY_PROTECTED_ALIASES need the ``promote_alias`` permission, others
@@ -363,6 +379,8 @@ class AliasViewSet(viewsets.GenericViewSet):
     @extend_schema(request=AliasWriteSerializer, responses={200: AliasSerializer, 201: AliasSerializer})
     def create(self, request, name=None):
         """Set an alias named in the body (``{"name": "staging", "version": "3"}``)."""
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["Expected a JSON object."]})
         if not request.data.get("name"):
             raise ValidationError({"name": ["This field is required."]})
         return self._set(request, request.data["name"], status.HTTP_201_CREATED)
@@ -454,7 +472,7 @@ class CompareView(APIView):
         return Response(reads.compare(versions=ids("versions"), artifacts=ids("artifacts")))
 
 
-class UploadSessionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Direct uploads of big files to S3 in parts, through presigned URLs.
 
     1. ``POST /uploads/`` with the registration metadata, ``filename``, ``size`` (and optionally

@@ -7,8 +7,10 @@ or reaches into django-storages' private methods. The storage is either an S3 bu
 
 Every boto3 client used here comes from the storage's own ``client_config`` (settings
 ``s3_storage_options``): connect timeout ``S3_CONNECT_TIMEOUT`` (5 s), read timeout
-``S3_READ_TIMEOUT`` (60 s) and ``S3_MAX_ATTEMPTS`` (3) attempts with botocore's standard retry
-mode, so no call to S3 waits forever. botocore failures become ArtifactStorageError (503).
+``S3_READ_TIMEOUT`` (10 s) and ``S3_MAX_ATTEMPTS`` (2) attempts with botocore's standard retry
+mode, so no call to S3 waits forever; a storage that stops answering trips a breaker (below) so
+later calls fail at once. botocore failures become ArtifactStorageError (503), whose messages never
+name the endpoint.
 
 Django evaluates a FileField's storage once, when models load. Model files must follow the
 ``STORAGES["artifacts"]`` setting as it is *now* (tests swap it for an S3 endpoint, operators
@@ -17,9 +19,19 @@ first use and forgets it whenever the STORAGES setting changes.
 """
 
 import logging
+import threading
+import time
 
 import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.storage import storages
@@ -66,6 +78,7 @@ def is_s3(storage=None):
 def _reset_on_storages_change(*, setting, **kwargs):
     if setting == "STORAGES":
         artifact_storage._wrapped = empty
+        _breaker["open_until"] = 0.0  # another storage: what the last one did says nothing
 
 
 # --- Keys -------------------------------------------------------------------------------------
@@ -89,9 +102,89 @@ def _object_key(storage, name):
     return safe_join(storage.location, clean_name(name))
 
 
+# --- Storage that does not answer ------------------------------------------------------------
+#
+# A bucket that accepts connections and never answers costs each call its timeouts (and retries).
+# Once a call has timed out or could not connect, storage is taken to be down for
+# ``REGISTRY_STORAGE_BREAKER_SECONDS``: every S3 call in that time fails at once (503 with
+# Retry-After) instead of holding a request thread for the timeouts again. The first call after
+# it tries the storage again.
+
+OUTAGE_ERRORS = (ConnectTimeoutError, ReadTimeoutError, EndpointConnectionError, ConnectionClosedError)
+_breaker = {"open_until": 0.0}
+_breaker_lock = threading.Lock()
+
+
+class StorageDown(BotoCoreError):
+    fmt = "The artifact storage did not answer a moment ago; not asking it again yet."
+
+
+def reason(exc):
+    """Why a storage call failed, in words a client may see: never the exception's own text, which
+    names the internal endpoint. The whole exception goes to the log."""
+    logger.warning("Artifact storage call failed: %s", exc)
+    if isinstance(exc, StorageDown):
+        return "it did not answer a moment ago"
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
+        return "it did not answer in time"
+    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError)):
+        return "it could not be reached"
+    if isinstance(exc, ClientError):
+        return f"it answered {exc.response.get('Error', {}).get('Code', 'an error')}"
+    return exc.__class__.__name__
+
+
+def storage_is_down():
+    return time.monotonic() < _breaker["open_until"]
+
+
+def _refuse_while_down(**kwargs):
+    if storage_is_down():
+        raise StorageDown()
+
+
+def _note_outage(exception=None, **kwargs):
+    if isinstance(exception, OUTAGE_ERRORS):
+        with _breaker_lock:
+            _breaker["open_until"] = time.monotonic() + settings.REGISTRY_STORAGE_BREAKER_SECONDS
+        logger.warning("Artifact storage did not answer (%s); failing fast for a while", exception)
+
+
+def _guarded(client):
+    """Hook the breaker into a boto3 client, once per client."""
+    if not getattr(client, "_registry_breaker", False):
+        client.meta.events.register("before-send.s3", _refuse_while_down)
+        client.meta.events.register("after-call-error.s3", _note_outage)
+        client._registry_breaker = True
+    return client
+
+
 def _client(storage):
-    """The storage's own boto3 client (its connection, built with ``client_config``)."""
-    return storage.connection.meta.client
+    """The storage's own boto3 client (its connection, built with ``client_config``), with the
+    breaker hooked in: django-storages' own calls (save, open, delete) go through this client too."""
+    return _guarded(storage.connection.meta.client)
+
+
+_probe_clients = {}
+
+
+def _probe_client(storage):
+    """A client for health checks: the storage's settings, but one attempt of at most a second to
+    connect and a second to answer, so /readyz answers quickly whatever the storage does."""
+    key = (storage.endpoint_url, storage.region_name, storage.access_key, storage.bucket_name)
+    if key not in _probe_clients:
+        config = storage.client_config.merge(Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1}))
+        _probe_clients[key] = _guarded(
+            boto3.session.Session().client(
+                "s3",
+                endpoint_url=storage.endpoint_url,
+                region_name=storage.region_name,
+                aws_access_key_id=storage.access_key,
+                aws_secret_access_key=storage.secret_key,
+                config=config,
+            )
+        )
+    return _probe_clients[key]
 
 
 # --- Whole files ------------------------------------------------------------------------------
@@ -102,21 +195,24 @@ def check_storage():
     storage = current_storage()
     try:
         if is_s3(storage):
-            _client(storage).head_bucket(Bucket=storage.bucket_name)
+            _client(storage)  # hooks the breaker into this thread's client before django-storages uses it
+            _probe_client(storage).head_bucket(Bucket=storage.bucket_name)
         else:
             storage.listdir("")
     except FileNotFoundError:
         return  # an empty local store: the directory appears on the first upload
     except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"The artifact storage is unavailable: {exc}") from exc
+        raise ArtifactStorageError(f"The artifact storage is unavailable: {reason(exc)}") from exc
 
 
 def save_file(key, fileobj):
     """Store ``fileobj`` under ``key``; returns the name it was stored under."""
     try:
+        if is_s3():
+            _client(current_storage())
         return artifact_storage.save(key, fileobj)
     except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not store the file: {exc}") from exc
+        raise ArtifactStorageError(f"Could not store the file: {reason(exc)}") from exc
 
 
 def delete_files(names):
@@ -133,9 +229,11 @@ def delete_files(names):
 def delete_file(name):
     """Delete one stored object, raising ArtifactStorageError when the storage refuses."""
     try:
+        if is_s3():
+            _client(current_storage())
         artifact_storage.delete(name)
     except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not delete {name}: {exc}") from exc
+        raise ArtifactStorageError(f"Could not delete {name}: {reason(exc)}") from exc
 
 
 def artifact_files(prefix="artifacts/"):
@@ -192,7 +290,7 @@ def open_range(name, start, end):
             )["Body"]
         handle = storage.open(name, "rb")
     except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not read the file: {exc}") from exc
+        raise ArtifactStorageError(f"Could not read the file: {reason(exc)}") from exc
     handle.seek(start)
     return _LocalRange(handle, end - start + 1)
 
@@ -271,4 +369,4 @@ def presigned_download_url(name, *, filename, expires=None):
             },
         )
     except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not sign a download URL: {exc}") from exc
+        raise ArtifactStorageError(f"Could not sign a download URL: {reason(exc)}") from exc

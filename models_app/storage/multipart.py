@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import ArtifactStorageError, DirectUploadUnavailable
-from . import STORAGE_ERRORS, _client, _object_key, _presigning_client, current_storage, is_s3
+from . import STORAGE_ERRORS, _client, _object_key, _presigning_client, current_storage, is_s3, reason
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ def aborting_on_failure(abort):
         yield
     except (BotoCoreError, ClientError) as exc:
         abort()
-        raise ArtifactStorageError(f"Could not store the file: {exc}") from exc
+        raise ArtifactStorageError(f"Could not store the file: {reason(exc)}") from exc
     except BaseException:
         abort()
         raise
@@ -158,7 +158,7 @@ def start_multipart(name):
     try:
         return client.create_multipart_upload(Bucket=storage.bucket_name, Key=_object_key(storage, name))["UploadId"]
     except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not start the upload: {exc}") from exc
+        raise ArtifactStorageError(f"Could not start the upload: {reason(exc)}") from exc
 
 
 def presigned_part_urls(name, upload_id, part_count, expires_in):
@@ -201,7 +201,7 @@ def complete_multipart(name, upload_id, parts):
     except ClientError as exc:
         raise PartsRefused(exc.response.get("Error", {}).get("Message", exc)) from exc
     except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not complete the upload: {exc}") from exc
+        raise ArtifactStorageError(f"Could not complete the upload: {reason(exc)}") from exc
 
 
 def abort_multipart(name, upload_id):
@@ -212,9 +212,9 @@ def abort_multipart(name, upload_id):
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404"):
             return
-        raise ArtifactStorageError(f"Could not abort the upload: {exc}") from exc
+        raise ArtifactStorageError(f"Could not abort the upload: {reason(exc)}") from exc
     except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not abort the upload: {exc}") from exc
+        raise ArtifactStorageError(f"Could not abort the upload: {reason(exc)}") from exc
 
 
 def open_multipart_uploads(prefix="artifacts/"):
@@ -234,7 +234,7 @@ def object_size(name):
     try:
         return client.head_object(Bucket=storage.bucket_name, Key=_object_key(storage, name))["ContentLength"]
     except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not verify the upload: {exc}") from exc
+        raise ArtifactStorageError(f"Could not verify the upload: {reason(exc)}") from exc
 
 
 def object_sha256(name, chunk_size=8 * 1024 * 1024):
@@ -250,7 +250,7 @@ def object_sha256(name, chunk_size=8 * 1024 * 1024):
         finally:
             body.close()
     except STORAGE_ERRORS as exc:
-        raise ArtifactStorageError(f"Could not verify the upload: {exc}") from exc
+        raise ArtifactStorageError(f"Could not verify the upload: {reason(exc)}") from exc
     return digest.hexdigest()
 
 
@@ -269,9 +269,9 @@ def ensure_bucket():
         return "exists"
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in {"404", "NoSuchBucket"}:
-            raise ArtifactStorageError(f"Cannot reach bucket {storage.bucket_name}: {exc}") from exc
+            raise ArtifactStorageError(f"Cannot reach bucket {storage.bucket_name}: {reason(exc)}") from exc
     except Exception as exc:  # connection errors: say so plainly
-        raise ArtifactStorageError(f"Cannot reach the S3 endpoint: {exc}") from exc
+        raise ArtifactStorageError(f"Cannot reach the S3 endpoint: {reason(exc)}") from exc
     kwargs = {"Bucket": storage.bucket_name}
     region = client.meta.region_name
     if region and region != "us-east-1":
@@ -279,5 +279,5 @@ def ensure_bucket():
     try:
         client.create_bucket(**kwargs)
     except Exception as exc:
-        raise ArtifactStorageError(f"Cannot reach the S3 endpoint: {exc}") from exc
+        raise ArtifactStorageError(f"Cannot reach the S3 endpoint: {reason(exc)}") from exc
     return "created"

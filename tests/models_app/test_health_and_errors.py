@@ -19,10 +19,13 @@ def test_readyz_reports_database_and_storage(client, bucket):
 
 
 def test_readyz_is_503_with_the_reason_when_storage_is_down(client, settings):
-    settings.STORAGES = s3_storages(f"http://127.0.0.1:{free_port()}", "gone")
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    settings.STORAGES = s3_storages(endpoint, "gone")
     response = client.get("/readyz")
-    assert response.status_code == 503
+    assert response.status_code == 503 and response["Retry-After"] == "30"
     body = response.json()
+    # The storage's internal address is for the log, not for whoever asks.
+    assert "127.0.0.1" not in response.content.decode()
     assert body["error"]["code"] == "not_ready"
     assert "storage" in body["error"]["message"]
     assert body["checks"] == {"database": "ok", "storage": "unavailable"}

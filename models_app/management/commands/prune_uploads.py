@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from models_app import blob_uploads, direct_uploads, storage
-from models_app.models import UploadSession
+from models_app.models import IdempotencyKey, UploadSession
 from models_app.storage import multipart
 
 
@@ -46,10 +46,13 @@ class Command(BaseCommand):
         old = UploadSession.objects.exclude(state__in=[UploadSession.State.PENDING, UploadSession.State.COMPLETING])
         old = old.filter(created_at__lt=now - timedelta(days=forget_after_days))
         forgotten = old.count() if dry_run else old.delete()[0]
+        # A client retries a create within minutes; a day-old Idempotency-Key has done its job.
+        keys = IdempotencyKey.objects.filter(created_at__lt=now - timedelta(hours=older_than_hours))
+        keys = keys.count() if dry_run else keys.delete()[0]
         verb = "found" if dry_run else "pruned"
         self.stdout.write(
-            f"{aborted} expired upload(s), {pushed} abandoned OCI blob upload(s), {stray} stray multipart upload(s) "
-            f"and {forgotten} old session row(s) {verb}."
+            f"{aborted} expired upload(s), {pushed} abandoned OCI blob upload(s), {stray} stray multipart upload(s), "
+            f"{forgotten} old session row(s) and {keys} idempotency key(s) {verb}."
         )
 
     def _abort_stray(self, cutoff, dry_run):

@@ -1,0 +1,146 @@
+"""Slow clients against the real serving stack: gunicorn started with registry_project/gunicorn.conf.py
+as `make run` starts it, on the test database. Clients that send their request heads a line at a
+time, or their bodies a kilobyte a second, must not stop the registry answering others, and a body
+below the minimum rate is cut off."""
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.db import connection
+from rest_framework.authtoken.models import Token
+
+from models_app.models import RegisteredModel
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+GRACE_SECONDS = 2
+
+
+def database_url():
+    """The test database as a DATABASE_URL for the server process."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def server(transactional_db, tmp_path):
+    """gunicorn with the project's config on a free port, artifacts on local files; its URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "SECRET_KEY": "test-serving-key",
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "REGISTRY_VAR_DIR": str(tmp_path),
+        "REGISTRY_BODY_GRACE_SECONDS": str(GRACE_SECONDS),
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("S3_BUCKET", None)
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "--config", "registry_project/gunicorn.conf.py"]
+        + ["--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null"],
+        cwd=ROOT,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                # Both workers load the application on their first request.
+                if requests.get(f"{url}/api/v1/registered-models/", timeout=10).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("gunicorn did not start")
+        for _ in range(6):  # the request that gets to the other worker first
+            requests.get(f"{url}/api/v1/registered-models/", timeout=10)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def connect(url):
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def slow_head(url, stop):
+    """Send a request head one header line a second, until told to stop."""
+    sock = connect(url)
+    try:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        while not stop.wait(1):
+            sock.sendall(b"X-Slow: 1\r\n")
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+def slow_body(url, token, stop, answers):
+    """Upload a 10 MB body a kilobyte a second; record the status line the server answers with."""
+    sock = connect(url)
+    path = "/api/v1/artifacts/upload/slow.bin?registered_model=slow&version=1"
+    head = (
+        f"PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: 10000000\r\n\r\n"
+    )
+    answer = b""
+    try:
+        sock.sendall(head.encode())
+        sock.setblocking(False)
+        while not stop.is_set() and b"\r\n" not in answer:
+            try:
+                answer += sock.recv(4096)
+            except BlockingIOError:
+                sock.sendall(b"x" * 1024)
+                time.sleep(1)
+            else:
+                if not answer:
+                    break
+    except OSError:
+        pass
+    finally:
+        sock.close()
+        answers.append(answer.split(b"\r\n", 1)[0].decode(errors="replace"))
+
+
+def test_slow_heads_and_slow_bodies_leave_the_registry_answering(server, django_user_model):
+    user = django_user_model.objects.create_superuser("uploader", password="pw")
+    token = Token.objects.create(user=user).key
+    RegisteredModel.objects.create(name="fast")
+    stop, answers = threading.Event(), []
+    clients = [threading.Thread(target=slow_head, args=(server, stop)) for _ in range(50)]
+    clients += [threading.Thread(target=slow_body, args=(server, token, stop, answers)) for _ in range(20)]
+    for client in clients:
+        client.start()
+    try:
+        time.sleep(1)  # every slow client is connected and sending
+        for _ in range(3):
+            # The timeouts are the requirement: a second for each answer while the slow clients send.
+            assert requests.get(f"{server}/healthz", timeout=1).status_code == 200
+            models = requests.get(f"{server}/api/v1/registered-models/", timeout=1)
+            assert models.status_code == 200 and [m["name"] for m in models.json()["results"]] == ["fast"]
+            time.sleep(0.5)
+        # Past the grace period, every trickling upload has been answered 400 and let go.
+        deadline = time.monotonic() + GRACE_SECONDS + 10
+        while len(answers) < 20 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert answers == ["HTTP/1.1 400 Bad Request"] * 20
+    finally:
+        stop.set()
+        for client in clients:
+            client.join()
+    assert not RegisteredModel.objects.filter(name="slow").exists()

@@ -1,0 +1,70 @@
+"""Password and token guessing is limited per client address and per account (django-axes)."""
+
+import pytest
+from rest_framework.authtoken.models import Token
+
+pytestmark = pytest.mark.django_db
+LIMIT = 10
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="right-password", is_staff=True)
+
+
+def log_in(client, url, username, password, ip="10.0.0.1"):
+    return client.post(url, {"username": username, "password": password}, REMOTE_ADDR=ip)
+
+
+@pytest.mark.parametrize("url", ["/accounts/login/", "/admin/login/"])
+def test_a_client_is_locked_out_after_too_many_wrong_passwords(client, alice, url):
+    for attempt in range(LIMIT - 1):
+        assert log_in(client, url, f"nobody{attempt}", "wrong").status_code == 200
+    response = log_in(client, url, "nobody", "wrong")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) == 15 * 60
+    assert "Too many failed sign-ins" in response.content.decode()
+    # Locked out, the right password does not get in either; another client still does.
+    assert log_in(client, url, "alice", "right-password").status_code == 429
+    assert log_in(client, url, "alice", "right-password", ip="10.0.0.2").status_code == 302
+
+
+def test_an_account_is_locked_out_after_too_many_wrong_passwords_from_many_clients(client, alice):
+    for attempt in range(LIMIT):
+        log_in(client, "/accounts/login/", "alice", "wrong", ip=f"10.0.1.{attempt}")
+    response = log_in(client, "/accounts/login/", "alice", "right-password", ip="10.0.2.1")
+    assert response.status_code == 429 and response["Retry-After"]
+
+
+def test_a_client_guessing_tokens_gets_a_json_429_with_retry_after(client, alice):
+    token = Token.objects.create(user=alice).key
+    url = "/api/v1/registered-models/"
+    for attempt in range(LIMIT - 1):
+        response = client.get(url, HTTP_AUTHORIZATION=f"Token guess{attempt}", REMOTE_ADDR="10.0.0.9")
+        assert response.status_code == 401
+    response = client.get(url, HTTP_AUTHORIZATION="Token guess", REMOTE_ADDR="10.0.0.9")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) == 15 * 60
+    assert response.json()["error"]["code"] == "throttled"
+    # Locked out, even a valid token is refused before it is looked up; other clients go on.
+    assert client.get(url, HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR="10.0.0.9").status_code == 429
+    assert client.get(url, HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR="10.0.0.8").status_code == 200
+
+
+def test_requests_without_a_token_are_not_counted(client):
+    for _ in range(LIMIT + 2):
+        assert client.get("/api/v1/registered-models/", REMOTE_ADDR="10.0.0.7").status_code == 200
+
+
+def test_behind_a_proxy_the_client_is_the_address_the_proxy_appended(client, alice, settings):
+    settings.REGISTRY_CLIENT_IP_HEADER = "X-Forwarded-For"
+    for attempt in range(LIMIT):
+        log_in(client, "/accounts/login/", f"nobody{attempt}", "wrong", ip="10.9.9.9")
+    # The proxy's own address is not locked out: each client counts on its own.
+    response = client.post(
+        "/accounts/login/",
+        {"username": "alice", "password": "right-password"},
+        REMOTE_ADDR="10.9.9.9",
+        HTTP_X_FORWARDED_FOR="spoofed, 192.0.2.7",
+    )
+    assert response.status_code == 302
