@@ -19,8 +19,13 @@ PRODUCTION_BEHIND_TLS = {
 }
 
 
+# What the test process sets for itself (the browser fixture's async-safety switch) is not part of
+# a deployment's environment.
+NOT_DEPLOYED = {"SECRET_KEY", "SECRET_KEY_FILE", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
 def run(args, **env):
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "SECRET_KEY_FILE", "DEBUG"}}
+    clean = {k: v for k, v in os.environ.items() if k not in NOT_DEPLOYED}
     return subprocess.run(args, cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=120)
 
 
