@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from . import services
 from .errors import ArtifactStorageError, RegistryError
 from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
+from .storage import check_storage
 
 
 class PrettyJSONField(forms.JSONField):
@@ -127,7 +128,7 @@ def delete_selected_with_files(modeladmin, request, queryset):
     nothing deleted when the storage is down (rather than rows gone and files stranded)."""
     if request.POST.get("post"):
         try:
-            services.check_storage()
+            check_storage()
         except ArtifactStorageError as exc:
             modeladmin.message_user(request, f"Nothing was deleted: {exc.message}", messages.ERROR)
             return None

@@ -24,7 +24,7 @@ from .catalogue import SORTS, CatalogueQuery
 from .errors import ArtifactStorageError, RegistryError
 from .lib.http import error_body
 from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, protected_alias_names
-from .storage import is_s3, presigned_endpoint
+from .storage import check_storage, is_s3, presigned_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def readyz(request):
         logger.warning("readyz: database unavailable: %s", exc)
         failures.append("database")
     try:
-        services.check_storage()
+        check_storage()
         checks["storage"] = "ok"
     except ArtifactStorageError as exc:
         logger.warning("readyz: storage unavailable: %s", exc.message)
