@@ -38,8 +38,8 @@ from common import (  # noqa: E402
     remove_tree,
     s3_client,
     s3_env,
+    s3_target,
     start_gunicorn,
-    start_moto,
     stop,
     table,
     wait_for,
@@ -137,11 +137,7 @@ def main():
     args = parser.parse_args()
     size = args.size_mib * MiB
 
-    moto = None
-    endpoint = os.environ.get("S3_ENDPOINT_URL")
-    if not endpoint:
-        moto, endpoint = start_moto(tuned=not args.moto_default_malloc)
-    bucket = os.environ.get("S3_BUCKET") or f"bench-{uuid.uuid4().hex[:8]}"
+    moto, endpoint, bucket = s3_target(tuned=not args.moto_default_malloc)
     work = Path(tempfile.mkdtemp(prefix="registry-bench-"))
     env = s3_env(endpoint, bucket, work, REGISTRY_MAX_UPLOAD_BYTES=size * 2)
     s3 = s3_client(env)

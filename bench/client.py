@@ -23,7 +23,7 @@ from boto3.s3.transfer import TransferConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from artifacts import make_file, timed  # noqa: E402
-from common import issue_token, manage, s3_client, s3_env, start_gunicorn, start_moto, stop, table  # noqa: E402
+from common import issue_token, manage, s3_client, s3_env, s3_target, start_gunicorn, stop, table  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -37,11 +37,7 @@ def main():
 
     from registry_client import Registry
 
-    moto = None
-    endpoint = os.environ.get("S3_ENDPOINT_URL")
-    if not endpoint:
-        moto, endpoint = start_moto()
-    bucket = os.environ.get("S3_BUCKET") or f"bench-{uuid.uuid4().hex[:8]}"
+    moto, endpoint, bucket = s3_target()
     work = Path(tempfile.mkdtemp(prefix="registry-client-bench-"))
     env = s3_env(endpoint, bucket, work, REGISTRY_MAX_UPLOAD_BYTES=size * 2)
     os.environ["REGISTRY_CACHE_DIR"] = str(work / "cache")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import requests
@@ -63,6 +64,16 @@ def start_moto(tuned=True):
         stop(proc)
         raise
     return proc, url
+
+
+def s3_target(tuned=True):
+    """The S3 a bench runs against: $S3_ENDPOINT_URL (and $S3_BUCKET) when set, else a moto server
+    started here. Returns the moto process (None for an outside endpoint), the endpoint and a
+    bucket name."""
+    moto, endpoint = None, os.environ.get("S3_ENDPOINT_URL")
+    if not endpoint:
+        moto, endpoint = start_moto(tuned=tuned)
+    return moto, endpoint, os.environ.get("S3_BUCKET") or f"bench-{uuid.uuid4().hex[:8]}"
 
 
 def manage(env, *args):
@@ -249,6 +260,7 @@ def base_env(**extra):
     env.setdefault("AWS_ACCESS_KEY_ID", "bench")
     env.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    env.setdefault("SECRET_KEY", "bench-only-not-secret")  # serving refuses to start without one
     env.update({k: str(v) for k, v in extra.items()})
     if "REGISTRY_VAR_DIR" in extra:  # where collected static files would be; whitenoise warns without it
         (Path(extra["REGISTRY_VAR_DIR"]) / "static").mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,6 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import requests
@@ -32,8 +31,8 @@ from common import (  # noqa: E402
     remove_tree,
     s3_client,
     s3_env,
+    s3_target,
     start_gunicorn,
-    start_moto,
     stop,
     table,
 )
@@ -82,11 +81,7 @@ def main():
     args = parser.parse_args()
     size, chunk = args.size_mib * MiB, args.chunk_mib * MiB
 
-    moto = None
-    endpoint = os.environ.get("S3_ENDPOINT_URL")
-    if not endpoint:
-        moto, endpoint = start_moto()
-    bucket = os.environ.get("S3_BUCKET") or f"bench-{uuid.uuid4().hex[:8]}"
+    moto, endpoint, bucket = s3_target()
     work = Path(tempfile.mkdtemp(prefix="registry-bench-oci-"))
     env = s3_env(endpoint, bucket, work, REGISTRY_MAX_UPLOAD_BYTES=size * 2)
     server = None
