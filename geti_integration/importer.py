@@ -337,16 +337,15 @@ class ProgressReporter:
         self.job.save(update_fields=["bytes_done", "bytes_total", "heartbeat_at"])
         self.last_saved, self.last_done = time.monotonic(), done
 
-    def beat(self) -> None:
-        self.job.heartbeat_at = timezone.now()
-        self.job.save(update_fields=["heartbeat_at"])
-
 
 @contextmanager
 def beating(job_id, every: float = PROGRESS_SECONDS):
-    """Keep a running job's heartbeat going from a thread while a step without progress of its
-    own runs: storing the downloaded file, which takes minutes for a big model, so that
-    ``fail_stale_geti_imports`` does not take a slow job for a dead one."""
+    """Keep a running job's heartbeat going from a thread for as long as its worker runs it.
+
+    Steps without progress of their own (asking Geti, waiting for a deployment, storing a big
+    file for minutes) beat too, so a job is silent only when its worker is gone: any worker,
+    starting or running, may then fail it (``fail_stale_jobs``) without ever failing an import
+    that another worker is still running."""
     stop = threading.Event()
 
     def beat():
@@ -442,12 +441,7 @@ def _import(job: ImportJob, progress: ProgressReporter) -> Artifact:
     if existing is not None:
         return existing  # imported before: nothing to download
     config = get_config()
-
-    def sleep(seconds):  # back-off and deployment polls keep the heartbeat going
-        progress.beat()
-        time.sleep(seconds)
-
-    with GetiClient(config, sleep=sleep) as client:
+    with GetiClient(config) as client:
         project = client.get_project(job.project_id)
         group = next((g for g in client.list_model_groups(job.project_id) if g.id == job.group_id), None)
         if group is None:
@@ -466,20 +460,19 @@ def _import(job: ImportJob, progress: ProgressReporter) -> Artifact:
             progress.save(writer.size, writer.size)
             check_archive(tmp)
             try:
-                with beating(job.pk):
-                    return register_artifact(
-                        model_name=registered_model_for(project.id, project.name, group.name),
-                        version=str(model.version if model.version is not None else model.id),
-                        fileobj=tmp,
-                        user=job.created_by,
-                        version_fields=version_fields_for(config, project, group, model),
-                        artifact_fields=artifact_fields_for(optimized, package),
-                        size=writer.size,
-                        sha256=writer.sha256.hexdigest(),
-                        filename=f"{optimized.name or optimized.id}.zip",
-                        content_type="application/zip",
-                        audit_action=AuditEntry.Action.IMPORT,
-                    )
+                return register_artifact(
+                    model_name=registered_model_for(project.id, project.name, group.name),
+                    version=str(model.version if model.version is not None else model.id),
+                    fileobj=tmp,
+                    user=job.created_by,
+                    version_fields=version_fields_for(config, project, group, model),
+                    artifact_fields=artifact_fields_for(optimized, package),
+                    size=writer.size,
+                    sha256=writer.sha256.hexdigest(),
+                    filename=f"{optimized.name or optimized.id}.zip",
+                    content_type="application/zip",
+                    audit_action=AuditEntry.Action.IMPORT,
+                )
             except Conflict:
                 existing = Artifact.objects.filter(external_id=job.optimized_model_id).first()
                 if existing is not None:
@@ -504,19 +497,23 @@ def run_import(job_id) -> ImportJob | None:
     """Run one queued import job to the end; the worker's task calls this.
 
     The queued -> running step is one conditional UPDATE, so a job is run once even if its task
-    is delivered twice. Every failure the user can act on ends the job as failed with a message;
-    an unexpected one does too, and is re-raised so the worker logs it.
+    is delivered twice; a watch is queued with it, so the job is failed if this worker dies.
+    Every failure the user can act on ends the job as failed with a message; an unexpected one
+    does too, and is re-raised so the worker logs it.
     """
     now = timezone.now()
-    if not ImportJob.objects.filter(pk=job_id, state=ImportJob.State.QUEUED).update(
-        state=ImportJob.State.RUNNING, started_at=now, heartbeat_at=now
-    ):
-        logger.info("Import job %s is not queued (run already, or deleted); nothing to do", job_id)
-        return ImportJob.objects.filter(pk=job_id).first()
+    with transaction.atomic():
+        if not ImportJob.objects.filter(pk=job_id, state=ImportJob.State.QUEUED).update(
+            state=ImportJob.State.RUNNING, started_at=now, heartbeat_at=now
+        ):
+            logger.info("Import job %s is not queued (run already, or deleted); nothing to do", job_id)
+            return ImportJob.objects.filter(pk=job_id).first()
+        watch_later(job_id, now)
     job = ImportJob.objects.select_related("created_by").get(pk=job_id)
     progress = ProgressReporter(job)
     try:
-        artifact = _import(job, progress)
+        with beating(job.pk):
+            artifact = _import(job, progress)
     except (
         GetiError,
         ImportFailed,
@@ -540,14 +537,21 @@ def run_import(job_id) -> ImportJob | None:
 
 
 def _finish(job: ImportJob, state: str, *, artifact: Artifact | None = None, error: str = "") -> None:
+    """End a running job and announce it, once: a job that was failed meanwhile (its worker
+    went silent for longer than GETI_IMPORT_STALE_SECONDS) stays failed, and is not announced
+    again."""
     job.state, job.error, job.artifact = state, error[:10_000], artifact
     job.finished_at = job.heartbeat_at = timezone.now()
-    fields = ["state", "error", "artifact", "finished_at", "heartbeat_at"]
+    fields = {"state": state, "error": job.error, "artifact": artifact, "finished_at": job.finished_at}
     if artifact is not None:
-        job.bytes_done = job.bytes_total = artifact.size
-        fields += ["bytes_done", "bytes_total"]
+        job.bytes_done = job.bytes_total = fields["bytes_done"] = fields["bytes_total"] = artifact.size
     with transaction.atomic():
-        job.save(update_fields=fields)
+        if not ImportJob.objects.filter(pk=job.pk, state=ImportJob.State.RUNNING).update(
+            heartbeat_at=job.heartbeat_at, **fields
+        ):
+            job.refresh_from_db()
+            logger.warning("Import job %s was %s before its worker finished it; left as it is", job.pk, job.state)
+            return
         _emit_finished(job)
 
 
@@ -576,6 +580,31 @@ def _emit_finished(job: ImportJob) -> None:
         registered_model_name=registered.name if registered else "",
         actor=events.actor_of(job.created_by),
     )
+
+
+def watch_later(job_id, heartbeat_at) -> None:
+    """Queue a look at a running job for when it would be stale if its worker stopped beating
+    at ``heartbeat_at``: any worker then fails it, or queues the next look. So a job whose
+    worker died is failed within about GETI_IMPORT_STALE_SECONDS, however many workers run and
+    whether or not one restarts. Backends that cannot defer run imports in the request, where
+    there is no worker to lose."""
+    from .tasks import watch_geti_import
+
+    if watch_geti_import.get_backend().supports_defer:
+        at = heartbeat_at + timezone.timedelta(seconds=settings.GETI_IMPORT_STALE_SECONDS + 1)
+        watch_geti_import.using(run_after=at).enqueue(str(job_id))
+
+
+def watch(job_id) -> str:
+    """The watch ``watch_later`` queued: fail stale jobs, then look at this one again later if
+    it is still running. Returns the job's state, or "deleted"."""
+    fail_stale_jobs(settings.GETI_IMPORT_STALE_SECONDS)
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None:
+        return "deleted"
+    if job.state == ImportJob.State.RUNNING:
+        watch_later(job.pk, job.heartbeat_at)
+    return job.state
 
 
 def fail_stale_jobs(older_than_seconds: int) -> int:

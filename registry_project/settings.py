@@ -297,9 +297,9 @@ GETI_DOWNLOAD_ROUTE = os.environ.get("GETI_DOWNLOAD_ROUTE", "export")
 # Longest wait for Geti to prepare a code deployment before the import fails.
 GETI_DEPLOYMENT_DEADLINE_SECONDS = env_int("GETI_DEPLOYMENT_DEADLINE_SECONDS", 900)
 GETI_DEPLOYMENT_POLL_SECONDS = 1.0  # the first wait between polls; it grows by half each poll
-# A running import whose worker has not reported for this long is marked failed by
-# `manage.py fail_stale_geti_imports` (the worker died).
-GETI_IMPORT_STALE_SECONDS = env_int("GETI_IMPORT_STALE_SECONDS", 900)
+# A running import's worker writes its heartbeat every second; one silent this long has no worker
+# left (it died) and is marked failed, by a watch queued with the job or by any worker starting.
+GETI_IMPORT_STALE_SECONDS = env_int("GETI_IMPORT_STALE_SECONDS", 120)
 
 # Webhooks (docs/webhooks.md): `manage.py deliver_webhooks --loop` sends them.
 REGISTRY_WEBHOOK_TIMEOUT_SECONDS = env_int("REGISTRY_WEBHOOK_TIMEOUT_SECONDS", 10)

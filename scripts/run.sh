@@ -16,8 +16,8 @@ trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# This is the only worker: an import still "running" from before was cut off by the last stop.
-"$BIN/python" manage.py fail_stale_geti_imports --all
+# Fail imports whose worker died (silent for GETI_IMPORT_STALE_SECONDS); safe beside other workers.
+"$BIN/python" manage.py fail_stale_geti_imports
 "$BIN/python" manage.py db_worker --no-reload &
 pids+=($!)
 "$BIN/python" manage.py deliver_webhooks --loop &

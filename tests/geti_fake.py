@@ -26,7 +26,7 @@ friends tell what a route will serve (size, sha256).
 Scenarios: ``fail_next(503, times=2)``, ``fail_next(429, retry_after=3)``, ``queue_response(...)``
 for anything else (an HTML login page, broken JSON); a wrong token gets Envoy's plain-text 401;
 ``deployment_polls`` sets how long deployments stay PREPARING; ``model_groups_shape`` mimics old
-servers. Every request is recorded in ``requests`` (method, path, query, headers, body).
+servers; ``hold_downloads`` keeps downloads waiting. Every request is recorded in ``requests`` (method, path, query, headers, body).
 """
 
 from __future__ import annotations
@@ -400,6 +400,8 @@ class FakeGeti:
         self.tls = tls
         self.ca_path: str | None = None
         self.requests: list[RecordedRequest] = []
+        # An Event: while it is set to one that is not set, downloads send their headers and wait.
+        self.hold_downloads: threading.Event | None = None
         self.projects: dict[str, dict] = {}  # id -> project detail
         self.model_groups: dict[str, list] = {}  # project id -> groups (models under "_models")
         self.deployments: dict[str, dict] = {}
@@ -1135,6 +1137,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Disposition", f"attachment; filename={reply.filename}")
         self.send_header("Content-Length", str(digest.size))
         self.end_headers()
+        if fake.hold_downloads is not None:
+            fake.hold_downloads.wait(30)
         write_zip(reply.members, self.wfile.write)
 
 

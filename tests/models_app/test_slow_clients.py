@@ -3,72 +3,27 @@ as `make run` starts it, on the test database. Clients that send their request h
 time, or their bodies a kilobyte a second, must not stop the registry answering others, and a body
 below the minimum rate is cut off."""
 
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import requests
-from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from models_app.models import RegisteredModel
 from tests.conftest import free_port
+from tests.processes import gunicorn, registry_env
 
-ROOT = Path(__file__).resolve().parents[2]
 GRACE_SECONDS = 2
-
-
-def database_url():
-    """The test database as a DATABASE_URL for the server process."""
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture
 def server(transactional_db, tmp_path):
     """gunicorn with the project's config on a free port, artifacts on local files; its URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "SECRET_KEY": "test-serving-key",
-        "MEDIA_ROOT": str(tmp_path / "media"),
-        "REGISTRY_VAR_DIR": str(tmp_path),
-        "REGISTRY_BODY_GRACE_SECONDS": str(GRACE_SECONDS),
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("S3_BUCKET", None)
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "--config", "registry_project/gunicorn.conf.py"]
-        + ["--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null"],
-        cwd=ROOT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                # Both workers load the application on their first request.
-                if requests.get(f"{url}/api/v1/registered-models/", timeout=10).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("gunicorn did not start")
-        for _ in range(6):  # the request that gets to the other worker first
-            requests.get(f"{url}/api/v1/registered-models/", timeout=10)
+    env = registry_env(tmp_path, REGISTRY_BODY_GRACE_SECONDS=GRACE_SECONDS)
+    with gunicorn(env, free_port()) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def connect(url):

@@ -5,25 +5,14 @@ import signal
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from models_app import services as registry
+from tests.processes import ROOT, database_url
 from webhooks import delivery as worker
 from webhooks.models import Delivery
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def database_url():
-    """The test database, for a worker in another process."""
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def drain():

@@ -1,8 +1,11 @@
 """Mark Geti imports whose worker died as failed.
 
 A worker killed in the middle of an import (OOM, a redeploy) cannot say so; its job would stay
-"running" and block a new import of the same model. Run at worker start (scripts/run.sh and
-docker-compose do) and whenever in doubt.
+"running" and block a new import of the same model. A running worker keeps each of its jobs'
+heartbeat going, so a job silent for GETI_IMPORT_STALE_SECONDS has no worker left, and this is
+safe to run from any number of places at once: every worker runs it as it starts (scripts/run.sh
+and docker-compose do), without failing an import another worker is running. Each running job
+also has a watch queued that fails it once it goes silent, so this is a catch-up, not a chore.
 """
 
 from django.conf import settings
@@ -25,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--all",
             action="store_true",
-            help="Every running job is dead: use when starting the only worker, before it runs.",
+            help="Every running job is dead: only when no worker runs anywhere (after stopping them all).",
         )
 
     def handle(self, *args, older_than=None, all=False, **options):
