@@ -605,7 +605,10 @@ def _lock_target(registered_model, version):
     """Re-read the target version under a row lock, so it cannot be archived while we point at it."""
     # order_by(): the default ordering joins the registered model, whose row would be locked too
     # and so serialise every alias write of the model, not just those of one alias.
-    target = ModelVersion.objects.select_for_update().filter(pk=version.pk).order_by().first()
+    # no_key: the history row written next refers to the version the alias leaves, which another
+    # move may hold as its target; a plain FOR UPDATE there blocks that foreign-key check, and two
+    # moves in opposite directions deadlock. Archiving's FOR UPDATE still waits for this lock.
+    target = ModelVersion.objects.select_for_update(no_key=True).filter(pk=version.pk).order_by().first()
     if target is None:
         raise ValidationError({"version": f"{registered_model.name} has no such version."})
     target.check_alias_target(registered_model)

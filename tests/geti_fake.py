@@ -26,7 +26,8 @@ friends tell what a route will serve (size, sha256).
 Scenarios: ``fail_next(503, times=2)``, ``fail_next(429, retry_after=3)``, ``queue_response(...)``
 for anything else (an HTML login page, broken JSON); a wrong token gets Envoy's plain-text 401;
 ``deployment_polls`` sets how long deployments stay PREPARING; ``model_groups_shape`` mimics old
-servers; ``hold_downloads`` keeps downloads waiting. Every request is recorded in ``requests`` (method, path, query, headers, body).
+servers; ``hold_downloads`` keeps downloads waiting. Every request is recorded in ``requests``
+(method, path, query, headers, body).
 """
 
 from __future__ import annotations

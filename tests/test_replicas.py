@@ -11,19 +11,17 @@ import subprocess
 import sys
 import threading
 from contextlib import ExitStack
-from datetime import timedelta
 
 import pytest
 import requests
 from django.db import connection
-from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from rest_framework.authtoken.models import Token
 
 from geti_integration.models import ImportJob
 from models_app.models import Alias, AliasEvent, Artifact, AuditEntry, Event, ModelVersion
 from tests import geti_fake as fx
-from tests.conftest import bucket_keys, free_port
+from tests.conftest import free_port
 from tests.processes import ROOT, gunicorn, manage, registry_env, stop, wait_for
 from tests.webhooks.conftest import Receiver
 
