@@ -6,22 +6,25 @@ docker-compose.yml start it; they share the test database and the moto bucket.
 PostgreSQL only: SQLite is one file on one host, so there is nothing to replicate there, and it
 lets one writer in at a time."""
 
+import io
 import re
 import subprocess
 import sys
 import threading
 from contextlib import ExitStack
+from datetime import timedelta
 
 import pytest
 import requests
 from django.db import connection
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from rest_framework.authtoken.models import Token
 
 from geti_integration.models import ImportJob
-from models_app.models import Alias, AliasEvent, Artifact, AuditEntry, Event, ModelVersion
+from models_app.models import Alias, AliasEvent, Artifact, AuditEntry, Event, ModelVersion, UploadSession
 from tests import geti_fake as fx
-from tests.conftest import free_port
+from tests.conftest import bucket_keys, free_port, open_multipart_uploads
 from tests.processes import ROOT, gunicorn, manage, registry_env, stop, wait_for
 from tests.webhooks.conftest import Receiver
 
@@ -216,4 +219,49 @@ def test_alias_moves_through_two_servers_at_once_form_one_chain(env, token, logs
     assert AliasEvent.objects.count() == len(steps) == history["count"]
     audited = AuditEntry.objects.filter(object_type="alias").order_by("id")
     assert [tuple(v or "" for v in a.changes["version"]) for a in audited] == steps
+    assert errors_logged(logs) == []
+
+
+def test_the_prune_commands_run_from_two_places_at_once_remove_each_leftover_once(
+    env, bucket, logs, processes, django_user_model
+):
+    from models_app import services
+    from models_app.direct_uploads import start_direct_upload
+
+    user = django_user_model.objects.create_superuser("operator", password="pw")
+    live = services.register_artifact(model_name="live", version="1", fileobj=io.BytesIO(b"weights"), user=user)
+    pending = start_direct_upload(user=user, model_name="uploads", version="pending", size=10, filename="m.bin")
+    expired = [
+        start_direct_upload(user=user, model_name="uploads", version=str(n), size=10, filename="m.bin")
+        for n in range(10)
+    ]
+    UploadSession.objects.exclude(pk=pending.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    client = bucket.meta.client
+    strays = [f"artifacts/stray-{n}/model.bin" for n in range(10)]
+    for key in strays:
+        client.create_multipart_upload(Bucket=bucket.name, Key=key)
+    orphans = [f"artifacts/orphan-{n}/model.bin" for n in range(20)]
+    for key in orphans:
+        client.put_object(Bucket=bucket.name, Key=key, Body=b"left behind")
+
+    runs = [
+        manage(command, "--older-than-hours", "0", env=env, log=logs / f"{command}-{n}.log")
+        for command in ("prune_uploads", "prune_artifacts")
+        for n in range(2)
+    ]
+    processes.extend(runs)
+
+    assert [run.wait(60) for run in runs] == [0, 0, 0, 0]
+    output = "".join(path.read_text() for path in sorted(logs.iterdir()))
+    for session in expired:
+        assert output.count(f"aborting expired upload {session.id} ") == 1
+    for key in strays:
+        assert output.count(f"aborting stray upload of {key}\n") == 1
+    for key in orphans:
+        assert output.count(f"deleting {key}\n") == 1
+    assert bucket_keys(bucket) == [live.file.name]
+    assert [upload["UploadId"] for upload in open_multipart_uploads(bucket)] == [pending.upload_id]
+    assert UploadSession.objects.get(pk=pending.pk).state == "pending"
+    assert set(UploadSession.objects.exclude(pk=pending.pk).values_list("state", flat=True)) == {"aborted"}
+    assert Artifact.objects.get().pk == live.pk
     assert errors_logged(logs) == []

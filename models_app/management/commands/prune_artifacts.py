@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from models_app import storage
+from models_app.lib.locks import one_at_a_time
 from models_app.models import Artifact
 
 
@@ -19,7 +20,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true")
 
-    def handle(self, *args, older_than_hours, dry_run, **options):
+    def handle(self, *args, **options):
+        # Safe to schedule on every host: runs elsewhere wait for this one, then find nothing left.
+        with one_at_a_time("prune_artifacts"):
+            self._prune(**options)
+
+    def _prune(self, *, older_than_hours, dry_run, **options):
         cutoff = timezone.now() - timedelta(hours=older_than_hours)
         known = set(Artifact.objects.values_list("file", flat=True))
         removed = 0

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from models_app import blob_uploads, direct_uploads, storage
+from models_app.lib.locks import one_at_a_time
 from models_app.models import IdempotencyKey, UploadSession
 from models_app.storage import multipart
 
@@ -29,7 +30,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true")
 
-    def handle(self, *args, older_than_hours, forget_after_days, dry_run, **options):
+    def handle(self, *args, **options):
+        # Safe to schedule on every host: runs elsewhere wait for this one, then find nothing left.
+        with one_at_a_time("prune_uploads"):
+            self._prune(**options)
+
+    def _prune(self, *, older_than_hours, forget_after_days, dry_run, **options):
         now = timezone.now()
         expired = UploadSession.objects.filter(state=UploadSession.State.PENDING, expires_at__lt=now)
         aborted = 0
