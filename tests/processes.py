@@ -15,6 +15,8 @@ import requests
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
+# What a job worker runs before `db_worker`, in scripts/run.sh and in docker-compose.yml.
+WORKER_STARTUP = "manage.py fail_stale_geti_imports"
 
 
 def database_url():
@@ -75,14 +77,14 @@ def gunicorn(env, port):
         for _ in range(300):
             try:
                 # Both workers load the application on their first request.
-                if requests.get(f"{url}/api/v1/registered-models/", timeout=10).status_code == 200:
+                if requests.get(f"{url}/api/v1/registered-models/", timeout=30).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 time.sleep(0.1)
         else:
             pytest.fail("gunicorn did not start")
         for _ in range(6):  # the request that gets to the other worker first
-            requests.get(f"{url}/api/v1/registered-models/", timeout=10)
+            requests.get(f"{url}/api/v1/registered-models/", timeout=30)
         yield url
     finally:
         stop(process)
@@ -105,3 +107,14 @@ def wait_for(condition, timeout=30, every=0.1, message="the condition never held
             return value
         time.sleep(every)
     pytest.fail(message)
+
+
+def start_worker(env, logs, processes, name):
+    """A job worker started the way scripts/run.sh and the compose worker start one: the start-up
+    command, then `db_worker`, added to ``processes``. Returns what the start-up command printed."""
+    startup = subprocess.run(
+        [sys.executable, *WORKER_STARTUP.split()], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    (logs / f"{name}-startup.log").write_text(startup.stdout + startup.stderr)
+    processes.append(manage("db_worker", "--no-reload", env=env, log=logs / f"{name}.log"))
+    return startup.stdout

@@ -17,6 +17,7 @@ from geti_integration.models import ImportJob
 from geti_integration.tasks import import_geti_model, watch_geti_import
 from models_app.models import Event
 from tests import geti_fake as fx
+from tests.processes import ROOT, WORKER_STARTUP
 
 WIDGETS_FP16 = {"group_id": fx.WIDGETS_GROUP, "model_id": fx.WIDGETS_MODEL, "optimized_model_id": fx.WIDGETS_FP16}
 
@@ -155,6 +156,12 @@ def test_a_worker_that_comes_back_after_its_job_was_failed_leaves_it_failed(geti
     assert list(Event.objects.filter(type__startswith="geti_import.").values_list("type", flat=True)) == [
         "geti_import.failed"
     ]
+
+
+def test_every_worker_starts_with_the_stale_jobs_command_that_spares_running_imports():
+    for path in ("scripts/run.sh", "docker-compose.yml"):
+        text = (ROOT / path).read_text()
+        assert WORKER_STARTUP in text and "fail_stale_geti_imports --all" not in text, path
 
 
 @pytest.mark.django_db
