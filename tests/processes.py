@@ -19,13 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER_STARTUP = "manage.py fail_stale_geti_imports"
 
 
-def database_url():
-    """The test database as a DATABASE_URL for another process."""
+def database_url(name=None):
+    """The test database (or the database ``name`` on its server) as a DATABASE_URL for another process."""
     db = connection.settings_dict
     if db["ENGINE"] == "django.db.backends.sqlite3":
         return f"sqlite:///{db['NAME']}"
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name or db['NAME']}"
 
 
 def registry_env(tmp_path, *, s3_endpoint=None, bucket=None, **variables):

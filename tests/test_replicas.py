@@ -8,6 +8,8 @@ lets one writer in at a time."""
 
 import io
 import re
+import subprocess
+import sys
 import threading
 from contextlib import ExitStack
 from datetime import timedelta
@@ -23,7 +25,7 @@ from geti_integration.models import ImportJob
 from models_app.models import Alias, AliasEvent, Artifact, AuditEntry, Event, ModelVersion, UploadSession
 from tests import geti_fake as fx
 from tests.conftest import bucket_keys, free_port, open_multipart_uploads
-from tests.processes import gunicorn, manage, registry_env, start_worker, stop, wait_for
+from tests.processes import ROOT, database_url, gunicorn, manage, registry_env, start_worker, stop, wait_for
 from tests.webhooks.conftest import Receiver
 
 pytestmark = [
@@ -245,3 +247,31 @@ def test_the_prune_commands_run_from_two_places_at_once_remove_each_leftover_onc
     assert set(UploadSession.objects.exclude(pk=pending.pk).values_list("state", flat=True)) == {"aborted"}
     assert Artifact.objects.get().pk == live.pk
     assert errors_logged(logs) == []
+
+
+@pytest.fixture
+def empty_database():
+    """A database with no tables on the test database's server, dropped afterwards; its URL."""
+    name = f"{connection.settings_dict['NAME']}_empty"
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    yield database_url(name)
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_two_app_copies_starting_at_once_on_an_empty_database_both_start(empty_database, tmp_path, logs):
+    """What the Docker image runs before gunicorn, twice at the same moment: the schema is made
+    once, the admin account created once, and both copies go on to serve."""
+    env = registry_env(tmp_path, DATABASE_URL=empty_database, REGISTRY_ADMIN_PASSWORD="first-start")
+    startup = f"{sys.executable} manage.py migrate --noinput && {sys.executable} manage.py ensure_admin"
+    copies = [
+        subprocess.Popen(["sh", "-c", startup], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        for _ in range(2)
+    ]
+    outputs = [copy.communicate(timeout=120)[0].decode() for copy in copies]
+
+    assert [copy.returncode for copy in copies] == [0, 0], outputs
+    assert all("user 'admin', password first-start" in output for output in outputs)
+    assert sum(output.count("Applying models_app.0001_initial... OK") for output in outputs) == 1

@@ -6,6 +6,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from models_app.lib.locks import one_at_a_time
+
 
 class Command(BaseCommand):
     help = "Make sure an admin account exists and print how to log in (used by `make run`)."
@@ -16,7 +18,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, username, url, **options):
         """The password comes from REGISTRY_ADMIN_PASSWORD, or is generated once and kept in
-        var/admin-password (readable only by its owner) so every start can print it again."""
+        var/admin-password (readable only by its owner) so every start can print it again. Copies of
+        the app starting at once take turns: the first creates the account, the others find it."""
+        with one_at_a_time("ensure_admin"):
+            self._ensure(username, url)
+
+    def _ensure(self, username, url):
         User = get_user_model()
         password_file = Path(settings.VAR_DIR) / "admin-password"
         password = os.environ.get("REGISTRY_ADMIN_PASSWORD", "")
