@@ -22,7 +22,17 @@ from django_tasks_db.models import DBTaskResult
 from rest_framework.authtoken.models import Token
 
 from geti_integration.models import ImportJob
-from models_app.models import Alias, AliasEvent, Artifact, AuditEntry, Event, ModelVersion, UploadSession
+from models_app.models import (
+    Alias,
+    AliasEvent,
+    Artifact,
+    ArtifactInspection,
+    AuditEntry,
+    Event,
+    ModelVersion,
+    UploadSession,
+)
+from models_app.tasks import inspect_artifact
 from tests import geti_fake as fx
 from tests.conftest import bucket_keys, free_port, open_multipart_uploads
 from tests.processes import ROOT, database_url, gunicorn, manage, registry_env, start_worker, stop, wait_for
@@ -103,17 +113,23 @@ def test_a_geti_import_through_one_server_runs_once_with_two_workers_and_two_sen
             start_worker(env, logs, processes, name)
         for name in ("webhooks-a", "webhooks-b"):
             processes.append(manage("deliver_webhooks", "--loop", env=env, log=logs / f"{name}.log"))
-        with gunicorn(env, free_port()) as server_a, gunicorn(env, free_port()):
+        with gunicorn(env, free_port()) as server_a, gunicorn(env, free_port()) as server_b:
             response = requests.post(f"{server_a}/api/v1/geti/imports/", json=IMPORT, headers=token, timeout=30)
             assert response.status_code == 202, response.text
-            jobs = [job["id"] for job in response.json()["jobs"]]
-            assert len(jobs) == 2
+            jobs = ",".join(job["id"] for job in response.json()["jobs"])
 
-            def finished():
-                return not ImportJob.objects.filter(pk__in=jobs, state__in=ImportJob.ACTIVE_STATES).exists()
+            def states():  # as the other server reports them
+                answer = requests.get(f"{server_b}/api/v1/geti/imports/?id={jobs}", headers=token, timeout=30)
+                return sorted(job["state"] for job in answer.json()["results"])
 
-            wait_for(finished, timeout=120, message="the imports never finished")
+            wait_for(lambda: states() == ["done", "done"], timeout=120, message="the imports never finished")
             wait_for(lambda: len(receiver.requests) >= 2, timeout=60, message="the webhooks never arrived")
+            inspections = DBTaskResult.objects.filter(task_path=inspect_artifact.module_path)
+            wait_for(
+                lambda: list(inspections.values_list("status", flat=True)) == ["SUCCESSFUL"] * 2,
+                timeout=60,
+                message="the inspections never ran",
+            )
 
         for optimized in (fx.WIDGETS_FP16, fx.WIDGETS_INT8):
             assert len(geti.requests_to(f"/optimized_models/{optimized}/export")) == 1
@@ -125,6 +141,10 @@ def test_a_geti_import_through_one_server_runs_once_with_two_workers_and_two_sen
         for job in ImportJob.objects.all():
             task = DBTaskResult.objects.get(pk=job.task_id)
             assert (task.status, len(task.worker_ids)) == ("SUCCESSFUL", 1)
+        assert [len(task.worker_ids) for task in inspections] == [1, 1]
+        assert sorted(ArtifactInspection.objects.values_list("artifact__external_id", flat=True)) == sorted(
+            [fx.WIDGETS_FP16, fx.WIDGETS_INT8]
+        )
         assert Event.objects.filter(type="geti_import.finished").count() == 2
         assert not Event.objects.filter(type="geti_import.failed").exists()
         assert AuditEntry.objects.filter(action=AuditEntry.Action.IMPORT).count() == 2
