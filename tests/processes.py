@@ -64,14 +64,18 @@ def stop(process):
 
 
 @contextmanager
-def gunicorn(env, port):
-    """gunicorn with the project's config on ``port``, answering; yields its URL."""
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "gunicorn"), "--config", "registry_project/gunicorn.conf.py"]
-        + ["--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null"],
-        cwd=ROOT,
-        env=env,
-    )
+def gunicorn(env, port, log=None):
+    """gunicorn with the project's config on ``port``, answering; yields its URL. Its output goes
+    to the file ``log`` when given."""
+    with open(log or os.devnull, "ab") as output:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "--config", "registry_project/gunicorn.conf.py"]
+            + ["--bind", f"127.0.0.1:{port}", "--access-logfile", "/dev/null"],
+            cwd=ROOT,
+            env=env,
+            stdout=output if log else None,
+            stderr=subprocess.STDOUT if log else None,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):

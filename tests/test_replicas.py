@@ -1,6 +1,6 @@
 """Several replicas of each process on one PostgreSQL database and one bucket: two gunicorn
 servers, two job workers (`manage.py db_worker`), two webhook senders, the prune commands run
-from two places at once. Every process is real and started as scripts/run.sh and
+from two places at once, two app copies starting together. Every process is real and started as scripts/run.sh and
 docker-compose.yml start it; they share the test database and the moto bucket.
 
 PostgreSQL only: SQLite is one file on one host, so there is nothing to replicate there, and it
@@ -113,7 +113,10 @@ def test_a_geti_import_through_one_server_runs_once_with_two_workers_and_two_sen
             start_worker(env, logs, processes, name)
         for name in ("webhooks-a", "webhooks-b"):
             processes.append(manage("deliver_webhooks", "--loop", env=env, log=logs / f"{name}.log"))
-        with gunicorn(env, free_port()) as server_a, gunicorn(env, free_port()) as server_b:
+        with (
+            gunicorn(env, free_port(), logs / "server-a.log") as server_a,
+            gunicorn(env, free_port(), logs / "server-b.log") as server_b,
+        ):
             response = requests.post(f"{server_a}/api/v1/geti/imports/", json=IMPORT, headers=token, timeout=30)
             assert response.status_code == 202, response.text
             jobs = ",".join(job["id"] for job in response.json()["jobs"])
@@ -159,7 +162,7 @@ def test_a_second_worker_starting_leaves_the_import_the_first_one_runs_alone(env
     geti.hold_downloads = threading.Event()
     try:
         start_worker(env, logs, processes, "worker-a")
-        with gunicorn(env, free_port()) as server:
+        with gunicorn(env, free_port(), logs / "server.log") as server:
             body = {**IMPORT, "models": IMPORT["models"][:1]}
             response = requests.post(f"{server}/api/v1/geti/imports/", json=body, headers=token, timeout=30)
             assert response.status_code == 202, response.text
@@ -191,7 +194,7 @@ def test_alias_moves_through_two_servers_at_once_form_one_chain(env, token, logs
     alias_url = "/api/v1/registered-models/person-detection/aliases/production/"
     statuses, lock = [], threading.Lock()
     with ExitStack() as stack:
-        servers = [stack.enter_context(gunicorn(env, free_port())) for _ in range(2)]
+        servers = [stack.enter_context(gunicorn(env, free_port(), logs / f"server-{n}.log")) for n in range(2)]
         start = threading.Barrier(6)
 
         def move(index):
