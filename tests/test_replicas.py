@@ -69,6 +69,7 @@ def env(tmp_path, s3_endpoint, bucket, geti):
         GETI_TOKEN=geti.token,
         REGISTRY_WEBHOOK_ALLOWED_NETWORKS="127.0.0.1/32",
         REGISTRY_WEBHOOK_POLL_SECONDS="0.2",
+        WEB_CONCURRENCY=1,  # one process per server: the replicas are the servers, and the machine is small
     )
 
 
