@@ -830,6 +830,10 @@ class UploadSession(models.Model):
     def part_count(self):
         return max(1, -(-self.size // self.part_size))
 
+    def part_length(self, number):
+        """The bytes part ``number`` (from 1) must hold: ``part_size``, the last part the rest."""
+        return min(self.part_size, self.size - (number - 1) * self.part_size)
+
 
 class BlobUpload(models.Model):
     """A blob pushed over the OCI distribution API (``/v2/``), before a manifest makes it a variant.
