@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 
 from . import services
 from .errors import ArtifactStorageError, RegistryError
-from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
+from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, normalize_alias_name
 from .storage import check_storage
 
 
@@ -434,7 +434,7 @@ class AliasAdminForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        name = self.instance.name if self.instance.pk else (data.get("name") or "").strip().lower()
+        name = self.instance.name if self.instance.pk else normalize_alias_name(data.get("name"))
         if name and not self.user.has_perm(Alias.permission_for(name)):
             raise ValidationError(f"Moving the protected alias {name} needs the promote_alias permission.")
         return data
