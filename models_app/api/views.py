@@ -42,6 +42,7 @@ from .serializers import (
     RegisteredModelSerializer,
     ResolveQuerySerializer,
     ResolveSerializer,
+    StartedUploadSerializer,
     UploadSessionSerializer,
 )
 
@@ -503,7 +504,7 @@ class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, vie
             return UploadSession.objects.none()
         return UploadSession.objects.filter(created_by=self.request.user)
 
-    @extend_schema(request=DirectUploadSerializer, responses={201: UploadSessionSerializer})
+    @extend_schema(request=DirectUploadSerializer, responses={201: StartedUploadSerializer})
     def create(self, request, *args, **kwargs):
         upload = DirectUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
 import requests
+import yaml
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -244,3 +245,14 @@ def test_part_urls_are_signed_for_the_public_s3_address(api_client, bucket, smal
     response = api_client.post(f"/api/v1/uploads/{session['id']}/complete/", {"parts": parts}, format="json")
     assert response.status_code == 201, response.content
     assert Artifact.objects.get().sha256 == hashlib.sha256(CONTENT).hexdigest()
+
+
+def test_the_schema_documents_the_part_urls_with_their_signed_sizes(api_client, bucket, small_parts):
+    schema = yaml.safe_load(api_client.get("/api/schema/").content)
+    started = schema["paths"]["/api/v1/uploads/"]["post"]["responses"]["201"]["content"]["application/json"]["schema"]
+    component = schema["components"]["schemas"][started["$ref"].rsplit("/", 1)[1]]
+    part = schema["components"]["schemas"][component["properties"]["parts"]["items"]["$ref"].rsplit("/", 1)[1]]
+    session = start(api_client).json()
+    assert set(component["properties"]) == set(session)
+    assert set(part["properties"]) == set(session["parts"][0]) == {"part_number", "size", "url"}
+    api_client.delete(f"/api/v1/uploads/{session['id']}/")
