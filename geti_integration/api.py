@@ -1,7 +1,7 @@
 """REST API under /api/v1/geti/: browse Geti's projects, start imports, follow import jobs."""
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
@@ -15,6 +15,25 @@ from .errors import GetiErrorsMixin
 from .models import ImportJob
 
 GETI_ID = r"^[A-Za-z0-9_-]{1,64}$"
+
+# The failures of the operations that ask Geti, in the registry's error shape (the schema hook
+# models_app.api.schema adds the generic ones and the Error component).
+ERROR = {"$ref": "#/components/schemas/Error"}
+GETI_ERRORS = {
+    404: OpenApiResponse(
+        ERROR,
+        description="Geti does not know the project or model; or `geti_disabled`: this registry's Geti "
+        "integration is off (an operator switches it on by setting GETI_HOST and GETI_TOKEN).",
+    ),
+    502: OpenApiResponse(
+        ERROR, description="Geti refused the token (`geti_token_refused`) or denied access (`geti_forbidden`)."
+    ),
+    503: OpenApiResponse(
+        ERROR,
+        description="Geti is unreachable or failing (`geti_unavailable`), the GETI_* variables are unusable "
+        "(`geti_misconfigured`), or the database is unavailable; with Retry-After.",
+    ),
+}
 
 
 # --- permissions ------------------------------------------------------------------------------
@@ -111,9 +130,12 @@ class GetiProjectViewSet(GetiErrorsMixin, viewsets.ViewSet):
     lookup_value_regex = "[A-Za-z0-9_-]+"
 
     @extend_schema(
-        responses=inline_serializer(
-            "GetiProjectPage", {"count": serializers.IntegerField(), "results": serializers.ListField()}
-        )
+        responses={
+            200: inline_serializer(
+                "GetiProjectPage", {"count": serializers.IntegerField(), "results": serializers.ListField()}
+            ),
+            **GETI_ERRORS,
+        }
     )
     def list(self, request):
         paginator = self.pagination_class()
@@ -124,7 +146,7 @@ class GetiProjectViewSet(GetiErrorsMixin, viewsets.ViewSet):
         imported = importer.imported_artifacts(optimized_ids(page))
         return paginator.get_paginated_response([project_json(p, imported) for p in page])
 
-    @extend_schema(responses=inline_serializer("GetiProject", {"id": serializers.CharField()}))
+    @extend_schema(responses={200: inline_serializer("GetiProject", {"id": serializers.CharField()}), **GETI_ERRORS})
     def retrieve(self, request, pk=None):
         with importer.get_client() as client:
             project = client.fill_tree(client.get_project(pk))
@@ -225,7 +247,10 @@ class ImportJobViewSet(GetiErrorsMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
     @extend_schema(
         request=ImportRequestSerializer,
-        responses={202: inline_serializer("ImportJobsStarted", {"jobs": ImportJobSerializer(many=True)})},
+        responses={
+            202: inline_serializer("ImportJobsStarted", {"jobs": ImportJobSerializer(many=True)}),
+            **GETI_ERRORS,
+        },
     )
     def create(self, request):
         data = ImportRequestSerializer(data=request.data)

@@ -28,9 +28,13 @@ NOT_FOUND_CODES = frozenset(
 
 
 class GetiDisabled(RegistryError):
-    """GETI_HOST is not set: pages and endpoints of the integration say so instead of failing."""
+    """GETI_HOST is not set: pages and endpoints of the integration say so instead of failing.
 
-    status = 503
+    A 404, not a 503: nothing is down, this registry simply has no Geti to show, and a retry
+    will not change that until an operator sets the variables. (Intel's service answered a 500.)
+    """
+
+    status = 404
     code = "geti_disabled"
     default_message = DISABLED_MESSAGE
 

@@ -11,13 +11,14 @@ from django.contrib.admin.actions import delete_selected
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Count, OuterRef, Subquery, Sum
+from django.http import HttpResponseRedirect
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
 from . import services
 from .errors import ArtifactStorageError, RegistryError
-from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
+from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, normalize_alias_name
 from .storage import check_storage
 
 
@@ -81,7 +82,20 @@ def download_link(artifact):
     return format_html('<a href="{}">Download</a>', artifact.get_download_url())
 
 
-class ServiceSaveMixin:
+class RefusedSaveMixin:
+    """A rule the form checked can still break before the save (another request archives the
+    version, or points an alias at it, in between). The service checks again under a row lock and
+    refuses; the admin then saves nothing and says why on the form's page, rather than a 500."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except RegistryError as exc:
+            self.message_user(request, f"Nothing was saved: {exc.message}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class ServiceSaveMixin(RefusedSaveMixin):
     """Admin edits are writes like any other: they are saved through the same services as the API's,
     which lock, validate and audit them. ``form_checks`` runs the services' rules on the form first,
     so a refusal shows as a form error and nothing is saved."""
@@ -434,14 +448,14 @@ class AliasAdminForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        name = self.instance.name if self.instance.pk else (data.get("name") or "").strip().lower()
+        name = self.instance.name if self.instance.pk else normalize_alias_name(data.get("name"))
         if name and not self.user.has_perm(Alias.permission_for(name)):
             raise ValidationError(f"Moving the protected alias {name} needs the promote_alias permission.")
         return data
 
 
 @admin.register(Alias)
-class AliasAdmin(admin.ModelAdmin):
+class AliasAdmin(RefusedSaveMixin, admin.ModelAdmin):
     """Aliases, moved through the same service as the API so the history and audit are kept.
 
     The history (every set, move, rollback and delete, newest first) is shown read-only.

@@ -78,11 +78,14 @@ def start_direct_upload(
 
 
 def direct_upload_part_urls(session):
-    """Presigned PUT URLs, one per part, valid until the session expires."""
+    """Presigned PUT URLs, one per part, valid until the session expires. Each URL signs its
+    part's length, so S3 refuses a part of any other size as it arrives instead of the registry
+    finding the wrong size only at ``complete``."""
     expires_in = max(60, int((session.expires_at - timezone.now()).total_seconds()))
     # SigV4 presigned URLs live at most 7 days.
     expires_in = min(expires_in, 7 * 24 * 3600)
-    return presigned_part_urls(session.key, session.upload_id, session.part_count, expires_in)
+    lengths = [session.part_length(number) for number in range(1, session.part_count + 1)]
+    return presigned_part_urls(session.key, session.upload_id, lengths, expires_in)
 
 
 def _fail_session(session, message, *, state=UploadSession.State.FAILED):

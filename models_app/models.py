@@ -617,9 +617,15 @@ ALIAS_NAME_VALIDATOR = RegexValidator(
 )
 
 
+def normalize_alias_name(name):
+    """The one spelling of an alias name: trimmed and lower-case, so " Production " is the
+    alias "production" (protected ones included) on every face that writes or looks one up."""
+    return str(name or "").strip().lower()
+
+
 def protected_alias_names():
     """Alias names whose moves need the ``promote_alias`` permission (REGISTRY_PROTECTED_ALIASES)."""
-    return {name.strip().lower() for name in settings.REGISTRY_PROTECTED_ALIASES if name.strip()}
+    return {normalize_alias_name(name) for name in settings.REGISTRY_PROTECTED_ALIASES if name.strip()}
 
 
 class Alias(models.Model):
@@ -655,10 +661,16 @@ class Alias(models.Model):
 
     @staticmethod
     def permission_for(name):
-        """The permission needed to set, move, roll back or delete the alias called ``name``."""
-        if name in protected_alias_names():
+        """The permission needed to set, move, roll back or delete the alias called ``name``
+        (in any spelling)."""
+        if normalize_alias_name(name) in protected_alias_names():
             return "models_app.promote_alias"
         return "models_app.change_alias"
+
+    def clean_fields(self, exclude=None):
+        # A form (the admin's) validates the name as typed; it is checked, and kept, in its one spelling.
+        self.name = normalize_alias_name(self.name)
+        super().clean_fields(exclude=exclude)
 
     def clean(self):
         if self.version_id and self.registered_model_id:
@@ -829,6 +841,10 @@ class UploadSession(models.Model):
     @property
     def part_count(self):
         return max(1, -(-self.size // self.part_size))
+
+    def part_length(self, number):
+        """The bytes part ``number`` (from 1) must hold: ``part_size``, the last part the rest."""
+        return min(self.part_size, self.size - (number - 1) * self.part_size)
 
 
 class BlobUpload(models.Model):

@@ -10,7 +10,7 @@ from django.db.models import Prefetch
 from django.http import Http404
 
 from .errors import NoMatchingVariant
-from .models import Alias, Artifact, ModelVersion, label_names
+from .models import Alias, Artifact, ModelVersion, label_names, normalize_alias_name
 
 # --- Resolving the right variant for a device ------------------------------------------------
 
@@ -46,7 +46,7 @@ def resolve_artifact(
     if alias is not None:
         alias_obj = (
             Alias.objects.select_related("version")
-            .filter(registered_model=registered_model, name=alias.strip().lower())
+            .filter(registered_model=registered_model, name=normalize_alias_name(alias))
             .first()
         )
         if alias_obj is None:

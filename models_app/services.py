@@ -35,6 +35,7 @@ from .models import (
     AuditEntry,
     ModelVersion,
     RegisteredModel,
+    normalize_alias_name,
 )
 from .storage import artifact_key, check_storage, delete_files, save_file
 
@@ -531,9 +532,10 @@ def change_artifact(artifact, *, model_name=None, version=None, version_fields=N
 # --- Aliases ----------------------------------------------------------------------------------
 
 
-def normalize_alias_name(name):
-    """Alias names are lower-case slugs, so "Production" cannot dodge the protected "production"."""
-    name = (name or "").strip().lower()
+def checked_alias_name(name):
+    """The alias name in its one spelling (``models.normalize_alias_name``), refused unless it is
+    a slug, so "Production" cannot dodge the protected "production"."""
+    name = normalize_alias_name(name)
     try:
         ALIAS_NAME_VALIDATOR(name)
     except ValidationError as exc:
@@ -623,7 +625,7 @@ def set_alias(*, registered_model, name, version, user=None, reason=""):
     create the same new alias at once the database's unique constraint lets one insert and the
     other then moves the row the first one made, so both moves are in the history.
     """
-    name = normalize_alias_name(name)
+    name = checked_alias_name(name)
     with transaction.atomic():
         version = _lock_target(registered_model, version)
         alias = _locked_alias(registered_model, name)
@@ -656,7 +658,7 @@ def rollback_alias(*, registered_model, name, user=None, reason=""):
     where the first rollback started. Raises 404 for an unknown alias and 409 when there is no
     previous target, or it has been deleted or archived since.
     """
-    name = normalize_alias_name(name)
+    name = checked_alias_name(name)
     with transaction.atomic():
         alias = _locked_alias(registered_model, name)
         if alias is None:
@@ -679,7 +681,7 @@ def rollback_alias(*, registered_model, name, user=None, reason=""):
 
 def delete_alias(*, registered_model, name, user=None, reason=""):
     """Delete an alias; its history stays (with a final "delete" event)."""
-    name = normalize_alias_name(name)
+    name = checked_alias_name(name)
     with transaction.atomic():
         alias = _locked_alias(registered_model, name)
         if alias is None:

@@ -23,7 +23,16 @@ from .access import add_artifact_access, read_access
 from .catalogue import SORTS, CatalogueQuery
 from .errors import ArtifactStorageError, RegistryError
 from .lib.http import error_body
-from .models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, protected_alias_names
+from .models import (
+    Alias,
+    AliasEvent,
+    Artifact,
+    AuditEntry,
+    ModelVersion,
+    RegisteredModel,
+    normalize_alias_name,
+    protected_alias_names,
+)
 from .storage import check_storage, is_s3, presigned_endpoint
 
 logger = logging.getLogger(__name__)
@@ -264,12 +273,12 @@ def _alias_write(request, name, alias_name, write, destructive=False):
     ``confirm`` field, so one stray click cannot move or drop what deployments pull.
     """
     registered = get_object_or_404(RegisteredModel, name=name)
-    alias_name = (alias_name or "").strip().lower()
+    alias_name = normalize_alias_name(alias_name)
     if not request.user.has_perm(Alias.permission_for(alias_name)):
         raise PermissionDenied
     try:
         if destructive and alias_name in protected_alias_names():
-            if request.POST.get("confirm", "").strip().lower() != alias_name:
+            if normalize_alias_name(request.POST.get("confirm")) != alias_name:
                 raise ValidationError(f"Type {alias_name} to confirm; {alias_name} was left as it was.")
         write(registered, alias_name)
     except (RegistryError, ValidationError, Http404) as exc:

@@ -382,7 +382,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"DeliveryStateEnum": "webhooks.models.Delivery.State"},
+    "ENUM_NAME_OVERRIDES": {
+        "DeliveryStateEnum": "webhooks.models.Delivery.State",
+        "UploadSessionStateEnum": "models_app.models.UploadSession.State",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "models_app.api.schema.add_error_responses",

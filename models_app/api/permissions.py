@@ -28,7 +28,7 @@ class AliasPermissions(ModelPermissions):
         if not is_logged_in(request.user):
             return False
         name = view.kwargs.get("alias") or (request.data.get("name") if hasattr(request.data, "get") else "")
-        return request.user.has_perm(Alias.permission_for(str(name or "").strip().lower()))
+        return request.user.has_perm(Alias.permission_for(name))
 
 
 class ReadOnly(BasePermission):

@@ -414,6 +414,24 @@ class UploadSessionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class UploadPartURLSerializer(serializers.Serializer):
+    part_number = serializers.IntegerField()
+    size = serializers.IntegerField(help_text="The part's length in bytes: its URL is signed for this Content-Length.")
+    url = serializers.URLField(help_text="Presigned S3 URL to PUT the part to.")
+
+
+class StartedUploadSerializer(UploadSessionSerializer):
+    """A new direct upload as ``POST /uploads/`` answers it: the session, where to PUT each part,
+    and where to complete it (documents the answer; the view builds it)."""
+
+    parts = UploadPartURLSerializer(many=True, read_only=True)
+    complete_url = serializers.URLField(read_only=True)
+
+    class Meta(UploadSessionSerializer.Meta):
+        fields = [*UploadSessionSerializer.Meta.fields, "parts", "complete_url"]
+        read_only_fields = fields
+
+
 class UploadPartSerializer(serializers.Serializer):
     part_number = serializers.IntegerField(min_value=1, max_value=10_000)
     etag = serializers.CharField(max_length=200)

@@ -14,7 +14,15 @@ from rest_framework.views import APIView
 
 from .. import direct_uploads, reads, services
 from ..downloads import artifact_file_response, download_response
-from ..models import AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel, UploadSession
+from ..models import (
+    AliasEvent,
+    Artifact,
+    AuditEntry,
+    ModelVersion,
+    RegisteredModel,
+    UploadSession,
+    normalize_alias_name,
+)
 from ..uploads import StreamingFileParser, StreamingMultiPartParser
 from .filters import ArtifactFilterSet, AuditEntryFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
 from .idempotency import IdempotentCreateMixin
@@ -34,6 +42,7 @@ from .serializers import (
     RegisteredModelSerializer,
     ResolveQuerySerializer,
     ResolveSerializer,
+    StartedUploadSerializer,
     UploadSessionSerializer,
 )
 
@@ -352,7 +361,7 @@ class AliasViewSet(IdempotentCreateMixin, viewsets.GenericViewSet):
         )
 
     def get_object(self):
-        return get_object_or_404(self.get_queryset(), name=self.kwargs["alias"].lower())
+        return get_object_or_404(self.get_queryset(), name=normalize_alias_name(self.kwargs["alias"]))
 
     def list(self, request, name=None):
         page = self.paginate_queryset(self.get_queryset())
@@ -420,7 +429,7 @@ class AliasViewSet(IdempotentCreateMixin, viewsets.GenericViewSet):
     def history(self, request, name=None, alias=None):
         """Every set, move, rollback and delete of this alias, newest first (kept after a delete)."""
         events = (
-            AliasEvent.objects.filter(registered_model=self.registered_model(), alias=alias.lower())
+            AliasEvent.objects.filter(registered_model=self.registered_model(), alias=normalize_alias_name(alias))
             .select_related("user")
             .order_by("-at", "-id")
         )
@@ -495,7 +504,7 @@ class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, vie
             return UploadSession.objects.none()
         return UploadSession.objects.filter(created_by=self.request.user)
 
-    @extend_schema(request=DirectUploadSerializer, responses={201: UploadSessionSerializer})
+    @extend_schema(request=DirectUploadSerializer, responses={201: StartedUploadSerializer})
     def create(self, request, *args, **kwargs):
         upload = DirectUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)

@@ -161,21 +161,33 @@ def start_multipart(name):
         raise ArtifactStorageError(f"Could not start the upload: {reason(exc)}") from exc
 
 
-def presigned_part_urls(name, upload_id, part_count, expires_in):
-    """Presigned PUT URLs for parts 1..``part_count`` of a multipart upload."""
+def presigned_part_urls(name, upload_id, lengths, expires_in):
+    """Presigned PUT URLs for the parts of a multipart upload, part ``n`` holding ``lengths[n-1]``
+    bytes.
+
+    Each URL signs its Content-Length: S3 answers 403 SignatureDoesNotMatch to a PUT of any other
+    size, so a part cannot carry more (or fewer) bytes than the upload announced.
+    """
     storage, _ = _bucket()
     client = _presigning_client(storage)
     key = _object_key(storage, name)
     return [
         {
             "part_number": number,
+            "size": length,
             "url": client.generate_presigned_url(
                 "upload_part",
                 ExpiresIn=expires_in,
-                Params={"Bucket": storage.bucket_name, "Key": key, "UploadId": upload_id, "PartNumber": number},
+                Params={
+                    "Bucket": storage.bucket_name,
+                    "Key": key,
+                    "UploadId": upload_id,
+                    "PartNumber": number,
+                    "ContentLength": length,
+                },
             ),
         }
-        for number in range(1, part_count + 1)
+        for number, length in enumerate(lengths, start=1)
     ]
 
 

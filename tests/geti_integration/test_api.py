@@ -3,6 +3,7 @@
 import socket
 
 import pytest
+import yaml
 
 from geti_integration.models import ImportJob
 from models_app.models import Artifact
@@ -137,21 +138,29 @@ def test_an_unreachable_geti_is_a_503(geti_off, api_client, monkeypatch):
 
 
 @pytest.mark.parametrize("path", ["/api/v1/geti/projects/", f"/api/v1/geti/projects/{fx.WIDGETS}/"])
-def test_with_the_integration_off_the_endpoints_say_so(geti_off, api_client, path):
+def test_with_the_integration_off_the_endpoints_are_not_found_and_say_how_to_switch_it_on(geti_off, api_client, path):
     response = api_client.get(path)
 
-    assert response.status_code == 503
+    assert response.status_code == 404
+    assert "Retry-After" not in response
     assert response.json() == {
         "error": {"code": "geti_disabled", "message": "The Geti integration is off: set GETI_HOST and GETI_TOKEN."}
     }
 
 
-def test_with_the_integration_off_imports_are_refused(geti_off, api_client):
+def test_with_the_integration_off_imports_are_refused_as_not_found(geti_off, api_client):
     response = api_client.post("/api/v1/geti/imports/", IMPORT, format="json")
 
-    assert response.status_code == 503
+    assert response.status_code == 404
     assert response.json()["error"]["code"] == "geti_disabled"
     assert ImportJob.objects.count() == 0
+
+
+def test_with_the_integration_off_past_import_jobs_stay_readable(geti_off, api_client):
+    response = api_client.get("/api/v1/geti/imports/")
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 0
 
 
 def test_a_token_without_its_host_is_reported_as_misconfigured(geti_off, api_client, monkeypatch):
@@ -328,3 +337,18 @@ def test_reads_need_a_login_when_the_registry_requires_one(geti, anon_client, se
 
     assert anon_client.get("/api/v1/geti/projects/").status_code == 401
     assert anon_client.get("/api/v1/geti/imports/").status_code == 401
+
+
+def test_the_schema_documents_the_integration_s_failures(client):
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, method in [
+        ("/api/v1/geti/projects/", "get"),
+        ("/api/v1/geti/projects/{id}/", "get"),
+        ("/api/v1/geti/imports/", "post"),
+    ]:
+        responses = schema["paths"][path][method]["responses"]
+        assert "geti_disabled" in responses["404"]["description"], path
+        assert "geti_token_refused" in responses["502"]["description"], path
+        assert "geti_unavailable" in responses["503"]["description"], path
+        assert all(responses[code]["content"] == error for code in ("404", "502", "503")), path

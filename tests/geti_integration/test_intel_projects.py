@@ -84,11 +84,22 @@ def test_a_refused_token_is_an_error_where_intel_answered_an_empty_list(geti, an
     assert response.json()["error"]["code"] == "geti_token_refused"
 
 
-def test_with_the_integration_off_projects_say_so(geti_off, anon_client):
-    response = anon_client.get("/projects")
+@pytest.mark.parametrize("path", ["/projects", f"/projects/{fx.WIDGETS}"])
+def test_with_the_integration_off_projects_are_not_found_and_say_so(geti_off, anon_client, path):
+    response = anon_client.get(path)
 
-    assert response.status_code == 503
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"code": "geti_disabled", "message": "The Geti integration is off: set GETI_HOST and GETI_TOKEN."}
+    }
+
+
+def test_with_the_integration_off_a_download_is_refused_as_not_found(geti_off, api_client):
+    response = api_client.post(DOWNLOAD, fp16_and_int8(), format="json")
+
+    assert response.status_code == 404
     assert response.json()["error"]["code"] == "geti_disabled"
+    assert (ImportJob.objects.count(), Artifact.objects.count()) == (0, 0)
 
 
 def test_download_registers_the_models_and_answers_intel_s_201(geti, api_client, bucket, immediate_tasks):

@@ -5,8 +5,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from models_app import services
+from models_app.admin import ModelVersionAdmin
 from models_app.errors import Conflict
-from models_app.models import Alias, Artifact, AuditEntry, ModelVersion, RegisteredModel
+from models_app.models import Alias, AliasEvent, Artifact, AuditEntry, ModelVersion, RegisteredModel
 
 pytestmark = pytest.mark.django_db
 
@@ -133,3 +134,49 @@ def test_the_admin_refuses_to_delete_a_version_an_alias_points_at(admin_client, 
     assert response.status_code == 200
     assert "protected related objects" in response.content.decode()
     assert ModelVersion.objects.filter(pk=aliased.pk).exists()
+
+
+# A concurrent write can break a rule between the form's check and the save: the service, which
+# checks again under a row lock, refuses, and the admin says so instead of failing with a 500.
+
+
+def test_a_version_aliased_after_the_form_check_is_not_archived_and_the_admin_says_why(
+    admin_client, model_version, monkeypatch
+):
+    checked = ModelVersionAdmin.form_checks
+
+    def then_aliased(self, instance, changed):
+        checked(self, instance, changed)
+        services.set_alias(registered_model=model_version.registered_model, name="staging", version=model_version)
+
+    monkeypatch.setattr(ModelVersionAdmin, "form_checks", then_aliased)
+    response = save_change_form(admin_client, model_version, status=ModelVersion.Status.ARCHIVED)
+
+    assert response.status_code == 302
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "Nothing was saved" in page and "is the target of alias(es) staging" in page
+    model_version.refresh_from_db()
+    assert model_version.status == ModelVersion.Status.ACTIVE
+    assert not AuditEntry.objects.filter(action=AuditEntry.Action.UPDATE).exists()
+
+
+def test_an_alias_target_archived_after_the_form_check_is_not_pointed_at_and_the_admin_says_why(
+    admin_client, aliased, monkeypatch
+):
+    target = services.create_version(registered_model=aliased.registered_model, version="2")
+    cleaned = Alias.clean
+
+    def then_archived(self):
+        cleaned(self)
+        services.update_version(target, fields={"status": ModelVersion.Status.ARCHIVED})
+
+    monkeypatch.setattr(Alias, "clean", then_archived)
+    alias = Alias.objects.get()
+    response = save_change_form(admin_client, alias, version=str(target.pk))
+
+    assert response.status_code == 302
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "Nothing was saved" in page and "is archived; an alias cannot point to it" in page
+    alias.refresh_from_db()
+    assert alias.version_id == aliased.pk
+    assert AliasEvent.objects.count() == 1  # the set of the fixture, no move

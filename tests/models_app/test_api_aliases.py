@@ -143,6 +143,17 @@ def test_alias_names_are_lower_case(api_client, versions):
     assert Alias.objects.get().name == "staging"
 
 
+def test_every_alias_route_finds_an_alias_by_any_spelling_of_its_name(api_client, versions):
+    assert api_client.post(ALIASES, {"name": " Staging ", "version": "1"}, format="json").status_code == 201
+    assert api_client.put(f"{ALIASES}STAGING/", {"version": "2"}, format="json").status_code == 200
+    assert api_client.get(f"{ALIASES}StaGing/").json()["version"] == "2"
+    assert history(api_client, "Staging") == [("move", "1", "2"), ("set", "", "1")]
+    assert api_client.post(f"{ALIASES}STAGING/rollback/", {}, format="json").json()["version"] == "1"
+    assert api_client.delete(f"{ALIASES}Staging/").status_code == 204
+    assert not Alias.objects.exists()
+    assert set(AliasEvent.objects.values_list("alias", flat=True)) == {"staging"}
+
+
 def test_a_protected_alias_needs_the_promote_permission(api_client, versions):
     response = api_client.put(f"{ALIASES}production/", {"version": "1"}, format="json")
     assert response.status_code == 403

@@ -115,6 +115,14 @@ def test_the_page_refuses_a_protected_alias_without_the_permission(user_client, 
     assert Alias.objects.get().name == "production"
 
 
+def test_the_page_stores_an_alias_name_in_its_one_lower_case_form(user_client, versions):
+    user_client.post(f"{MODEL_PAGE}aliases/", {"name": " Staging ", "version": versions["1"].pk})
+    user_client.post(f"{MODEL_PAGE}aliases/", {"name": "STAGING", "version": versions["2"].pk})
+    assert [(a.name, a.version) for a in Alias.objects.all()] == [("staging", versions["2"])]
+    user_client.post(f"{MODEL_PAGE}aliases/Staging/delete/")
+    assert not Alias.objects.exists()
+
+
 def test_anonymous_visitors_are_sent_to_log_in(versions):
     response = Client().post(f"{MODEL_PAGE}aliases/", {"name": "staging", "version": versions["1"].pk})
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
@@ -165,6 +173,36 @@ def test_the_admin_refuses_a_protected_alias_without_the_permission(versions, dj
     )
     assert response.status_code == 200
     assert "needs the promote_alias permission" in response.content.decode()
+    assert not Alias.objects.exists()
+
+
+def test_the_admin_stores_an_alias_name_in_its_one_lower_case_form(admin_client, versions):
+    response = admin_client.post(
+        "/admin/models_app/alias/add/",
+        {"registered_model": RegisteredModel.objects.get().pk, "name": " Staging ", "version": versions["1"].pk},
+    )
+    assert response.status_code == 302, response.content
+    assert Alias.objects.get().name == "staging"
+    assert AliasEvent.objects.get().alias == "staging"
+
+
+def test_the_admin_refuses_a_protected_alias_spelt_with_capitals_without_the_permission(versions, django_user_model):
+    staff = grant(
+        django_user_model.objects.create_user("staff", is_staff=True),
+        "add_alias",
+        "change_alias",
+        "view_alias",
+        "view_registeredmodel",
+        "view_modelversion",
+    )
+    client = Client()
+    client.force_login(staff)
+    response = client.post(
+        "/admin/models_app/alias/add/",
+        {"registered_model": RegisteredModel.objects.get().pk, "name": "Production", "version": versions["1"].pk},
+    )
+    assert response.status_code == 200
+    assert "Moving the protected alias production needs the promote_alias permission" in response.content.decode()
     assert not Alias.objects.exists()
 
 
