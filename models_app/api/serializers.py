@@ -4,6 +4,7 @@ import copy
 
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.utils import validate_file_name
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -20,7 +21,7 @@ from ..models import (
     RegisteredModel,
     UploadSession,
 )
-from .fields import RouteLinkField
+from .fields import DateTimeField, RouteLinkField
 
 
 class ModelSerializer(serializers.ModelSerializer):
@@ -29,6 +30,11 @@ class ModelSerializer(serializers.ModelSerializer):
     DRF inspects the model, builds and checks every field for each serializer it makes; the
     outcome depends on the class alone. Each instance still gets fields of its own, deep-copied
     the way DRF copies declared fields, because binding a field to its serializer changes it."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: DateTimeField,
+    }
 
     def get_fields(self):
         prototypes = type(self).__dict__.get("_field_prototypes")
@@ -58,7 +64,7 @@ class ValidatedModelSerializer(ModelSerializer):
 class RegisteredModelSerializer(ValidatedModelSerializer):
     url = RouteLinkField("api:registeredmodel-detail", lookup_field="name")
     version_count = serializers.IntegerField(read_only=True)
-    latest_version_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    latest_version_at = DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = RegisteredModel
