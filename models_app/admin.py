@@ -296,7 +296,7 @@ class ModelVersionAdmin(RegistryAdminMixin, ServiceDeleteMixin, admin.ModelAdmin
     actions = ["mark_active", "mark_deprecated", "mark_archived"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).with_totals()
+        return super().get_queryset(request).with_totals().with_best_score()
 
     def get_readonly_fields(self, request, obj=None):
         # A version stays with its registered model, as in the API (its aliases point at it there).

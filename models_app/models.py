@@ -190,7 +190,7 @@ ARTIFACT_FIELDS = (
 
 class ModelVersionQuerySet(models.QuerySet):
     def with_totals(self):
-        """Variant count, total size and best score in the same query, for version lists.
+        """Variant count and total size in the same query, for version lists.
 
         Correlated subqueries rather than a join with GROUP BY: computed for the rows of a page
         only, and left out of the pagination COUNT (a join with GROUP BY would not be).
@@ -199,8 +199,12 @@ class ModelVersionQuerySet(models.QuerySet):
         return self.annotate(
             artifact_count=Coalesce(Subquery(artifacts.annotate(n=Count("pk")).values("n")), 0),
             total_size=Subquery(artifacts.annotate(total=Sum("size")).values("total")),
-            best_score=Subquery(artifacts.annotate(best=Max("score")).values("best")),
         )
+
+    def with_best_score(self):
+        """The best variant score, for the lists that show it (pages, admin); the API does not."""
+        artifacts = Artifact.objects.filter(version=OuterRef("pk")).order_by().values("version")
+        return self.annotate(best_score=Subquery(artifacts.annotate(best=Max("score")).values("best")))
 
 
 class ModelVersion(Timestamped):

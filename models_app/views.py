@@ -103,9 +103,9 @@ def registered_model_detail(request, name):
     versions = registered.versions.order_by("-created_at", "-pk")
     if not include_archived:
         versions = versions.exclude(status=ModelVersion.Status.ARCHIVED)
-    page = Paginator(versions.with_totals().select_related("derived_from"), VERSIONS_PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(
+        versions.with_totals().with_best_score().select_related("derived_from"), VERSIONS_PAGE_SIZE
+    ).get_page(request.GET.get("page"))
     aliases_context = alias_context(request, registered)
     aliases = aliases_context["aliases"]
     version_labels = list(registered.versions.order_by("-created_at", "-pk").values_list("version", "status"))

@@ -4,6 +4,7 @@ import copy
 
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.utils import validate_file_name
+from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -20,10 +21,30 @@ from ..models import (
     RegisteredModel,
     UploadSession,
 )
-from .fields import RouteLinkField
+from .fields import DateTimeField, RouteLinkField
 
 
-class ValidatedModelSerializer(serializers.ModelSerializer):
+class ModelSerializer(serializers.ModelSerializer):
+    """Derives its fields from the model once per class instead of on every instance.
+
+    DRF inspects the model, builds and checks every field for each serializer it makes; the
+    outcome depends on the class alone. Each instance still gets fields of its own, deep-copied
+    the way DRF copies declared fields, because binding a field to its serializer changes it."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.DateTimeField: DateTimeField,
+    }
+
+    def get_fields(self):
+        prototypes = type(self).__dict__.get("_field_prototypes")
+        if prototypes is None:
+            prototypes = super().get_fields()
+            type(self)._field_prototypes = prototypes
+        return copy.deepcopy(prototypes)
+
+
+class ValidatedModelSerializer(ModelSerializer):
     """Runs the model's own ``full_clean`` so the API and the admin enforce the same rules
     (NetBox's ValidatedModelSerializer). Uniqueness is left to the database constraints."""
 
@@ -43,7 +64,7 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
 class RegisteredModelSerializer(ValidatedModelSerializer):
     url = RouteLinkField("api:registeredmodel-detail", lookup_field="name")
     version_count = serializers.IntegerField(read_only=True)
-    latest_version_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    latest_version_at = DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = RegisteredModel
@@ -101,7 +122,7 @@ class TensorSerializer(serializers.Serializer):
     element_type = serializers.CharField(help_text="f32, f16, i8, u8, i64, ...")
 
 
-class ArtifactInspectionSerializer(serializers.ModelSerializer):
+class ArtifactInspectionSerializer(ModelSerializer):
     """What the file itself says it is (docs/inspection.md), as lists show it."""
 
     inputs = TensorSerializer(many=True, source="signature.inputs", default=list)
@@ -245,7 +266,7 @@ class RawUploadQuerySerializer(ArtifactUploadSerializer):
     file = None
 
 
-class AliasSerializer(serializers.ModelSerializer):
+class AliasSerializer(ModelSerializer):
     registered_model = serializers.CharField(source="registered_model.name", read_only=True)
     version = serializers.CharField(source="version.version", read_only=True)
     version_id = serializers.UUIDField(read_only=True)
@@ -301,7 +322,7 @@ class AliasReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
-class AliasEventSerializer(serializers.ModelSerializer):
+class AliasEventSerializer(ModelSerializer):
     from_version = serializers.CharField(source="from_version_label")
     to_version = serializers.CharField(source="to_version_label")
     user = serializers.StringRelatedField()
@@ -322,7 +343,7 @@ class AliasEventSerializer(serializers.ModelSerializer):
         ]
 
 
-class AuditEntrySerializer(serializers.ModelSerializer):
+class AuditEntrySerializer(ModelSerializer):
     actor = serializers.CharField(source="actor_name")
 
     class Meta:
@@ -388,7 +409,7 @@ class DirectUploadSerializer(ArtifactUploadSerializer):
         return value
 
 
-class UploadSessionSerializer(serializers.ModelSerializer):
+class UploadSessionSerializer(ModelSerializer):
     registered_model = serializers.CharField(source="metadata.registered_model", read_only=True)
     version = serializers.CharField(source="metadata.version", read_only=True)
     part_count = serializers.IntegerField(read_only=True)

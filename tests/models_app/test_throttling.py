@@ -46,9 +46,41 @@ def test_a_client_guessing_tokens_gets_a_json_429_with_retry_after(client, alice
     assert response.status_code == 429
     assert int(response["Retry-After"]) == 15 * 60
     assert response.json()["error"]["code"] == "throttled"
-    # Locked out, even a valid token is refused before it is looked up; other clients go on.
+    # Locked out, even a valid token is refused; other clients go on.
     assert client.get(url, HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR="10.0.0.9").status_code == 429
     assert client.get(url, HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR="10.0.0.8").status_code == 200
+
+
+def test_a_locked_out_clients_guesses_are_refused_without_being_counted(client, alice):
+    from axes.models import AccessAttempt
+
+    for attempt in range(LIMIT):
+        client.get("/api/v1/registered-models/", HTTP_AUTHORIZATION=f"Token guess{attempt}", REMOTE_ADDR="10.0.0.6")
+    response = client.get("/api/v1/registered-models/", HTTP_AUTHORIZATION="Token again", REMOTE_ADDR="10.0.0.6")
+    assert response.status_code == 429
+    assert AccessAttempt.objects.get(ip_address="10.0.0.6").failures_since_start == LIMIT
+
+
+def test_a_valid_token_of_an_inactive_account_is_refused_and_counted(client, alice):
+    from axes.models import AccessAttempt
+
+    token = Token.objects.create(user=alice).key
+    alice.is_active = False
+    alice.save()
+    response = client.get("/api/v1/registered-models/", HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR="10.0.0.5")
+    assert response.status_code == 401
+    assert AccessAttempt.objects.get(ip_address="10.0.0.5").failures_since_start == 1
+
+
+def test_a_token_and_the_clients_failures_are_read_in_one_query(
+    client, alice, model_version, django_assert_num_queries
+):
+    token = Token.objects.create(user=alice).key
+    url = f"/api/v1/registered-models/{model_version.registered_model.name}/versions/1/"
+    # 1. the token, its user and the client's failures in the cool-off  2. the version
+    with django_assert_num_queries(2):
+        response = client.get(url, HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR="10.0.0.4")
+    assert response.status_code == 200 and response.json()["version"] == "1"
 
 
 def test_requests_without_a_token_are_not_counted(client):
