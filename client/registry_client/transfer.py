@@ -145,7 +145,7 @@ class DirectUpload:
             self.abort(state)  # the caller now expects other bytes: that session is of no use
             state = None
         if state:
-            artifact = self.adopt(state["session"], state["sha256"])
+            artifact = self.adopt(state["session"], state["sha256"], ours=True)
             if artifact is not None or self.state is not None:
                 return artifact
         self.forget()
@@ -159,12 +159,10 @@ class DirectUpload:
                 break
             if session is None:
                 continue  # an earlier try of this push was refused: try again under the next key
-            artifact = self.adopt(session, sha256)
-            if artifact is not None:
-                return artifact
+            self.adopt(session, sha256)
             if self.state is not None:
                 break
-            # That session ended unfinished: the next key opens a new one.
+            # That session has ended: the next key opens a new one.
         self.save_state()
         return None
 
@@ -193,16 +191,19 @@ class DirectUpload:
             time.sleep(retry)
         raise AssertionError("unreachable")
 
-    def adopt(self, session, sha256):
-        """Look ``session`` up: its artifact when it completed; when it is still pending, make it
-        this upload's (``self.state``) with the parts S3 already holds; otherwise nothing."""
+    def adopt(self, session, sha256, *, ours=False):
+        """Look ``session`` up: when it is still pending, make it this upload's (``self.state``)
+        with the parts S3 already holds. When it completed and is ``ours`` (this machine's
+        record: the answer to ``complete`` was lost), return its artifact; a session found by its
+        key that completed was another push of the same file, and pushing again is refused
+        as any push to a taken variant is."""
         try:
             current = self.registry._json("GET", f"uploads/{session['id']}/")
         except RegistryError as exc:
             if exc.status not in (403, 404):
                 raise
             return None
-        if current["state"] == "completed" and current.get("artifact"):
+        if ours and current["state"] == "completed" and current.get("artifact"):
             return self.registry.artifact(current["artifact"])
         if current["state"] != "pending":
             return None
