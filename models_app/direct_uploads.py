@@ -15,11 +15,13 @@ from .services import check_artifact_registration, register_artifact
 from .storage import artifact_key, delete_files
 from .storage.multipart import (
     PartsRefused,
+    UploadGone,
     abort_multipart,
     complete_multipart,
     object_sha256,
     object_size,
     presigned_part_urls,
+    received_parts,
     require_s3,
     start_multipart,
 )
@@ -86,6 +88,21 @@ def direct_upload_part_urls(session):
     expires_in = min(expires_in, 7 * 24 * 3600)
     lengths = [session.part_length(number) for number in range(1, session.part_count + 1)]
     return presigned_part_urls(session.key, session.upload_id, lengths, expires_in)
+
+
+def direct_upload_received_parts(session):
+    """The parts S3 has received for a pending upload (``[{"part_number", "size", "etag"}]``):
+    what a client resuming without its own record, or with a stale one, still has to send.
+
+    Raises Conflict (409) once the upload is completing or finished, or when S3 no longer
+    knows it; ArtifactStorageError (503) when S3 cannot be reached.
+    """
+    if session.state != UploadSession.State.PENDING:
+        raise Conflict(f"This upload is {session.state}; only a pending upload has parts to list.")
+    try:
+        return received_parts(session.key, session.upload_id)
+    except UploadGone:
+        raise Conflict("Storage no longer has this upload; start a new one.") from None
 
 
 def _fail_session(session, message, *, state=UploadSession.State.FAILED):

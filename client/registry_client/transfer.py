@@ -2,12 +2,11 @@
 and downloads that resume, verify and skip what is already current.
 
 Upload state. A direct upload keeps its session (id, part size, presigned part URLs) and the
-ETag of every part S3 has acknowledged in ``<cache>/uploads/<key>.json``, where the key hashes
-the registry, the file's path, size and modification time and the registration's metadata. The
-same push run again finds the file, asks the registry whether the session is still open, and
-sends only the parts without an ETag. The registry offers no list of received parts, so the
-local record is the reference; if it is wrong, ``complete`` answers 400 and the parts are sent
-again once.
+file's sha256 in ``<cache>/uploads/<key>.json``, where the key hashes the registry, the file's
+path, size and modification time and the registration's metadata: the same push run again skips
+hashing the file and finds the session. Without that record (deleted, another machine), the
+session is found by its Idempotency-Key, derived from the file's sha256 and the metadata. Either
+way the registry lists the parts S3 has received, and only the others are sent.
 
 Downloads. Bytes go to ``.<name>.<sha256 prefix>.part`` beside the target, so a partial file is
 tied to the content it belongs to; a later pull continues it with ``Range`` (and ``If-Range``
@@ -16,6 +15,7 @@ the target. Nothing half-written or unverified ever carries the target's name.
 """
 
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -37,6 +37,7 @@ from .errors import (
 )
 
 CHUNK = 1024 * 1024
+HASH_CHUNK = 4 * 1024 * 1024
 # requests (urllib3) receives a stream at half the speed in 1 MiB reads than in 4 MiB ones.
 DOWNLOAD_CHUNK = 4 * 1024 * 1024
 PART_ATTEMPTS = 3
@@ -44,12 +45,15 @@ COMPLETE_TIMEOUT = (10, 3600)  # the registry reads the whole object back to has
 
 
 def file_sha256(path, progress=None):
+    """The file's sha256, read into one reused buffer: no new bytes object per read."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
+    buffer = bytearray(HASH_CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            digest.update(view[:count])
             if progress:
-                progress(len(chunk))
+                progress(count)
     return digest.hexdigest()
 
 
@@ -120,7 +124,8 @@ class DirectUpload:
         self.size = stat.st_size
         key = json.dumps([registry.url, str(path.resolve()), stat.st_size, stat.st_mtime_ns, metadata], sort_keys=True)
         self.state_path = config.cache_dir() / "uploads" / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
-        self.state = None
+        self.state = None  # {"session": the session as created, with its part URLs; "sha256"}
+        self.etags = {}  # part number -> ETag of the parts S3 holds
 
     # state file
     def load_state(self):
@@ -137,31 +142,94 @@ class DirectUpload:
         self.state_path.unlink(missing_ok=True)
 
     def resume_or_start(self):
-        """The open session this file was being sent to, or a new one."""
+        """Take up the session this file was being sent to, or open one. Returns the artifact
+        instead when that session has completed (before the client heard about it)."""
         state = self.load_state()
+        if state and self.expected_sha256 and state["sha256"] != self.expected_sha256:
+            self.abort(state)  # the caller now expects other bytes: that session is of no use
+            state = None
         if state:
-            try:
-                session = self.registry._json("GET", f"uploads/{state['session']['id']}/")
-            except RegistryError as exc:
-                if exc.status not in (403, 404):
-                    raise
-                session = None
-            same_bytes = not self.expected_sha256 or state["sha256"] == self.expected_sha256
-            if session and session["state"] == "completed" and session.get("artifact") and same_bytes:
-                self.forget()  # finished before the client heard about it
-                return self.registry.artifact(session["artifact"])
-            if session and session["state"] == "pending":
-                if same_bytes:
-                    self.state = state
-                    return None
-                self.abort(state)  # the caller now expects other bytes: that session is of no use
+            artifact = self.adopt(state["session"], state["sha256"], ours=True)
+            if artifact is not None or self.state is not None:
+                return artifact
         self.forget()
         sha256 = self.expected_sha256 or file_sha256(self.path)
         body = {**self.metadata, "filename": self.path.name, "size": self.size, "sha256": sha256}
-        session = self.registry._json("POST", "uploads/", json=body)
-        self.state = {"session": session, "sha256": sha256, "etags": {}}
+        data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        for attempt in itertools.count():
+            session, replayed = self.open_session(data, attempt)
+            if not replayed:
+                self.state = {"session": session, "sha256": sha256}
+                break
+            if session is None:
+                continue  # an earlier try of this push was refused: try again under the next key
+            self.adopt(session, sha256)
+            if self.state is not None:
+                break
+            # That session has ended: the next key opens a new one.
         self.save_state()
         return None
+
+    def open_session(self, data, attempt):
+        """``POST /uploads/`` with ``data`` (the file's sha256, size, name and metadata as
+        canonical JSON) under an Idempotency-Key derived from it and ``attempt``, so the same
+        push from any machine, with or without a local record, gets the same session back.
+
+        Returns the session and whether the registry replayed it; a replayed refusal returns
+        no session, and the caller moves on to the next attempt's key: the refusal was an
+        earlier try's, the registry may accept this one.
+        """
+        key = hashlib.sha256(data + f"\0{attempt}".encode()).hexdigest()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": f"push-{key}"}
+        for retry in range(1, PART_ATTEMPTS + 1):
+            response = self.registry.request("POST", "uploads/", ok=range(200, 600), data=data, headers=headers)
+            replayed = response.headers.get("Idempotent-Replayed") == "true"
+            if response.status_code < 300:
+                return response.json(), replayed
+            if replayed and response.status_code < 500:
+                return None, True
+            error = from_response(response)
+            # The same push, elsewhere, is opening this session right now.
+            if error.code != "idempotency_key_in_progress" or retry == PART_ATTEMPTS:
+                raise error
+            time.sleep(retry)
+        raise AssertionError("unreachable")
+
+    def adopt(self, session, sha256, *, ours=False):
+        """Look ``session`` up: when it is still pending, make it this upload's (``self.state``)
+        with the parts S3 already holds. When it completed and is ``ours`` (this machine's
+        record: the answer to ``complete`` was lost), return its artifact; a session found by its
+        key that completed was another push of the same file, and pushing again is refused
+        as any push to a taken variant is."""
+        try:
+            current = self.registry._json("GET", f"uploads/{session['id']}/")
+        except RegistryError as exc:
+            if exc.status not in (403, 404):
+                raise
+            return None
+        if ours and current["state"] == "completed" and current.get("artifact"):
+            return self.registry.artifact(current["artifact"])
+        if current["state"] != "pending":
+            return None
+        self.state = {"session": session, "sha256": sha256}
+        try:
+            self.etags = self.received_parts()
+        except RegistryError as exc:
+            if exc.status != 409:  # S3 no longer has the upload: open another
+                raise
+            self.state = None
+        return None
+
+    def received_parts(self):
+        """The ETags of the parts S3 holds whole, as the registry lists them: what was sent
+        before, from this machine or another, whatever a local record says."""
+        listed = self.registry._json("GET", f"uploads/{self.state['session']['id']}/parts/")["parts"]
+        count = len(self.state["session"]["parts"])
+        return {
+            p["part_number"]: p["etag"]
+            for p in listed
+            if 1 <= p["part_number"] <= count and p["size"] == self.part_range(p["part_number"])[1]
+        }
 
     def abort(self, state):
         try:
@@ -172,6 +240,7 @@ class DirectUpload:
     def run(self):
         artifact = self.resume_or_start()
         if artifact is not None:
+            self.forget()
             return artifact
         self.send_parts()
         try:
@@ -179,9 +248,8 @@ class DirectUpload:
         except ValidationError as exc:
             if "parts" not in exc.fields:
                 raise
-        # S3 did not know a part the local record had: send every part again, once.
-        self.state["etags"] = {}
-        self.save_state()
+        # S3 refused the list: ask the registry what S3 holds, send the rest, once more.
+        self.etags = self.received_parts()
         self.send_parts()
         return self.complete()
 
@@ -191,10 +259,10 @@ class DirectUpload:
         return start, min(part_size, self.size - start)
 
     def send_parts(self):
-        etags = self.state["etags"]
+        etags = self.etags
         parts = self.state["session"]["parts"]
-        todo = [p for p in parts if str(p["part_number"]) not in etags]
-        done = sum(self.part_range(p["part_number"])[1] for p in parts if str(p["part_number"]) in etags)
+        todo = [p for p in parts if p["part_number"] not in etags]
+        done = sum(self.part_range(number)[1] for number in etags)
         if self.progress:
             self.progress(done, self.size)
         if not todo:
@@ -212,8 +280,7 @@ class DirectUpload:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     number, length, etag = future.result()
-                    etags[str(number)] = etag
-                    self.save_state()
+                    etags[number] = etag
                     done += length
                     if self.progress:
                         self.progress(done, self.size)
@@ -250,8 +317,7 @@ class DirectUpload:
 
     def complete(self):
         session_id = self.state["session"]["id"]
-        parts = [{"part_number": int(n), "etag": etag} for n, etag in self.state["etags"].items()]
-        parts.sort(key=lambda p: p["part_number"])
+        parts = [{"part_number": n, "etag": etag} for n, etag in sorted(self.etags.items())]
         try:
             artifact = self.registry._json(
                 "POST", f"uploads/{session_id}/complete/", json={"parts": parts}, timeout=COMPLETE_TIMEOUT

@@ -25,6 +25,7 @@ WRITE_ERRORS = {
 EXTRA_ERRORS = {
     "download/": {"416": "The Range lies outside the file."},
     "/uploads/": {"501": "Direct uploads need S3 storage."},
+    "/uploads/{id}/parts/": {"409": "The upload is no longer pending, or storage no longer has it."},
 }
 ERROR_SCHEMA = {
     "type": "object",

@@ -458,5 +458,15 @@ class UploadPartSerializer(serializers.Serializer):
     etag = serializers.CharField(max_length=200)
 
 
+class ReceivedPartSerializer(serializers.Serializer):
+    part_number = serializers.IntegerField()
+    size = serializers.IntegerField(help_text="Bytes S3 holds for this part.")
+    etag = serializers.CharField(help_text="The part's ETag, as `complete` expects it.")
+
+
+class ReceivedPartsSerializer(serializers.Serializer):
+    parts = ReceivedPartSerializer(many=True, help_text="Every part S3 has received, by part number.")
+
+
 class CompleteUploadSerializer(serializers.Serializer):
     parts = UploadPartSerializer(many=True, allow_empty=False)

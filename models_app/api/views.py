@@ -39,6 +39,7 @@ from .serializers import (
     DirectUploadSerializer,
     ModelVersionSerializer,
     RawUploadQuerySerializer,
+    ReceivedPartsSerializer,
     RegisteredModelSerializer,
     ResolveQuerySerializer,
     ResolveSerializer,
@@ -490,7 +491,8 @@ class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, vie
     3. ``POST /uploads/{id}/complete/`` with ``{"parts": [{"part_number", "etag"}, ...]}``: the
        registry completes the upload, checks size and sha256 and registers the artifact (201).
 
-    ``DELETE /uploads/{id}/`` aborts. On local-file storage every call answers 501.
+    ``GET /uploads/{id}/parts/`` lists the parts S3 has received, to resume an interrupted
+    upload. ``DELETE /uploads/{id}/`` aborts. On local-file storage every call answers 501.
     """
 
     serializer_class = UploadSessionSerializer
@@ -539,6 +541,13 @@ class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, vie
         artifact = Artifact.objects.with_version().get(pk=artifact.pk)
         body = ArtifactSerializer(artifact, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["download_url"]})
+
+    @extend_schema(responses={200: ReceivedPartsSerializer})
+    @action(detail=True, methods=["get"])
+    def parts(self, request, pk=None):
+        """The parts S3 has received so far, with their sizes and ETags: a client resuming an
+        upload sends the others, then completes with all of them."""
+        return Response({"parts": direct_uploads.direct_upload_received_parts(self.get_object())})
 
     def destroy(self, request, *args, **kwargs):
         direct_uploads.abort_direct_upload(self.get_object())

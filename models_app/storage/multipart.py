@@ -216,6 +216,35 @@ def complete_multipart(name, upload_id, parts):
         raise ArtifactStorageError(f"Could not complete the upload: {reason(exc)}") from exc
 
 
+class UploadGone(Exception):
+    """S3 no longer knows a multipart upload (aborted, completed or expired on its side)."""
+
+
+def received_parts(name, upload_id):
+    """The parts S3 holds for an open multipart upload, by part number:
+    ``[{"part_number", "size", "etag"}, ...]``.
+
+    S3 lists at most 1000 parts an answer; the paginator follows its markers to the end. Raises
+    UploadGone when S3 does not know the upload, ArtifactStorageError when it cannot be reached.
+    """
+    storage, client = _bucket()
+    pages = client.get_paginator("list_parts").paginate(
+        Bucket=storage.bucket_name, Key=_object_key(storage, name), UploadId=upload_id
+    )
+    try:
+        return [
+            {"part_number": part["PartNumber"], "size": part["Size"], "etag": part["ETag"]}
+            for page in pages
+            for part in page.get("Parts", [])
+        ]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchUpload", "404"):
+            raise UploadGone() from exc
+        raise ArtifactStorageError(f"Could not list the parts: {reason(exc)}") from exc
+    except STORAGE_ERRORS as exc:
+        raise ArtifactStorageError(f"Could not list the parts: {reason(exc)}") from exc
+
+
 def abort_multipart(name, upload_id):
     """Abort a multipart upload (S3 drops its parts); one that is already gone is fine."""
     storage, client = _bucket()

@@ -124,6 +124,35 @@ def test_the_same_push_run_again_resumes_an_interrupted_upload(run, registry, mo
     assert Artifact.objects.get().sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def test_a_push_cut_off_resumes_without_its_local_record(
+    run, model_file, small_parts, bucket, client_home, storage_proxy
+):
+    path = model_file(20 * MiB)  # four parts of 5 MiB
+    push = ["push", str(path), "--model", "person-detection", "--version", "1", "--parallel", "1"]
+    storage_proxy.cut_after = 2  # storage refuses parts from the third on
+
+    cut = run(*push)
+
+    assert cut.returncode == 1 and "Storage refused part 3" in cut.stderr
+    session = UploadSession.objects.get()
+    listed = bucket.meta.client.list_parts(Bucket=bucket.name, Key=session.key, UploadId=session.upload_id)
+    assert [p["PartNumber"] for p in listed["Parts"]] == [1, 2]
+    records = list((client_home / "cache" / "uploads").glob("*.json"))
+    assert len(records) == 1
+    records[0].unlink()
+    storage_proxy.cut_after, storage_proxy.received = None, []
+
+    done = run(*push)
+
+    assert done.returncode == 0, done.stderr
+    assert storage_proxy.received == [3, 4]  # parts 1 and 2 were not sent again
+    artifact = Artifact.objects.get()
+    assert artifact.sha256 == hashlib.sha256(path.read_bytes()).hexdigest() and artifact.size == 20 * MiB
+    assert hashlib.sha256(bucket.Object(artifact.file.name).get()["Body"].read()).hexdigest() == artifact.sha256
+    assert UploadSession.objects.get().state == "completed"
+    assert list((client_home / "cache" / "uploads").glob("*.json")) == []
+
+
 def test_server_errors_print_as_one_line_and_exit_1(run, model_file):
     missing = run("show", "nope")
     assert missing.returncode == 1 and missing.stderr.strip().splitlines() == [

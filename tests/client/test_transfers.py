@@ -4,6 +4,7 @@ import hashlib
 import json
 
 import pytest
+import requests
 from registry_client import ChecksumMismatch, Conflict
 
 from models_app.models import Artifact, UploadSession
@@ -46,7 +47,15 @@ def test_push_sends_the_parts_straight_to_storage(registry, model_file, small_pa
     assert upload_states(client_home) == []
 
 
-def test_an_interrupted_push_resumes_with_the_parts_left(registry, model_file, small_parts, bucket, client_home):
+def received_parts(bucket, session):
+    """The part numbers S3 holds for a direct upload, asked of the bucket itself."""
+    listed = bucket.meta.client.list_parts(Bucket=bucket.name, Key=session.key, UploadId=session.upload_id)
+    return [p["PartNumber"] for p in listed.get("Parts", [])]
+
+
+def test_an_interrupted_push_resumes_with_the_parts_left(
+    registry, model_file, small_parts, bucket, client_home, storage_proxy
+):
     path = model_file(20 * MiB)  # four parts of 5 MiB
     registry.parallel = 1
 
@@ -55,15 +64,17 @@ def test_an_interrupted_push_resumes_with_the_parts_left(registry, model_file, s
 
     assert Artifact.objects.count() == 0
     session = UploadSession.objects.get()
-    assert session.state == "pending"
+    assert session.state == "pending" and received_parts(bucket, session) == [1, 2]
     state = json.loads(upload_states(client_home)[0].read_text())
-    assert state["session"]["id"] == str(session.id) and sorted(state["etags"]) == ["1", "2"]
+    assert state["session"]["id"] == str(session.id) and state["sha256"] == sha256(path)
     assert (upload_states(client_home)[0].stat().st_mode & 0o777) == 0o600
+    storage_proxy.received.clear()
 
     reports = []
     artifact = registry.push(path, progress=lambda done, total: reports.append(done), **VARIANT)
 
     # Same session, and only parts 3 and 4 went out: the progress starts at the 10 MiB sent before.
+    assert storage_proxy.received == [3, 4]
     assert UploadSession.objects.get().state == "completed" and UploadSession.objects.count() == 1
     assert reports == [10 * MiB, 15 * MiB, 20 * MiB]
     assert artifact["sha256"] == sha256(path) and artifact["size"] == 20 * MiB
@@ -71,20 +82,90 @@ def test_an_interrupted_push_resumes_with_the_parts_left(registry, model_file, s
     assert upload_states(client_home) == []
 
 
-def test_parts_the_local_record_got_wrong_are_sent_again(registry, model_file, small_parts, bucket, client_home):
+def test_a_push_from_another_copy_of_the_file_resumes_without_a_local_record(
+    registry, model_file, small_parts, bucket, client_home, storage_proxy, served, tmp_path
+):
+    path = model_file(20 * MiB)
+    registry.parallel = 1
+    with pytest.raises(Interrupted):
+        registry.push(path, progress=interrupt_after(10 * MiB), **VARIANT)
+    session = UploadSession.objects.get()
+    assert received_parts(bucket, session) == [1, 2]
+    # Another machine: the same bytes under another folder, and no record of the upload.
+    copy = tmp_path / "elsewhere" / path.name
+    copy.parent.mkdir()
+    copy.write_bytes(path.read_bytes())
+    for record in upload_states(client_home):
+        record.unlink()
+    storage_proxy.received.clear()
+    served.clear()
+
+    artifact = registry.push(copy, **VARIANT)
+
+    assert storage_proxy.received == [3, 4]
+    assert [(m, p) for m, p, _, _ in served] == [
+        ("POST", "/api/v1/uploads/"),  # the same session, replayed under its Idempotency-Key
+        ("GET", f"/api/v1/uploads/{session.id}/"),
+        ("GET", f"/api/v1/uploads/{session.id}/parts/"),
+        ("POST", f"/api/v1/uploads/{session.id}/complete/"),
+    ]
+    row = Artifact.objects.get()
+    assert artifact["sha256"] == row.sha256 == sha256(path) and UploadSession.objects.get().state == "completed"
+    stored = bucket.Object(row.file.name).get()["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == sha256(path)
+    assert open_multipart_uploads(bucket) == [] and upload_states(client_home) == []
+
+
+def test_parts_the_local_record_does_not_know_are_not_sent_again(
+    registry, model_file, small_parts, bucket, client_home, storage_proxy
+):
+    path = model_file(15 * MiB)
+    registry.parallel = 1
+    with pytest.raises(Interrupted):
+        registry.push(path, progress=interrupt_after(5 * MiB), **VARIANT)
+    # A part sent after the record was written, as another copy of the push would have.
+    session = UploadSession.objects.get()
+    record = json.loads(upload_states(client_home)[0].read_text())
+    part = record["session"]["parts"][1]
+    requests.put(part["url"], data=path.read_bytes()[5 * MiB : 10 * MiB], timeout=30).raise_for_status()
+    assert received_parts(bucket, session) == [1, 2]
+    storage_proxy.received.clear()
+
+    artifact = registry.push(path, **VARIANT)
+
+    assert storage_proxy.received == [3]
+    assert artifact["sha256"] == sha256(path) and UploadSession.objects.get().state == "completed"
+
+
+def test_a_push_whose_session_was_aborted_opens_a_new_one(registry, model_file, small_parts, bucket, client_home):
     path = model_file(10 * MiB)
     registry.parallel = 1
     with pytest.raises(Interrupted):
         registry.push(path, progress=interrupt_after(5 * MiB), **VARIANT)
-    record = upload_states(client_home)[0]
-    state = json.loads(record.read_text())
-    state["etags"]["1"] = '"0123456789abcdef0123456789abcdef"'  # not what S3 answered
-    record.write_text(json.dumps(state))
+    first = UploadSession.objects.get()
+    registry.request("DELETE", f"uploads/{first.id}/")
+    for record in upload_states(client_home):
+        record.unlink()
 
     artifact = registry.push(path, **VARIANT)
 
-    assert artifact["sha256"] == sha256(path) and UploadSession.objects.get().state == "completed"
-    assert upload_states(client_home) == [] and open_multipart_uploads(bucket) == []
+    first.refresh_from_db()
+    second = UploadSession.objects.exclude(pk=first.pk).get()
+    assert (first.state, second.state) == ("aborted", "completed")
+    assert artifact["id"] == str(second.id) and artifact["sha256"] == sha256(path)
+    assert open_multipart_uploads(bucket) == []
+
+
+def test_a_push_refused_before_is_tried_again(registry, model_file, bucket):
+    taken = registry.push(model_file(MiB, name="first.bin"), **VARIANT)
+    path = model_file(MiB)
+    with pytest.raises(Conflict):
+        registry.push(path, **VARIANT)
+    registry.delete_artifact(taken["id"])
+
+    artifact = registry.push(path, **VARIANT)  # not the 409 kept with the first try's key
+
+    assert artifact["sha256"] == sha256(path) and Artifact.objects.get().original_filename == "detector.bin"
 
 
 def test_a_push_expecting_other_bytes_aborts_the_session_it_had_started(registry, model_file, small_parts, bucket):

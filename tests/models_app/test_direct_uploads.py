@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -256,3 +257,95 @@ def test_the_schema_documents_the_part_urls_with_their_signed_sizes(api_client, 
     assert set(component["properties"]) == set(session)
     assert set(part["properties"]) == set(session["parts"][0]) == {"part_number", "size", "url"}
     api_client.delete(f"/api/v1/uploads/{session['id']}/")
+
+
+# --- the parts S3 has received ----------------------------------------------------------------
+
+
+def test_parts_lists_what_storage_received_with_sizes_and_etags(api_client, bucket, small_parts):
+    session = start(api_client).json()
+    sent = put_parts({**session, "parts": session["parts"][::2]}, CONTENT)  # parts 1 and 3
+
+    response = api_client.get(f"/api/v1/uploads/{session['id']}/parts/")
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "parts": [
+            {"part_number": 1, "size": 5 * MiB, "etag": sent[0]["etag"]},
+            {"part_number": 3, "size": len(CONTENT) - 10 * MiB, "etag": sent[1]["etag"]},
+        ]
+    }
+    api_client.delete(f"/api/v1/uploads/{session['id']}/")
+
+
+def test_parts_follows_storage_beyond_its_pages_of_1000(api_client, bucket, small_parts):
+    session = start(api_client).json()
+    upload = UploadSession.objects.get()
+    s3 = bucket.meta.client
+
+    def send(number):  # parts other than the last may be tiny until the upload completes
+        return s3.upload_part(
+            Bucket=bucket.name, Key=upload.key, UploadId=upload.upload_id, PartNumber=number, Body=b"x"
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(send, range(1, 1006)))
+
+    response = api_client.get(f"/api/v1/uploads/{session['id']}/parts/")
+
+    assert response.status_code == 200
+    parts = response.json()["parts"]
+    assert [p["part_number"] for p in parts] == list(range(1, 1006))
+    assert {p["size"] for p in parts} == {1}
+    api_client.delete(f"/api/v1/uploads/{session['id']}/")
+
+
+def test_parts_of_a_finished_upload_is_a_conflict(api_client, bucket, small_parts):
+    session = start(api_client).json()
+    parts = put_parts(session, CONTENT)
+    api_client.post(f"/api/v1/uploads/{session['id']}/complete/", {"parts": parts}, format="json")
+    other = start(api_client, version="2").json()
+    api_client.delete(f"/api/v1/uploads/{other['id']}/")
+
+    for finished in (session, other):
+        response = api_client.get(f"/api/v1/uploads/{finished['id']}/parts/")
+        assert response.status_code == 409
+        assert response.json()["error"]["code"] == "conflict"
+    assert [s.state for s in UploadSession.objects.order_by("created_at")] == ["completed", "aborted"]
+
+
+def test_parts_of_an_upload_storage_no_longer_has_is_a_conflict(api_client, bucket, small_parts):
+    session = start(api_client).json()
+    upload = UploadSession.objects.get()
+    bucket.meta.client.abort_multipart_upload(Bucket=bucket.name, Key=upload.key, UploadId=upload.upload_id)
+
+    response = api_client.get(f"/api/v1/uploads/{session['id']}/parts/")
+
+    assert response.status_code == 409
+    assert "no longer" in response.json()["error"]["message"]
+    assert UploadSession.objects.get().state == "pending"
+
+
+def test_parts_of_an_unknown_or_another_users_upload_is_not_found(api_client, bucket, django_user_model, small_parts):
+    from rest_framework.test import APIClient
+
+    from tests.conftest import ALL_MODEL_PERMS, grant
+
+    session = start(api_client).json()
+    other = APIClient()
+    other.force_authenticate(grant(django_user_model.objects.create_user("bob"), *ALL_MODEL_PERMS))
+
+    for client, path in [
+        (other, f"/api/v1/uploads/{session['id']}/parts/"),
+        (api_client, "/api/v1/uploads/00000000-0000-0000-0000-000000000000/parts/"),
+        (api_client, "/api/v1/uploads/not-a-uuid/parts/"),
+    ]:
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.json()["error"]["code"] == "not_found"
+    api_client.delete(f"/api/v1/uploads/{session['id']}/")
+
+
+def test_parts_needs_the_add_permission(anon_client, bucket):
+    response = anon_client.get("/api/v1/uploads/00000000-0000-0000-0000-000000000000/parts/")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "not_authenticated"
