@@ -301,7 +301,7 @@ class MemorySampler:
             elif "db_worker" in line:
                 named[pid] = "job worker (db_worker)"
         if self.moto:
-            named[self.moto.pid] = "moto (S3)"
+            named[self.moto.pid] = "moto (S3; keeps freed memory)"
         return named
 
     def sample(self):
@@ -449,10 +449,12 @@ def main():
                         messages = {**future.result()[1], **messages}
             elapsed = time.time() - start_at
             after = bucket_objects(s3, bucket)
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
         print(
-            f"\nSoak: {args.clients} clients, {elapsed:.0f} s (load for {args.duration:.0f} s, then the operations "
-            f"in flight finished); {args.models} models, {len(variants)} variants; S3 at {endpoint}"
-            f"{' (moto)' if moto else ''}\n"
+            f"\nSoak at {commit.stdout.strip() or '?'}, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC: "
+            f"{args.clients} clients, {elapsed:.0f} s (load for {args.duration:.0f} s, then the operations in flight "
+            f"finished); {args.models} models, {len(variants)} variants; S3 at {endpoint}{' (moto)' if moto else ''}; "
+            f"load average {os.getloadavg()[0]:.1f}\n"
         )
         server_errors, no_answer = report(records, sampler.samples, elapsed, warmup, before, after)
         if messages:
