@@ -24,10 +24,12 @@ latency percentiles and upload throughput; the 5xx and connection errors; each p
 at the start of the load, after the warm-up, at its largest and at the end, and its slope after
 the warm-up; and the objects in the bucket before and after the load (the deletes must leave
 none behind). Exits 1 when any request got a 5xx or no answer. Everything it starts is stopped,
-and its database dropped; the server's log is kept in var/bench/soak-server.log.
+and its database dropped; the server's log is kept in var/bench/soak-server.log, and every
+request (operation, start time, seconds, outcome, bytes) in var/bench/soak-requests.csv.
 """
 
 import argparse
+import csv
 import json
 import math
 import multiprocessing
@@ -142,7 +144,7 @@ class Client:
     def __init__(self, number, base, token, variants, models):
         self.rng = random.Random(number)
         self.number, self.base, self.api = number, base, base + "/api/v1"
-        self.variants, self.pages = variants, max(1, math.ceil((models + 1) / 50))
+        self.variants, self.pages = variants, max(1, math.ceil(models / 50))
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Token {token}"
         self.block = os.urandom(MiB)
@@ -151,19 +153,19 @@ class Client:
         self.messages = {}  # (kind, status) -> the first answer's body
 
     def call(self, kind, method, url, expect, **kwargs):
-        started = time.time()
+        """One request; records its outcome and returns the response when it is the expected one."""
+        started, response = time.time(), None
         try:
             response = self.session.request(method, url, **kwargs)
-            body = response.content
-            status = response.status_code
-        except requests.Timeout:
-            body, status = b"", "timeout"
-        except requests.RequestException:
-            body, status = b"", "conn"
+            status, body = response.status_code, response.content
+        except requests.Timeout as exc:
+            status, body = "timeout", repr(exc).encode()
+        except requests.RequestException as exc:
+            status, body = "conn", repr(exc).encode()
         seconds = time.time() - started
         if status != expect:
             self.messages.setdefault((kind, status), body[:300].decode(errors="replace"))
-        self.records.append((kind, started, seconds, status if status != expect else "ok", len(body)))
+        self.records.append((kind, started, seconds, "ok" if status == expect else status, len(body)))
         return response if status == expect else None
 
     def read(self):
@@ -414,7 +416,7 @@ def main():
 
     moto, endpoint, bucket = s3_target()
     work = Path(tempfile.mkdtemp(prefix="registry-soak-"))
-    log_path = ROOT / "var" / "bench" / "soak-server.log"
+    log_path, records_path = ROOT / "var" / "bench" / "soak-server.log", ROOT / "var" / "bench" / "soak-requests.csv"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     runner = None
     try:
@@ -456,6 +458,10 @@ def main():
             f"finished); {args.models} models, {len(variants)} variants; S3 at {endpoint}{' (moto)' if moto else ''}; "
             f"load average {os.getloadavg()[0]:.1f}\n"
         )
+        with open(records_path, "w", newline="") as handle:
+            csv.writer(handle).writerows(
+                [("operation", "started", "seconds", "outcome", "bytes"), *sorted(records, key=lambda r: r[1])]
+            )
         server_errors, no_answer = report(records, sampler.samples, elapsed, warmup, before, after)
         if messages:
             print("\nfirst answer of each unexpected status:")
