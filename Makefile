@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test lint smoke bench bench-peers bench-client clean
+.PHONY: run test lint smoke bench bench-peers bench-client bench-soak clean
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,11 @@ bench-peers: $(BIN)/.installed-dev
 ## bench-client: push and pull of 1 GiB through the Python client vs boto3 on the same S3 endpoint
 bench-client: $(BIN)/.installed-dev
 	$(BIN)/python bench/client.py
+
+## bench-soak: the served registry (as make run serves it) under 50 clients of reads and uploads for
+##             10 minutes: errors, latencies and worker memory over time; fails on any 5xx
+bench-soak: $(BIN)/.installed-dev
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) var

@@ -35,6 +35,7 @@ from common import (  # noqa: E402
     admin_token,
     children,
     free_port,
+    multipart_body,
     remove_tree,
     s3_client,
     s3_env,
@@ -48,46 +49,10 @@ from common import (  # noqa: E402
 MiB = 1024 * 1024
 
 
-class MultipartBody:
-    """A multipart/form-data body streamed from a file, with a known length (so requests sends
-    Content-Length and never loads the file)."""
-
-    def __init__(self, path, fields, boundary):
-        head = "".join(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items()
-        )
-        head += (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{Path(path).name}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        )
-        self.parts = [head.encode(), None, f"\r\n--{boundary}--\r\n".encode()]
-        self.path, self.size = path, os.path.getsize(path)
-        self.length = len(self.parts[0]) + self.size + len(self.parts[2])
-        self._gen = self._chunks()
-        self._chunk, self._pos = b"", 0
-
-    def __len__(self):
-        return self.length
-
-    def _chunks(self):
-        yield self.parts[0]
-        with open(self.path, "rb") as handle:
-            while chunk := handle.read(4 * MiB):
-                yield chunk
-        yield self.parts[2]
-
-    def read(self, n=-1):
-        """At most ``n`` bytes, sliced out of the current 4 MiB chunk without copying the rest
-        (http.client reads 8 KiB at a time)."""
-        if self._pos >= len(self._chunk):
-            self._chunk, self._pos = next(self._gen, b""), 0
-            if not self._chunk:
-                return b""
-        view = memoryview(self._chunk)
-        end = len(self._chunk) if n is None or n < 0 else self._pos + n
-        data = bytes(view[self._pos : end])
-        self._pos += len(data)
-        return data
+def file_chunks(path):
+    with open(path, "rb") as handle:
+        while chunk := handle.read(4 * MiB):
+            yield chunk
 
 
 def make_file(path, size):
@@ -181,9 +146,8 @@ def main():
         boundary = uuid.uuid4().hex
 
         def api_upload():
-            body = MultipartBody(
-                source, {"registered_model": "bench", "version": uuid.uuid4().hex[:8], "precision": "FP16"}, boundary
-            )
+            fields = {"registered_model": "bench", "version": uuid.uuid4().hex[:8], "precision": "FP16"}
+            body = multipart_body(file_chunks(source), size, source.name, fields, boundary)
             response = requests.post(
                 f"{base}/api/v1/artifacts/",
                 data=body,

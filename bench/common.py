@@ -1,5 +1,6 @@
 """Shared helpers for the bench scripts: servers on loopback, RSS sampling, timing tables."""
 
+import itertools
 import os
 import socket
 import statistics
@@ -15,6 +16,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+PG = "postgres://postgres@127.0.0.1:5432"
+MiB = 1024 * 1024
 
 
 def free_port():
@@ -265,6 +268,64 @@ def base_env(**extra):
     if "REGISTRY_VAR_DIR" in extra:  # where collected static files would be; whitenoise warns without it
         (Path(extra["REGISTRY_VAR_DIR"]) / "static").mkdir(parents=True, exist_ok=True)
     return env
+
+
+def fresh_database(name):
+    """An empty PostgreSQL database ``name`` (dropped first if it exists); returns its URL."""
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{PG}/{name}"
+
+
+def drop_database(name):
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class StreamedBody:
+    """A request body read from an iterable of byte chunks, with a known length, so requests sends
+    Content-Length and never holds the whole body."""
+
+    def __init__(self, chunks, length):
+        self.length = length
+        self._chunks = iter(chunks)
+        self._chunk, self._pos = b"", 0
+
+    def __len__(self):
+        return self.length
+
+    def read(self, n=-1):
+        """At most ``n`` bytes, sliced out of the current chunk without copying the rest
+        (http.client reads a few KiB at a time)."""
+        if self._pos >= len(self._chunk):
+            self._chunk, self._pos = next(self._chunks, b""), 0
+            if not self._chunk:
+                return b""
+        view = memoryview(self._chunk)
+        end = len(self._chunk) if n is None or n < 0 else self._pos + n
+        data = bytes(view[self._pos : end])
+        self._pos += len(data)
+        return data
+
+
+def multipart_body(chunks, size, filename, fields, boundary):
+    """A multipart/form-data body: ``fields``, then a file of ``size`` bytes named ``filename``
+    whose content comes from ``chunks``, streamed."""
+    head = "".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items()
+    )
+    head += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    )
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    head = head.encode()
+    return StreamedBody(itertools.chain([head], chunks, [tail]), len(head) + size + len(tail))
 
 
 def admin_token(env):

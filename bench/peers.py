@@ -31,11 +31,10 @@ from urllib.parse import quote
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, base_env, free_port, manage, percentile, start_gunicorn, stop, table, wait_for  # noqa: E402
+from common import ROOT, base_env, free_port, fresh_database, manage, percentile, start_gunicorn, stop, table, wait_for  # noqa: E402
 
 MLFLOW_VERSION = "3.17.2"
 MLFLOW_VENV = ROOT / "var" / "bench" / "mlflow-venv"
-PG = "postgres://postgres@127.0.0.1:5432"
 # The cheapest request each server answers: what the serving stack alone costs per call.
 FLOOR = "floor: liveness (/healthz, /health)"
 PRECISIONS, DEVICES, FORMATS = ["FP32", "FP16", "INT8", "INT4"], ["CPU", "GPU", "NPU"], ["openvino", "onnx"]
@@ -52,15 +51,6 @@ def ensure_mlflow():
             check=True,
         )
     return mlflow
-
-
-def fresh_database(name):
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG}/{name}"
 
 
 def vacuum(url):

@@ -432,17 +432,24 @@ def update_version(version, *, fields, user=None):
     return version
 
 
-def _delete_with_files(instance, names, *, user=None, cascade=None):
+def _delete_with_files(instance, names, *, artifacts, user=None, cascade=None):
     """Delete a row (and what cascades from it); its files go once the delete has committed.
 
     Storage is checked first, so when it is down the caller gets a 503 and nothing changes,
     rather than rows gone and objects stranded. The audit entry lists the row's fields and
     ``cascade`` (how many versions, artifacts, ... went with it).
+
+    The ``artifacts`` going with the row are locked first. The inspection worker may be writing
+    one's inspection meanwhile; foreign keys are checked at commit, so without the lock its row
+    could commit between the cascade's delete of inspections and the artifact's own delete, and
+    this delete would fail on the key. With it, the worker's commit waits for this one (and then
+    finds the artifact gone), or came first and its row is deleted with the artifact.
     """
     names = [n for n in names if n]
     if names:
         check_storage()
     with transaction.atomic():
+        list(artifacts.select_for_update().order_by("pk").values_list("pk", flat=True))
         changes = diff(snapshot(instance), {})
         changes.update({key: [count, None] for key, count in (cascade or {}).items() if count})
         record_audit(action=AuditEntry.Action.DELETE, instance=instance, user=user, changes=changes)
@@ -452,7 +459,7 @@ def _delete_with_files(instance, names, *, user=None, cascade=None):
 
 def delete_artifact(artifact, *, user=None):
     """Delete an artifact and its file."""
-    _delete_with_files(artifact, [artifact.file.name], user=user)
+    _delete_with_files(artifact, [artifact.file.name], artifacts=Artifact.objects.filter(pk=artifact.pk), user=user)
 
 
 def delete_version(version, *, user=None):
@@ -460,7 +467,9 @@ def delete_version(version, *, user=None):
     points at it, so "production" never dangles."""
     version.refuse_while_aliased("move or delete them first.")
     names = list(version.artifacts.values_list("file", flat=True))
-    _delete_with_files(version, names, user=user, cascade={"artifacts": len(names)})
+    _delete_with_files(
+        version, names, artifacts=Artifact.objects.filter(version=version), user=user, cascade={"artifacts": len(names)}
+    )
 
 
 def delete_registered_model(registered_model, *, force=False, user=None):
@@ -476,6 +485,7 @@ def delete_registered_model(registered_model, *, force=False, user=None):
     _delete_with_files(
         registered_model,
         names,
+        artifacts=Artifact.objects.filter(version__registered_model=registered_model),
         user=user,
         cascade={"versions": version_count, "artifacts": len(names), "aliases": registered_model.aliases.count()},
     )

@@ -67,7 +67,7 @@ def readyz(request):
         logger.warning("readyz: database unavailable: %s", exc)
         failures.append("database")
     try:
-        check_storage()
+        check_storage(quick=True)
         checks["storage"] = "ok"
     except ArtifactStorageError as exc:
         logger.warning("readyz: storage unavailable: %s", exc.message)

@@ -38,6 +38,32 @@ BODY_MIN_RATE = _env_number("REGISTRY_BODY_MIN_RATE", 16 * 1024)
 # gunicorn refuses longer heads anyway (limit_request_line and limit_request_fields); a head
 # past this is handed on so gunicorn answers it with its own 400.
 MAX_HEAD_BYTES = 64 * 1024
+# What gunicorn reads and discards of a body the application left unread, before it serves the
+# connection's next request; with more left, it closes the connection instead.
+DRAIN_BYTES = 64 * 1024
+
+
+def unread_body_bytes(body):
+    """How much of a Content-Length request body the application has not read yet."""
+    length = getattr(getattr(body, "reader", None), "length", None)
+    return 0 if length is None else length + len(body.buf.getvalue())
+
+
+def closing_when_the_body_is_left(app):
+    """Wrap the WSGI application so that a response sent before most of its request body was read
+    (an upload refused early: 401, 409, 413, 503) says ``Connection: close``. gunicorn closes
+    such a connection after the response anyway; without the header a client that already sent
+    its whole body would send its next request on it and find it closed."""
+
+    def application(environ, start_response):
+        def start(status, headers, exc_info=None):
+            if unread_body_bytes(environ["wsgi.input"]) > DRAIN_BYTES:
+                start_response.__self__.force_close()
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return application
 
 
 class SlowRequestBody(BadRequest):
@@ -91,6 +117,10 @@ class HeadBufferingThreadWorker(ThreadWorker):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.heading_conns = deque()
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        self.wsgi = closing_when_the_body_is_left(self.wsgi)
 
     def buffers_heads(self):
         return not self.cfg.is_ssl and self.cfg.http_protocols == ["h1"]

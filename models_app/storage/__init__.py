@@ -150,11 +150,13 @@ def _note_outage(exception=None, **kwargs):
         logger.warning("Artifact storage did not answer (%s); failing fast for a while", exception)
 
 
-def _guarded(client):
-    """Hook the breaker into a boto3 client, once per client."""
+def _guarded(client, trips=True):
+    """Hook the breaker into a boto3 client, once per client: its calls fail at once while the
+    breaker is open, and (``trips``) one that times out or cannot connect opens it."""
     if not getattr(client, "_registry_breaker", False):
         client.meta.events.register("before-send.s3", _refuse_while_down)
-        client.meta.events.register("after-call-error.s3", _note_outage)
+        if trips:
+            client.meta.events.register("after-call-error.s3", _note_outage)
         client._registry_breaker = True
     return client
 
@@ -169,8 +171,12 @@ _probe_clients = {}
 
 
 def _probe_client(storage):
-    """A client for health checks: the storage's settings, but one attempt of at most a second to
-    connect and a second to answer, so /readyz answers quickly whatever the storage does."""
+    """A client for /readyz: the storage's settings, but one attempt of at most a second to
+    connect and a second to answer, so /readyz answers quickly whatever the storage does.
+
+    Its timeouts do not open the breaker: a busy storage may take longer than a second to answer
+    and still be well within the timeouts of real calls, and an open breaker would fail every
+    transfer in flight. Real calls decide when the storage is down."""
     key = (storage.endpoint_url, storage.region_name, storage.access_key, storage.bucket_name)
     if key not in _probe_clients:
         config = storage.client_config.merge(Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 1}))
@@ -182,7 +188,8 @@ def _probe_client(storage):
                 aws_access_key_id=storage.access_key,
                 aws_secret_access_key=storage.secret_key,
                 config=config,
-            )
+            ),
+            trips=False,
         )
     return _probe_clients[key]
 
@@ -190,13 +197,15 @@ def _probe_client(storage):
 # --- Whole files ------------------------------------------------------------------------------
 
 
-def check_storage():
-    """Raise ArtifactStorageError unless the storage answers (used by /readyz and before deletes)."""
+def check_storage(quick=False):
+    """Raise ArtifactStorageError unless the storage answers: before deletes, asked with the
+    storage's own timeouts and retries, as the delete's own calls will be; for /readyz
+    (``quick``), with the one-second probe."""
     storage = current_storage()
     try:
         if is_s3(storage):
-            _client(storage)  # hooks the breaker into this thread's client before django-storages uses it
-            _probe_client(storage).head_bucket(Bucket=storage.bucket_name)
+            client = _client(storage)  # hooks the breaker into this thread's client before django-storages uses it
+            (_probe_client(storage) if quick else client).head_bucket(Bucket=storage.bucket_name)
         else:
             storage.listdir("")
     except FileNotFoundError:

@@ -1,12 +1,15 @@
 """Two clients racing for the same variant: the database constraint decides, over real HTTP."""
 
 import threading
+import time
 
 import pytest
 import requests
+from django.db import IntegrityError, connection, transaction
 from rest_framework.authtoken.models import Token
 
-from models_app.models import Artifact, RegisteredModel
+from models_app.inspection.service import inspect_artifact
+from models_app.models import Artifact, ArtifactInspection, RegisteredModel
 from tests.conftest import bucket_keys
 
 
@@ -39,3 +42,73 @@ def test_two_clients_registering_the_same_variant_get_one_201_and_one_409(live_s
     assert Artifact.objects.count() == 1
     # The loser's object was removed: only the winner's file is in the bucket.
     assert bucket_keys(bucket) == [Artifact.objects.get().file.name]
+
+
+def lock_waits():
+    """How many queries of this database wait for a lock, asked on a connection of its own."""
+    counts = []
+
+    def ask():
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                counts.append(cursor.fetchone()[0])
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=ask)
+    thread.start()
+    thread.join()
+    return counts[0]
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks and deferred foreign keys are PostgreSQL's (CI runs it)"
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("target", ["artifact", "version"])
+def test_a_delete_racing_the_inspection_of_its_artifact_removes_both(target, api_client, artifact, bucket):
+    """The worker commits the artifact's inspection just before the delete removes the artifact
+    row, after the delete removed the inspections it could see: the delete still succeeds, and
+    nothing of the artifact stays. (It used to fail at commit on the foreign key, a 409.)"""
+    written, commit, finished, outcome = threading.Event(), threading.Event(), threading.Event(), []
+
+    def inspect():
+        try:
+            with transaction.atomic():
+                assert inspect_artifact(artifact) is not None
+                written.set()
+                assert commit.wait(30)
+            outcome.append("committed")
+        except IntegrityError:
+            outcome.append("artifact gone")
+        finally:
+            finished.set()
+            connection.close()
+
+    def commit_the_inspection_now(execute, sql, params, many, context):
+        if sql.startswith('DELETE FROM "models_app_artifact" ') and not commit.is_set():
+            commit.set()
+            deadline = time.monotonic() + 10
+            # The worker's commit ends, or waits for a lock this delete holds.
+            while not finished.wait(0.05) and not lock_waits():
+                assert time.monotonic() < deadline, "the worker neither committed nor waited"
+        return execute(sql, params, many, context)
+
+    worker = threading.Thread(target=inspect)
+    worker.start()
+    assert written.wait(30)
+    url = f"/api/v1/artifacts/{artifact.id}/" if target == "artifact" else f"/api/v1/versions/{artifact.version_id}/"
+    with connection.execute_wrapper(commit_the_inspection_now):
+        response = api_client.delete(url)
+    worker.join()
+
+    assert response.status_code == 204, response.content
+    assert commit.is_set()
+    assert outcome == ["artifact gone"]
+    assert not Artifact.objects.exists()
+    assert not ArtifactInspection.objects.exists()
+    assert bucket_keys(bucket) == []

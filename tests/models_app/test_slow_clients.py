@@ -99,3 +99,31 @@ def test_slow_heads_and_slow_bodies_leave_the_registry_answering(server, django_
         for client in clients:
             client.join()
     assert not RegisteredModel.objects.filter(name="slow").exists()
+
+
+def test_an_upload_refused_before_its_body_is_read_says_its_connection_closes(server):
+    """gunicorn closes a connection whose request body was mostly left unread; the response says
+    so, or a client that has sent its whole body would send its next request on it."""
+    size = 4 * 1024 * 1024
+    with connect(server) as sock:
+        sock.sendall(
+            "PUT /api/v1/artifacts/upload/m.bin?registered_model=m&version=1 HTTP/1.1\r\n"
+            f"Host: {server.removeprefix('http://')}\r\nContent-Length: {size}\r\n\r\n".encode()
+        )
+        sock.sendall(b"x" * 256 * 1024)  # the refusal comes before the rest
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = sock.recv(65536)
+            assert data, head
+            head += data
+    status, *headers = head.split(b"\r\n\r\n")[0].decode().lower().split("\r\n")
+    assert status.split()[1] == "401"
+    assert "connection: close" in headers
+
+
+def test_a_refusal_after_the_body_was_read_keeps_the_connection(server):
+    with requests.Session() as session:
+        response = session.put(f"{server}/api/v1/artifacts/upload/m.bin?registered_model=m&version=1", data=b"x" * 1024)
+        assert response.status_code == 401
+        assert response.headers["Connection"] == "keep-alive"
+        assert session.get(f"{server}/api/v1/registered-models/").status_code == 200
