@@ -133,6 +133,16 @@ def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _storage_breaker_closed():
+    """The storage breaker is process-wide: a test that made storage look down must not leave the
+    next one failing at once with a 503."""
+    from models_app import storage
+
+    yield
+    storage._breaker["open_until"] = 0.0
+
+
 def grant(user, *codenames):
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
     return user

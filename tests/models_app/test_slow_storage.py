@@ -61,7 +61,6 @@ def slow_s3(settings, s3_endpoint, s3_bucket_name):
     for sock in sockets:
         sock.close()
     server.close()
-    storage._breaker["open_until"] = 0.0  # whatever happened here, the next test starts closed
 
 
 def test_a_delete_waits_for_a_slow_storage_instead_of_answering_503(
