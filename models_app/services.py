@@ -25,6 +25,7 @@ from django.http import Http404
 from . import events
 from .errors import Conflict
 from .inspection.service import schedule_inspection
+from .lib.validation import full_clean
 from .models import (
     ALIAS_NAME_VALIDATOR,
     ARTIFACT_FIELDS,
@@ -167,9 +168,8 @@ def _get_or_create_audited(model, *, user, defaults=None, **lookup):
 
 
 def _validated(instance, exclude=()):
-    """Run model validation; unique checks are left to the database (they race anyway)."""
-    instance.full_clean(exclude=list(exclude), validate_unique=False, validate_constraints=False)
-    return instance
+    """Run model validation; what the database checks anyway is left to it (see ``full_clean``)."""
+    return full_clean(instance, exclude)
 
 
 def _variant_conflict(version, artifact):
@@ -401,6 +401,8 @@ def create_version(*, registered_model, user=None, **fields):
             version.save(force_insert=True)
             _audit_created(version, user)
     except IntegrityError as exc:
+        if not RegisteredModel.objects.filter(pk=registered_model.pk).exists():
+            raise Conflict(f"The registered model {registered_model.name} was deleted meanwhile.") from exc
         raise Conflict(f"{registered_model.name} already has a version {version.version}.") from exc
     return version
 

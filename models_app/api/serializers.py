@@ -8,6 +8,7 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ..lib.validation import full_clean
 from ..models import (
     ARTIFACT_FIELDS,
     VARIANT_DEFAULTS,
@@ -56,7 +57,7 @@ class ValidatedModelSerializer(ModelSerializer):
         for key, value in attrs.items():
             setattr(instance, key, value)
         exclude = [f.name for f in self.Meta.model._meta.fields if f.name not in attrs and not self.instance]
-        instance.full_clean(exclude=exclude, validate_unique=False, validate_constraints=False)
+        full_clean(instance, exclude)
         # clean() may normalise values (upper-case precision, ...): keep what it produced.
         return {key: getattr(instance, key) for key in attrs}
 

@@ -112,3 +112,21 @@ def test_a_delete_racing_the_inspection_of_its_artifact_removes_both(target, api
     assert not Artifact.objects.exists()
     assert not ArtifactInspection.objects.exists()
     assert bucket_keys(bucket) == []
+
+
+def test_a_version_for_a_model_deleted_meanwhile_is_refused_as_such(transactional_db, user):
+    """The serializer has read the registered model; another request deletes it before the
+    version is inserted. The write is refused with a message that says so, and leaves nothing."""
+    from models_app import services
+    from models_app.errors import Conflict
+    from models_app.models import AuditEntry, Event, ModelVersion
+
+    registered = services.create_registered_model(name="gone-meanwhile", user=user)
+    RegisteredModel.objects.filter(pk=registered.pk).delete()
+    audits, events = AuditEntry.objects.count(), Event.objects.count()
+
+    with pytest.raises(Conflict, match="gone-meanwhile was deleted"):
+        services.create_version(registered_model=registered, user=user, version="1")
+
+    assert not ModelVersion.objects.exists()
+    assert (AuditEntry.objects.count(), Event.objects.count()) == (audits, events)
