@@ -922,6 +922,13 @@ class BlobUpload(models.Model):
     def __str__(self):
         return f"blob upload {self.id} to {self.repository} ({self.state})"
 
+    def take(self):
+        """Delete this row if nobody touched it since it was read (its ``updated_at`` is a
+        version). Whoever deletes it owns its objects: of a manifest registering a pushed blob
+        and ``prune_uploads`` removing it as idle, exactly one gets True, whatever each read before.
+        """
+        return BlobUpload.objects.filter(pk=self.pk, updated_at=self.updated_at).delete()[0] > 0
+
 
 class IdempotencyKey(models.Model):
     """A client's ``Idempotency-Key`` for a create request and the answer it got, so a retry of
