@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 
 from models_app.inspection.service import inspect_artifact
 from models_app.models import Artifact, ArtifactInspection, RegisteredModel, UploadSession
-from tests.conftest import bucket_keys, open_multipart_uploads
+from tests.conftest import bucket_keys, open_multipart_uploads, right_after
 from tests.models_app.test_direct_uploads import CONTENT, put_parts, start
 
 
@@ -117,41 +117,6 @@ def test_a_delete_racing_the_inspection_of_its_artifact_removes_both(target, api
     assert not Artifact.objects.exists()
     assert not ArtifactInspection.objects.exists()
     assert bucket_keys(bucket) == []
-
-
-def on_a_connection_of_its_own(work):
-    """Run ``work`` in a thread, so its queries commit on another connection (another process,
-    or another host), and re-raise what it raised."""
-    errors = []
-
-    def run():
-        try:
-            work()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if errors:
-        raise errors[0]
-
-
-def right_after(sql_start, work):
-    """An execute wrapper that runs ``work`` on a connection of its own just after the first query
-    starting with ``sql_start``: another writer acts between this one's read and its write."""
-    done = []
-
-    def wrapper(execute, sql, params, many, context):
-        result = execute(sql, params, many, context)
-        if sql.startswith(sql_start) and not done:
-            done.append(sql)
-            on_a_connection_of_its_own(work)
-        return result
-
-    return wrapper
 
 
 READ_SESSIONS = 'SELECT "models_app_uploadsession"."id"'

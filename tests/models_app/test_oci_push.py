@@ -15,8 +15,7 @@ from rest_framework.authtoken.models import Token
 
 from models_app import services
 from models_app.models import Artifact, BlobUpload
-from tests.conftest import bucket_keys, open_multipart_uploads
-from tests.models_app.test_concurrency import right_after
+from tests.conftest import bucket_keys, open_multipart_uploads, right_after
 
 from .oci_helpers import INDEX, MANIFEST, Registry, oci_errors, register, sha256
 
