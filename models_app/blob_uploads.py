@@ -18,7 +18,6 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from . import downloads, services, storage
@@ -204,12 +203,16 @@ def finish_upload(upload, *, digest, chunks=None, expected_size=None):
 
 
 def discard_upload(upload, extra_keys=()):
-    """Delete an upload's objects and its row (a refused, cancelled or abandoned upload)."""
-    keys = [c["key"] for c in upload.chunks] + [upload.key, *extra_keys]
+    """Delete an upload's row and objects (a refused, cancelled or abandoned upload), and
+    ``extra_keys``. Returns False, leaving the upload's objects, when the row changed or went
+    since it was read: another request (a chunk, a manifest) has it now."""
+    # The row goes first: a manifest registering the blob meanwhile finds it gone, and is refused.
+    taken = upload.take()
+    keys = [*([c["key"] for c in upload.chunks] + [upload.key] if taken else []), *extra_keys]
     # An object a variant was registered from belongs to that artifact now.
     owned = set(Artifact.objects.filter(file__in=[k for k in keys if k]).values_list("file", flat=True))
     delete_objects([k for k in keys if k not in owned])
-    BlobUpload.objects.filter(pk=upload.pk).delete()
+    return taken
 
 
 def stored_blob(repository, hexdigest):
@@ -269,13 +272,11 @@ def register_blob(
         sha256=upload.sha256,
         content_type=content_type,
     )
-    try:
-        artifact = services.register_artifact(fileobj=stored, size=upload.size, sha256=upload.sha256, **fields)
-    except BaseException:
-        BlobUpload.objects.filter(pk=upload.pk).delete()
-        raise
-    BlobUpload.objects.filter(pk=upload.pk).delete()
-    return artifact
+    # Taken before registering: prune_uploads, finding it idle meanwhile, leaves the blob alone.
+    # On failure register_artifact removes the blob itself.
+    if not upload.take():
+        raise BlobUploadError("MANIFEST_BLOB_UNKNOWN", "The blob is gone; push it again.", {"digest": upload.sha256})
+    return services.register_artifact(fileobj=stored, size=upload.size, sha256=upload.sha256, **fields)
 
 
 def prune(*, older_than_hours=None, dry_run=False, log=None):
@@ -286,10 +287,11 @@ def prune(*, older_than_hours=None, dry_run=False, log=None):
     stale = BlobUpload.objects.filter(updated_at__lt=timezone.now() - timedelta(hours=hours))
     count = 0
     for upload in stale.iterator():
-        count += 1
         if log:
             log(f"{'would delete' if dry_run else 'deleting'} {upload}")
-        if not dry_run:
-            with transaction.atomic():
-                discard_upload(upload)
+        if not dry_run and not discard_upload(upload):
+            if log:
+                log(f"skipping {upload}: a request took it since")
+            continue
+        count += 1
     return count

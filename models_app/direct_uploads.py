@@ -105,32 +105,25 @@ def direct_upload_received_parts(session):
         raise Conflict("Storage no longer has this upload; start a new one.") from None
 
 
-def _fail_session(session, message, *, state=UploadSession.State.FAILED):
-    session.state, session.error = state, message[:2000]
-    session.save(update_fields=["state", "error"])
-
-
 def complete_direct_upload(session, *, parts, user=None):
     """Complete the multipart upload, verify size and sha256 of what arrived, and register it.
 
     ``parts`` is a list of {"part_number", "etag"} as S3 answered each PUT. On a size or sha256
     mismatch the object is deleted and a ValidationError (400) raised; a Conflict at registration
-    (the variant was taken meanwhile) deletes it too. The session ends ``completed`` or ``failed``.
+    (the variant was taken meanwhile) deletes it too. The session ends ``completed`` or ``failed``;
+    Conflict (409) when it is no longer pending, or another writer (an abort, ``prune_uploads``)
+    takes it first.
     """
-    claimed = UploadSession.objects.filter(pk=session.pk, state=UploadSession.State.PENDING).update(
-        state=UploadSession.State.COMPLETING
-    )
-    if not claimed:
-        session.refresh_from_db()
-        raise Conflict(f"This upload is {session.state}; only a pending upload can be completed.")
+    # Claimed before S3 is asked, so no abort can drop the parts while they are being assembled.
+    session.move(UploadSession.State.COMPLETING)
     try:
         complete_multipart(session.key, session.upload_id, parts)
     except PartsRefused as exc:
         # Wrong or missing parts: the upload stays open so the client can fix its list.
-        UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.PENDING)
+        session.move(UploadSession.State.PENDING)
         raise ValidationError({"parts": [f"S3 refused the parts: {exc}"]}) from exc
     except ArtifactStorageError:
-        UploadSession.objects.filter(pk=session.pk).update(state=UploadSession.State.PENDING)
+        session.move(UploadSession.State.PENDING)
         raise
     try:
         size = object_size(session.key)
@@ -141,7 +134,7 @@ def complete_direct_upload(session, *, parts, user=None):
             raise ValidationError({"sha256": [f"The file that arrived has sha256 {sha256}, not {session.sha256}."]})
     except BaseException as exc:
         delete_files([session.key])
-        _fail_session(session, str(exc))
+        session.move(UploadSession.State.FAILED, error=str(exc))
         raise
     stored = StoredUpload(
         name=session.filename,
@@ -166,16 +159,23 @@ def complete_direct_upload(session, *, parts, user=None):
             content_type=session.content_type,
         )
     except BaseException as exc:
-        _fail_session(session, str(exc))
+        session.move(UploadSession.State.FAILED, error=str(exc))
         raise
-    session.state, session.artifact = UploadSession.State.COMPLETED, artifact
-    session.save(update_fields=["state", "artifact"])
+    session.move(UploadSession.State.COMPLETED, artifact=artifact)
     return artifact
 
 
-def abort_direct_upload(session, *, reason="aborted by the client", state=UploadSession.State.ABORTED):
-    """Abort a pending upload: S3 drops the parts sent so far."""
-    if session.state != UploadSession.State.PENDING:
-        raise Conflict(f"This upload is {session.state}; only a pending upload can be aborted.")
-    abort_multipart(session.key, session.upload_id)
-    _fail_session(session, reason, state=state)
+def abort_direct_upload(session, *, reason="aborted by the client"):
+    """Abort a pending upload: S3 drops the parts sent so far.
+
+    Raises Conflict (409) when the upload is no longer pending, even if it was when ``session``
+    was read: a completion claimed it meanwhile, and its parts must stay. ArtifactStorageError
+    (503) when S3 cannot be reached; the upload is pending again then, so the abort can be retried.
+    """
+    # Claimed before S3 is asked, so a completion starting now finds the upload aborted.
+    session.move(UploadSession.State.ABORTED, error=reason)
+    try:
+        abort_multipart(session.key, session.upload_id)
+    except ArtifactStorageError:
+        session.move(UploadSession.State.PENDING, error="")
+        raise

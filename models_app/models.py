@@ -850,6 +850,39 @@ class UploadSession(models.Model):
         """The bytes part ``number`` (from 1) must hold: ``part_size``, the last part the rest."""
         return min(self.part_size, self.size - (number - 1) * self.part_size)
 
+    def move(self, state, *, error=None, **fields):
+        """Move the session to ``state`` (saving ``fields`` with it) if it is still in the state
+        that move starts from, in one conditional UPDATE: of two writers racing to leave a state
+        (a client completing, another aborting, ``prune_uploads`` on another host) exactly one
+        wins, whatever each read before. The loser gets a Conflict (409) naming the state it
+        found, and ``self.state`` is refreshed to it.
+
+        A session leaves ``pending`` to be completed or aborted, and goes back to it when S3
+        refused that step; it leaves ``completing`` only by the hand of the completion that claimed it.
+        """
+        moves_from = {
+            self.State.COMPLETING: [self.State.PENDING],
+            self.State.ABORTED: [self.State.PENDING],
+            self.State.PENDING: [self.State.COMPLETING, self.State.ABORTED],
+            self.State.COMPLETED: [self.State.COMPLETING],
+            self.State.FAILED: [self.State.COMPLETING],
+        }
+        if error is not None:
+            fields["error"] = error[:2000]
+        fields["state"] = state
+        if UploadSession.objects.filter(pk=self.pk, state__in=moves_from[state]).update(**fields):
+            for name, value in fields.items():
+                setattr(self, name, value)
+            return
+        found = UploadSession.objects.filter(pk=self.pk).values_list("state", flat=True).first()
+        if found is None:
+            raise Conflict("This upload no longer exists.")
+        self.state = found
+        verb = {self.State.COMPLETING: "completed", self.State.ABORTED: "aborted"}.get(state)
+        if verb:
+            raise Conflict(f"This upload is {found}; only a pending upload can be {verb}.")
+        raise Conflict(f"This upload is {found}; it cannot become {state}.")
+
 
 class BlobUpload(models.Model):
     """A blob pushed over the OCI distribution API (``/v2/``), before a manifest makes it a variant.
@@ -888,6 +921,13 @@ class BlobUpload(models.Model):
 
     def __str__(self):
         return f"blob upload {self.id} to {self.repository} ({self.state})"
+
+    def take(self):
+        """Delete this row if nobody touched it since it was read (its ``updated_at`` is a
+        version). Whoever deletes it owns its objects: of a manifest registering a pushed blob
+        and ``prune_uploads`` removing it as idle, exactly one gets True, whatever each read before.
+        """
+        return BlobUpload.objects.filter(pk=self.pk, updated_at=self.updated_at).delete()[0] > 0
 
 
 class IdempotencyKey(models.Model):

@@ -8,6 +8,7 @@ ORM or the storage.
 import io
 import os
 import socket
+import threading
 import uuid
 import zipfile
 
@@ -107,6 +108,41 @@ def bucket_keys(bucket):
 
 def open_multipart_uploads(bucket):
     return bucket.meta.client.list_multipart_uploads(Bucket=bucket.name).get("Uploads", [])
+
+
+def on_a_connection_of_its_own(work):
+    """Run ``work`` in a thread, so its queries commit on another connection (another process,
+    or another host), and re-raise what it raised."""
+    errors = []
+
+    def run():
+        try:
+            work()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+def right_after(sql_start, work):
+    """An execute wrapper that runs ``work`` on a connection of its own just after the first query
+    starting with ``sql_start``: another writer acts between this one's read and its write."""
+    done = []
+
+    def wrapper(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith(sql_start) and not done:
+            done.append(sql)
+            on_a_connection_of_its_own(work)
+        return result
+
+    return wrapper
 
 
 @pytest.fixture

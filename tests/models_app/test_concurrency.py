@@ -1,16 +1,21 @@
-"""Two clients racing for the same variant: the database constraint decides, over real HTTP."""
+"""Writers racing for the same rows: the database decides which one wins, and the loser is told."""
 
+import io
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 import requests
+from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from models_app.inspection.service import inspect_artifact
-from models_app.models import Artifact, ArtifactInspection, RegisteredModel
-from tests.conftest import bucket_keys
+from models_app.models import Artifact, ArtifactInspection, RegisteredModel, UploadSession
+from tests.conftest import bucket_keys, open_multipart_uploads, right_after
+from tests.models_app.test_direct_uploads import CONTENT, put_parts, start
 
 
 @pytest.mark.django_db(transaction=True)
@@ -130,3 +135,114 @@ def test_a_version_for_a_model_deleted_meanwhile_is_refused_as_such(transactiona
 
     assert not ModelVersion.objects.exists()
     assert (AuditEntry.objects.count(), Event.objects.count()) == (audits, events)
+
+
+READ_SESSIONS = 'SELECT "models_app_uploadsession"."id"'
+
+
+def expired_upload_with_its_parts(api_client):
+    session = start(api_client).json()
+    parts = put_parts(session, CONTENT)
+    UploadSession.objects.update(expires_at=timezone.now() - timedelta(minutes=1))
+    return session, parts
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="threads need a server database (CI runs PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_prune_uploads_leaves_an_expired_upload_its_client_is_completing(api_client, bucket, small_parts):
+    """The client claims the expired session for completion after ``prune_uploads`` listed it as
+    pending and before it aborts it: prune skips it, and the completion goes on to register the file."""
+    session, parts = expired_upload_with_its_parts(api_client)
+    claimed, resume, answers = threading.Event(), threading.Event(), []
+
+    def pause_after_the_claim(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if sql.startswith('UPDATE "models_app_uploadsession"') and not claimed.is_set():
+            claimed.set()
+            assert resume.wait(30)
+        return result
+
+    def complete():
+        try:
+            with connection.execute_wrapper(pause_after_the_claim):
+                answers.append(
+                    api_client.post(f"/api/v1/uploads/{session['id']}/complete/", {"parts": parts}, format="json")
+                )
+        finally:
+            claimed.set()
+            connection.close()
+
+    completer = threading.Thread(target=complete)
+    out = io.StringIO()
+    with connection.execute_wrapper(right_after(READ_SESSIONS, lambda: (completer.start(), claimed.wait(30)))):
+        call_command("prune_uploads", stdout=out)
+    resume.set()
+    completer.join()
+
+    assert answers[0].status_code == 201, answers[0].content
+    artifact = Artifact.objects.get()
+    assert (UploadSession.objects.get().state, UploadSession.objects.get().artifact) == ("completed", artifact)
+    assert bucket_keys(bucket) == [artifact.file.name]
+    assert f"skipping upload {session['id']}: it is completing" in out.getvalue()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="threads need a server database (CI runs PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_prune_uploads_leaves_an_expired_upload_completed_after_it_was_listed(api_client, bucket, small_parts):
+    session, parts = expired_upload_with_its_parts(api_client)
+
+    def complete():
+        response = api_client.post(f"/api/v1/uploads/{session['id']}/complete/", {"parts": parts}, format="json")
+        assert response.status_code == 201, response.content
+
+    out = io.StringIO()
+    with connection.execute_wrapper(right_after(READ_SESSIONS, complete)):
+        call_command("prune_uploads", stdout=out)
+
+    artifact = Artifact.objects.get()
+    assert (UploadSession.objects.get().state, UploadSession.objects.get().artifact) == ("completed", artifact)
+    assert bucket_keys(bucket) == [artifact.file.name]
+    assert f"skipping upload {session['id']}: it is completed" in out.getvalue()
+    assert "0 expired upload(s)" in out.getvalue()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="threads need a server database (CI runs PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_deleting_an_upload_completed_meanwhile_is_a_conflict(api_client, bucket, small_parts):
+    """The DELETE read the session as pending; the completion commits before the DELETE writes."""
+    session = start(api_client).json()
+    parts = put_parts(session, CONTENT)
+
+    def complete():
+        response = api_client.post(f"/api/v1/uploads/{session['id']}/complete/", {"parts": parts}, format="json")
+        assert response.status_code == 201, response.content
+
+    with connection.execute_wrapper(right_after(READ_SESSIONS, complete)):
+        response = api_client.delete(f"/api/v1/uploads/{session['id']}/")
+
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "conflict"
+    assert "completed" in response.json()["error"]["message"]
+    artifact = Artifact.objects.get()
+    assert (UploadSession.objects.get().state, UploadSession.objects.get().artifact) == ("completed", artifact)
+    assert bucket_keys(bucket) == [artifact.file.name]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="threads need a server database (CI runs PostgreSQL)")
+@pytest.mark.django_db(transaction=True)
+def test_completing_an_upload_deleted_meanwhile_is_a_conflict(api_client, bucket, small_parts):
+    """The completion read the session as pending; the DELETE commits before the completion claims it."""
+    session = start(api_client).json()
+    parts = put_parts(session, CONTENT)
+
+    def delete():
+        assert api_client.delete(f"/api/v1/uploads/{session['id']}/").status_code == 204
+
+    with connection.execute_wrapper(right_after(READ_SESSIONS, delete)):
+        response = api_client.post(f"/api/v1/uploads/{session['id']}/complete/", {"parts": parts}, format="json")
+
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "conflict"
+    assert UploadSession.objects.get().state == "aborted"
+    assert not Artifact.objects.exists()
+    assert open_multipart_uploads(bucket) == [] and bucket_keys(bucket) == []

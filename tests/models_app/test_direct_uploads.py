@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from models_app.models import Artifact, ModelVersion, UploadSession
-from tests.conftest import bucket_keys, open_multipart_uploads
+from tests.conftest import bucket_keys, free_port, open_multipart_uploads, s3_storages
 
 pytestmark = pytest.mark.django_db
 
@@ -196,6 +196,21 @@ def test_abort_drops_the_parts_and_the_session(api_client, bucket, small_parts):
         f"/api/v1/uploads/{session['id']}/complete/", {"parts": [{"part_number": 1, "etag": "x"}]}, format="json"
     )
     assert again.status_code == 409
+
+
+def test_an_abort_storage_cannot_take_leaves_the_upload_pending_to_retry(api_client, bucket, small_parts, settings):
+    session = start(api_client).json()
+    put_parts(session, CONTENT)
+    reachable = settings.STORAGES
+    settings.STORAGES = s3_storages(f"http://127.0.0.1:{free_port()}", bucket.name)
+
+    response = api_client.delete(f"/api/v1/uploads/{session['id']}/")
+
+    assert response.status_code == 503 and response.json()["error"]["code"] == "storage_unavailable"
+    assert UploadSession.objects.get().state == "pending" and len(open_multipart_uploads(bucket)) == 1
+    settings.STORAGES = reachable
+    assert api_client.delete(f"/api/v1/uploads/{session['id']}/").status_code == 204
+    assert UploadSession.objects.get().state == "aborted" and open_multipart_uploads(bucket) == []
 
 
 def test_prune_uploads_aborts_expired_sessions_and_stray_multipart_uploads(api_client, bucket, small_parts):

@@ -1,6 +1,7 @@
 """Pushing over the OCI distribution API: the oras Python SDK against a live server, and raw
 requests for what the SDK does not send (wrong digests, broken chunks, abandoned uploads)."""
 
+import io
 import json
 from datetime import timedelta
 
@@ -8,12 +9,13 @@ import oras.client
 import pytest
 import requests
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from models_app import services
 from models_app.models import Artifact, BlobUpload
-from tests.conftest import bucket_keys, open_multipart_uploads
+from tests.conftest import bucket_keys, open_multipart_uploads, right_after
 
 from .oci_helpers import INDEX, MANIFEST, Registry, oci_errors, register, sha256
 
@@ -271,3 +273,25 @@ def test_a_mount_starts_an_ordinary_upload_and_deletes_are_unsupported(registry,
     unknown = registry.get(f"/v2/{REPO}/referrers/sha256:{artifact.sha256}")
     assert unknown.status_code == 404 and oci_errors(unknown) == ["UNSUPPORTED"]
     assert Artifact.objects.get() == artifact
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="threads need a server database (CI runs PostgreSQL)")
+def test_a_manifest_claiming_a_blob_prune_uploads_is_removing_never_leaves_an_artifact_without_its_file(
+    registry, bucket
+):
+    """prune_uploads found no artifact owning the idle blob; before it deletes the blob, a manifest
+    (served on another connection) names it. One of the two takes it: never both."""
+    assert registry.post(f"/v2/{REPO}/blobs/uploads/", params={"digest": sha256(b"late")}, data=b"late").ok
+    BlobUpload.objects.update(updated_at=timezone.now() - timedelta(hours=25))
+    answers = []
+
+    def push_the_manifest():
+        answers.append(registry.put_manifest(REPO, "5.0", b"late", ANNOTATIONS, title="m.bin"))
+
+    with connection.execute_wrapper(right_after('SELECT "models_app_artifact"."file"', push_the_manifest)):
+        call_command("prune_uploads", stdout=io.StringIO())
+
+    assert [a.file.name for a in Artifact.objects.all() if a.file.name not in bucket_keys(bucket)] == []
+    assert answers[0].status_code == 404 and oci_errors(answers[0]) == ["MANIFEST_BLOB_UNKNOWN"]
+    assert not Artifact.objects.exists() and not BlobUpload.objects.exists()
+    assert bucket_keys(bucket) == []

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from models_app import blob_uploads, direct_uploads, storage
+from models_app.errors import Conflict
 from models_app.lib.locks import one_at_a_time
 from models_app.models import IdempotencyKey, UploadSession
 from models_app.storage import multipart
@@ -42,7 +43,12 @@ class Command(BaseCommand):
         for session in expired:
             self.stdout.write(f"{'would abort' if dry_run else 'aborting'} expired upload {session.id} ({session.key})")
             if not dry_run:
-                direct_uploads.abort_direct_upload(session, reason="expired", state=UploadSession.State.ABORTED)
+                try:
+                    direct_uploads.abort_direct_upload(session, reason="expired")
+                except Conflict:
+                    # Its client took it since it was listed (to complete it, say): not ours to abort.
+                    self.stdout.write(f"skipping upload {session.id}: it is {session.state}")
+                    continue
             aborted += 1
         # Pushes over the OCI API (/v2/) left unfinished, or whose manifest never came.
         pushed = blob_uploads.prune(older_than_hours=older_than_hours, dry_run=dry_run, log=self.stdout.write)
