@@ -82,8 +82,9 @@ def main():
         server, base = start_gunicorn(env, workers=1, threads=4)
         registry = Registry(base, token)
         warm = make_file(work / "warm.bin", MiB)
-        registry.push(warm, model="warm-up", version="1")
-        registry.pull("warm-up", version="1", dest=work / "warm-out")
+        warm_version = uuid.uuid4().hex[:8]  # the database may hold an earlier run's
+        registry.push(warm, model="warm-up", version=warm_version)
+        registry.pull("warm-up", version=warm_version, dest=work / "warm-out")
 
         config = TransferConfig()  # boto3's defaults: 8 MiB parts, 10 threads
         names = ("up_boto3", "up_client", "up_parts", "down_boto3", "down_client")
