@@ -3,11 +3,21 @@ against the same S3 endpoint written and read directly with boto3 in the same ru
 
     python bench/client.py [--size-mib 1024] [--repeat 3]
 
-The push is a direct upload (presigned parts straight to S3, then ``complete``, where the
-registry reads the object back once to check its sha256); the pull resolves the variant, follows
-the registry's redirect to a presigned URL, and hashes the bytes as they arrive. boto3 uses its
-defaults (8 MiB parts, 10 threads). S3 is $S3_ENDPOINT_URL (+ $S3_BUCKET) if set, else a moto
-server started here. Prints both throughputs, their ratio, and how much of the push is its parts.
+Each side does the same work where the client's promises allow it:
+
+- push: boto3 ``upload_file`` (its defaults: 8 MiB parts, 10 threads) against the client's push
+  (sha256 of the file, presigned parts straight to S3, then ``complete``, where the registry
+  reads the object back once to check its sha256). A second row stops the client's clock when
+  the last part is acknowledged.
+- pull: both read the same object (the one the client pushed) into a file beside the target,
+  hash it while it arrives, check the sha256 and rename it into place. boto3 streams one
+  ``get_object`` in 4 MiB reads; the client resolves the variant, follows the registry's
+  redirect to a presigned URL and reads from there.
+
+The two sides take turns going first, round after round (the first read of a freshly written
+object is not the second), and the table gives the median and the best of ``--repeat`` rounds per
+side, with the ratio of the medians. S3 is $S3_ENDPOINT_URL (+ $S3_BUCKET) if set, else a moto
+server started here.
 """
 
 import argparse
@@ -18,14 +28,35 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import unquote, urljoin, urlparse
 
 from boto3.s3.transfer import TransferConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from artifacts import make_file, timed  # noqa: E402
-from common import issue_token, manage, s3_client, s3_env, s3_target, start_gunicorn, stop, table  # noqa: E402
+from common import (  # noqa: E402
+    issue_token,
+    manage,
+    median,
+    s3_client,
+    s3_env,
+    s3_target,
+    start_gunicorn,
+    stop,
+    table,
+)
 
 MiB = 1024 * 1024
+READ_CHUNK = 4 * MiB
+
+
+def object_key(registry, artifact, bucket):
+    """The S3 key the registry redirects ``artifact``'s download to, so boto3 reads that object."""
+    url = urljoin(registry.api, artifact["download_url"])
+    response = registry.request("GET", url, params={"mode": "redirect"}, allow_redirects=False, ok=(302, 303, 307))
+    location = urlparse(response.headers["Location"])
+    path = unquote(location.path).lstrip("/")
+    return path if location.hostname.startswith(f"{bucket}.") else path.removeprefix(f"{bucket}/")
 
 
 def main():
@@ -51,29 +82,30 @@ def main():
         server, base = start_gunicorn(env, workers=1, threads=4)
         registry = Registry(base, token)
         warm = make_file(work / "warm.bin", MiB)
-        registry.push(warm, model="warm-up", version="1")
-        registry.pull("warm-up", version="1", dest=work / "warm-out")
+        warm_version = uuid.uuid4().hex[:8]  # the database may hold an earlier run's
+        registry.push(warm, model="warm-up", version=warm_version)
+        registry.pull("warm-up", version=warm_version, dest=work / "warm-out")
 
         config = TransferConfig()  # boto3's defaults: 8 MiB parts, 10 threads
-        names = ("up_boto3", "up_client", "up_parts", "down_boto3", "down_boto3_sha", "down_client")
-        best = dict.fromkeys(names, float("inf"))
+        names = ("up_boto3", "up_client", "up_parts", "down_boto3", "down_client")
+        seconds = {name: [] for name in names}
+        rounds = []  # (client first?, boto3 pull MiB/s, client pull MiB/s)
 
         def boto3_upload():
             s3.upload_file(str(source), bucket, "direct/model.bin", Config=config)
 
-        def boto3_download():
-            s3.download_file(bucket, "direct/model.bin", str(work / "direct.out"), Config=config)
-            (work / "direct.out").unlink()
-
-        def boto3_stream(check=False):
-            # One streamed GET into a file: faster than download_file's ranged GETs against moto.
-            body, digest = s3.get_object(Bucket=bucket, Key="direct/model.bin")["Body"], hashlib.sha256()
-            with open(work / "direct.out", "wb") as handle:
-                for chunk in body.iter_chunks(4 * MiB):
+        def boto3_pull(key, sha256):
+            # What the client does with what it receives: a file beside the target, hashed while
+            # it arrives, checked, then renamed into place.
+            target, partial = work / "direct.out", work / ".direct.out.part"
+            body, digest = s3.get_object(Bucket=bucket, Key=key)["Body"], hashlib.sha256()
+            with open(partial, "wb") as handle:
+                for chunk in body.iter_chunks(READ_CHUNK):
                     handle.write(chunk)
-                    if check:
-                        digest.update(chunk)
-            (work / "direct.out").unlink()
+                    digest.update(chunk)
+            assert digest.hexdigest() == sha256
+            os.replace(partial, target)
+            target.unlink()
 
         def client_push(version):
             marks = {}
@@ -84,7 +116,7 @@ def main():
 
             start = time.perf_counter()
             artifact = registry.push(source, model="bench", version=version, precision="INT8", progress=progress)
-            best["up_parts"] = min(best["up_parts"], marks["parts"] - start)
+            seconds["up_parts"].append(marks["parts"] - start)
             assert artifact["size"] == size
             return artifact
 
@@ -95,41 +127,64 @@ def main():
 
         for run in range(args.repeat):
             version = f"{run}-{uuid.uuid4().hex[:6]}"
-            best["up_boto3"] = min(best["up_boto3"], timed(boto3_upload)[0])
-            best["down_boto3"] = min(best["down_boto3"], timed(boto3_download)[0], timed(boto3_stream)[0])
-            best["down_boto3_sha"] = min(best["down_boto3_sha"], timed(lambda: boto3_stream(check=True))[0])
+            client_first = run % 2 == 1
+            if client_first:
+                elapsed, artifact = timed(lambda v=version: client_push(v))
+                seconds["up_boto3"].append(timed(boto3_upload)[0])
+            else:
+                seconds["up_boto3"].append(timed(boto3_upload)[0])
+                elapsed, artifact = timed(lambda v=version: client_push(v))
+            seconds["up_client"].append(elapsed)
             s3.delete_object(Bucket=bucket, Key="direct/model.bin")
-            seconds, artifact = timed(lambda v=version: client_push(v))
-            best["up_client"] = min(best["up_client"], seconds)
-            best["down_client"] = min(best["down_client"], timed(lambda v=version: client_pull(v))[0])
+
+            key = object_key(registry, artifact, bucket)
+            pulls = [
+                ("down_boto3", lambda k=key, s=artifact["sha256"]: boto3_pull(k, s)),
+                ("down_client", lambda v=version: client_pull(v)),
+            ]
+            for name, pull in reversed(pulls) if client_first else pulls:
+                seconds[name].append(timed(pull)[0])
+            boto3_rate, client_rate = (size / MiB / seconds[name][-1] for name in ("down_boto3", "down_client"))
+            rounds.append((client_first, boto3_rate, client_rate))
             registry.delete_artifact(artifact["id"])
 
+        def rate(values, pick):
+            return f"{size / MiB / pick(values):.0f}"
+
         def row(name, boto3_key, client_key, target=""):
-            boto3_seconds, client_seconds = best[boto3_key], best[client_key]
+            boto3_times, client_times = seconds[boto3_key], seconds[client_key]
             return [
                 name,
-                f"{size / MiB / boto3_seconds:.0f}",
-                f"{size / MiB / client_seconds:.0f}",
-                f"{boto3_seconds / client_seconds:.0%}",
+                rate(boto3_times, median),
+                rate(boto3_times, min),
+                rate(client_times, median),
+                rate(client_times, min),
+                f"{median(boto3_times) / median(client_times):.0%}",
                 target,
             ]
 
         rows = [
-            row("push (direct upload)", "up_boto3", "up_client", "85%"),
-            row("  of which hash + parts", "up_boto3", "up_parts"),
-            row("pull (redirect download)", "down_boto3", "down_client", "85%"),
-            row("  vs boto3 + sha256", "down_boto3_sha", "down_client"),
+            row("push", "up_boto3", "up_client", "85%"),
+            row("  client up to its last part", "up_boto3", "up_parts"),
+            row("pull", "down_boto3", "down_client", "85%"),
         ]
         print(
-            f"\nClient: one {size // MiB} MiB file, best of {args.repeat} runs, S3 at {endpoint}"
-            f"{' (moto)' if moto else ''}\n"
+            f"\nClient: one {size // MiB} MiB file, {args.repeat} rounds (sides alternate going first),"
+            f" S3 at {endpoint}{' (moto)' if moto else ''}\n"
         )
-        print(table(["transfer", "boto3 MiB/s", "client MiB/s", "client/boto3", "target"], rows))
+        headers = ["transfer", "boto3 median", "boto3 best", "client median", "client best", "client/boto3", "target"]
+        print(table(headers, rows))
         print(
-            "\nA push ends with `complete`, where the registry reads the object back once for its sha256;"
-            " the second row stops the clock when the last part is acknowledged."
-            "\nboto3's download is the faster of download_file (ranged GETs) and one streamed get_object;"
-            " the last row hashes that stream too, as the client does to verify what it received."
+            "\nMiB/s; client/boto3 is the ratio of the medians."
+            "\npush: boto3 upload_file (8 MiB parts, 10 threads) against the client's sha256 of the file,"
+            " its parts and `complete`, where the registry reads the object back for its sha256."
+            "\npull: the same object each round; both write a file beside the target while hashing it,"
+            " check the sha256 and rename it into place (boto3: one streamed get_object;"
+            " client: resolve, the registry's redirect, then the presigned URL)."
+            "\npull by round: "
+            + ", ".join(
+                f"{'client' if first else 'boto3'} first: boto3 {b:.0f} / client {c:.0f}" for first, b, c in rounds
+            )
         )
     finally:
         stop(server)

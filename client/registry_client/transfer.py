@@ -394,8 +394,11 @@ def _download(registry, artifact, dest, *, filename=None, progress=None, mode="r
             if response.status_code == 200 and offset:  # the server sent the whole file again
                 offset, digest = 0, hashlib.sha256()
             with open(partial, "r+b" if offset else "wb") as handle, ThreadPoolExecutor(1) as writer:
-                handle.seek(offset)
-                handle.truncate()
+                if offset:
+                    # Only when continuing: truncating a fresh file makes ext4 (auto_da_alloc)
+                    # flush it to disk when it is closed, which the pull would wait for.
+                    handle.seek(offset)
+                    handle.truncate()
                 if progress:
                     progress(offset, size)
 
