@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
 
 from .errors import ArtifactStorageError, Conflict, FileTooLarge
@@ -179,3 +180,25 @@ def abort_direct_upload(session, *, reason="aborted by the client"):
     except ArtifactStorageError:
         session.move(UploadSession.State.PENDING, error="")
         raise
+
+
+def fail_stalled_completion(session):
+    """Fail an upload whose completion has been running for longer than
+    ``REGISTRY_UPLOAD_COMPLETING_MINUTES``: its process died mid-way, and nothing else would ever
+    move it on. S3 drops the parts if it still has the upload. If S3 had already assembled the
+    file, the object has no artifact row and ``prune_artifacts`` removes it.
+
+    Raises Conflict (409) when the completion finished first (it is not ``completing`` any more);
+    ArtifactStorageError (503) when S3 cannot be reached, the upload being failed all the same,
+    so a later ``prune_uploads`` finds it as a stray multipart upload.
+    """
+    session.move(UploadSession.State.FAILED, error="The upload stalled while completing.")
+    abort_multipart(session.key, session.upload_id)
+
+
+def stalled_completions():
+    """Sessions ``completing`` for longer than ``REGISTRY_UPLOAD_COMPLETING_MINUTES``."""
+    cutoff = timezone.now() - timedelta(minutes=settings.REGISTRY_UPLOAD_COMPLETING_MINUTES)
+    return UploadSession.objects.filter(state=UploadSession.State.COMPLETING).filter(
+        Q(moved_at__lt=cutoff) | Q(moved_at__isnull=True, created_at__lt=cutoff)
+    )

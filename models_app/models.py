@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, Upper
 from django.urls import reverse
+from django.utils import timezone
 
 from .errors import Conflict
 from .markup import plain_snippet
@@ -834,6 +835,8 @@ class UploadSession(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
+    # When it last changed state: how long a completion has been running (``prune_uploads``).
+    moved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -858,7 +861,8 @@ class UploadSession(models.Model):
         found, and ``self.state`` is refreshed to it.
 
         A session leaves ``pending`` to be completed or aborted, and goes back to it when S3
-        refused that step; it leaves ``completing`` only by the hand of the completion that claimed it.
+        refused that step; it leaves ``completing`` by the hand of the completion that claimed it,
+        or failed by ``prune_uploads`` once that completion has stalled.
         """
         moves_from = {
             self.State.COMPLETING: [self.State.PENDING],
@@ -870,6 +874,7 @@ class UploadSession(models.Model):
         if error is not None:
             fields["error"] = error[:2000]
         fields["state"] = state
+        fields["moved_at"] = timezone.now()
         if UploadSession.objects.filter(pk=self.pk, state__in=moves_from[state]).update(**fields):
             for name, value in fields.items():
                 setattr(self, name, value)

@@ -227,6 +227,27 @@ def test_prune_uploads_aborts_expired_sessions_and_stray_multipart_uploads(api_c
     assert stray["UploadId"]
 
 
+def test_prune_uploads_fails_a_session_left_completing_past_the_bound(api_client, bucket, small_parts, settings):
+    """A process that died mid-complete leaves its session completing: once that has lasted
+    longer than REGISTRY_UPLOAD_COMPLETING_MINUTES, prune fails it and drops its parts."""
+    settings.REGISTRY_UPLOAD_COMPLETING_MINUTES = 60
+    stuck, recent = start(api_client).json(), start(api_client, version="2").json()
+    put_parts(stuck, CONTENT)
+    put_parts(recent, CONTENT)
+    now = timezone.now()
+    UploadSession.objects.filter(pk=stuck["id"]).update(state="completing", moved_at=now - timedelta(minutes=61))
+    UploadSession.objects.filter(pk=recent["id"]).update(state="completing", moved_at=now - timedelta(minutes=59))
+
+    call_command("prune_uploads")
+
+    failed = UploadSession.objects.get(pk=stuck["id"])
+    assert failed.state == "failed" and "completing" in failed.error
+    left = UploadSession.objects.get(pk=recent["id"])
+    assert left.state == "completing"
+    assert [u["UploadId"] for u in open_multipart_uploads(bucket)] == [left.upload_id]
+    assert not Artifact.objects.exists()
+
+
 def test_uploads_are_private_to_their_creator(api_client, bucket, django_user_model, small_parts):
     from rest_framework.test import APIClient
 

@@ -12,8 +12,9 @@ from models_app.storage import multipart
 
 class Command(BaseCommand):
     help = (
-        "Abort expired direct uploads, multipart uploads left open in the bucket by interrupted "
-        "API uploads, and OCI blob pushes left unfinished or unclaimed, so their parts stop taking space."
+        "Abort expired direct uploads and fail those whose completion stalled, multipart uploads left open "
+        "in the bucket by interrupted API uploads, and OCI blob pushes left unfinished or unclaimed, "
+        "so their parts stop taking space."
     )
 
     def add_arguments(self, parser):
@@ -50,6 +51,17 @@ class Command(BaseCommand):
                     self.stdout.write(f"skipping upload {session.id}: it is {session.state}")
                     continue
             aborted += 1
+        stalled = 0
+        for session in direct_uploads.stalled_completions():
+            self.stdout.write(f"{'would fail' if dry_run else 'failing'} upload {session.id} stalled while completing")
+            if not dry_run:
+                try:
+                    direct_uploads.fail_stalled_completion(session)
+                except Conflict:
+                    # Its completion finished after all, since it was listed.
+                    self.stdout.write(f"skipping upload {session.id}: it is {session.state}")
+                    continue
+            stalled += 1
         # Pushes over the OCI API (/v2/) left unfinished, or whose manifest never came.
         pushed = blob_uploads.prune(older_than_hours=older_than_hours, dry_run=dry_run, log=self.stdout.write)
         stray = 0
@@ -63,7 +75,8 @@ class Command(BaseCommand):
         keys = keys.count() if dry_run else keys.delete()[0]
         verb = "found" if dry_run else "pruned"
         self.stdout.write(
-            f"{aborted} expired upload(s), {pushed} abandoned OCI blob upload(s), {stray} stray multipart upload(s), "
+            f"{aborted} expired upload(s), {stalled} stalled completion(s), {pushed} abandoned OCI blob upload(s), "
+            f"{stray} stray multipart upload(s), "
             f"{forgotten} old session row(s) and {keys} idempotency key(s) {verb}."
         )
 
