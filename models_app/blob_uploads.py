@@ -161,7 +161,9 @@ def finish_upload(upload, *, digest, chunks=None, expected_size=None):
     """Store the last chunk (``chunks``, possibly empty), join the chunks and check the digest.
 
     The sha256 is that of the bytes as they arrived, computed while they streamed; a blob whose
-    digest differs from ``digest`` is deleted, with its upload, and refused (DIGEST_INVALID).
+    digest differs from ``digest`` is deleted, with its upload, and refused (DIGEST_INVALID). An
+    upload ``prune_uploads`` removed while its last bytes arrived is refused (BLOB_UPLOAD_UNKNOWN),
+    and the blob they made deleted.
     """
     hexdigest = parse_digest(digest)
     if upload.state != BlobUpload.State.UPLOADING:
@@ -190,15 +192,19 @@ def finish_upload(upload, *, digest, chunks=None, expected_size=None):
             f"The blob that arrived has digest sha256:{sha256}, not {digest}.",
             {"digest": f"sha256:{sha256}", "size": size},
         )
-    upload.state, upload.key, upload.sha256, upload.size, upload.chunks, upload.offset = (
-        BlobUpload.State.STORED,
-        key,
-        sha256,
-        size,
-        [],
-        size,
-    )
-    upload.save(update_fields=["state", "key", "sha256", "size", "chunks", "offset", "updated_at"])
+    fields = {"state": BlobUpload.State.STORED, "key": key, "sha256": sha256, "size": size, "offset": size}
+    fields.update(chunks=[], updated_at=timezone.now())
+    # Conditional: prune_uploads may have removed the upload as idle while its bytes arrived.
+    if not BlobUpload.objects.filter(pk=upload.pk, state=BlobUpload.State.UPLOADING).update(**fields):
+        if BlobUpload.objects.filter(pk=upload.pk).exists():
+            # Another request finished it first, into the same object: that one is theirs.
+            raise BlobUploadError("BLOB_UPLOAD_INVALID", "This upload is complete.")
+        discard_upload(upload, extra_keys=[key])
+        raise BlobUploadError(
+            "BLOB_UPLOAD_UNKNOWN", f"There is no upload {upload.id} in progress.", {"upload": str(upload.id)}
+        )
+    for name, value in fields.items():
+        setattr(upload, name, value)
     return upload
 
 

@@ -13,9 +13,9 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from models_app import services
+from models_app import blob_uploads, services
 from models_app.models import Artifact, BlobUpload
-from tests.conftest import bucket_keys, open_multipart_uploads, right_after
+from tests.conftest import bucket_keys, on_a_connection_of_its_own, open_multipart_uploads, right_after
 
 from .oci_helpers import INDEX, MANIFEST, Registry, oci_errors, register, sha256
 
@@ -172,6 +172,23 @@ def test_an_abandoned_upload_leaves_nothing_after_prune_uploads(registry, bucket
     assert BlobUpload.objects.count() == 2  # still within the session lifetime
     BlobUpload.objects.update(updated_at=timezone.now() - timedelta(hours=25))
     call_command("prune_uploads")
+    assert not BlobUpload.objects.exists() and bucket_keys(bucket) == []
+
+
+def test_an_upload_prune_uploads_removes_while_its_blob_arrives_is_unknown_and_leaves_nothing(bucket, user):
+    """prune_uploads (on another connection) removes the upload as idle while its blob streams in:
+    the push is refused as an unknown upload, and the stored blob does not stay behind."""
+    upload = blob_uploads.start_upload(repository="person-detection", user=user)
+
+    def arriving():
+        yield b"whole "
+        on_a_connection_of_its_own(lambda: blob_uploads.discard_upload(BlobUpload.objects.get(pk=upload.pk)))
+        yield b"blob"
+
+    with pytest.raises(blob_uploads.BlobUploadError) as refused:
+        blob_uploads.finish_upload(upload, digest=sha256(b"whole blob"), chunks=arriving())
+
+    assert refused.value.code == "BLOB_UPLOAD_UNKNOWN" and refused.value.detail == {"upload": str(upload.id)}
     assert not BlobUpload.objects.exists() and bucket_keys(bucket) == []
 
 
