@@ -248,6 +248,30 @@ def test_prune_uploads_fails_a_session_left_completing_past_the_bound(api_client
     assert not Artifact.objects.exists()
 
 
+def test_a_stalled_completion_s3_had_finished_leaves_an_orphan_prune_artifacts_removes(
+    api_client, bucket, small_parts, settings
+):
+    """The process died after S3 assembled the file but before the artifact row: prune_uploads
+    fails the session, and the object, which no artifact owns, goes with prune_artifacts."""
+    session = start(api_client).json()
+    parts = put_parts(session, CONTENT)
+    stalled = UploadSession.objects.get()
+    bucket.meta.client.complete_multipart_upload(
+        Bucket=bucket.name,
+        Key=stalled.key,
+        UploadId=stalled.upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": p["part_number"], "ETag": p["etag"]} for p in parts]},
+    )
+    UploadSession.objects.update(state="completing", moved_at=timezone.now() - timedelta(days=1))
+
+    call_command("prune_uploads")
+
+    assert UploadSession.objects.get().state == "failed" and open_multipart_uploads(bucket) == []
+    assert bucket_keys(bucket) == [stalled.key]
+    call_command("prune_artifacts", "--older-than-hours", "0")
+    assert bucket_keys(bucket) == []
+
+
 def test_uploads_are_private_to_their_creator(api_client, bucket, django_user_model, small_parts):
     from rest_framework.test import APIClient
 
