@@ -250,8 +250,10 @@ REGISTRY_UPLOAD_PART_BYTES = env_int("REGISTRY_UPLOAD_PART_BYTES", 8 * 1024**2)
 # web upload page does so above this size. Unfinished sessions expire (``prune_uploads``).
 REGISTRY_DIRECT_UPLOAD_THRESHOLD = env_int("REGISTRY_DIRECT_UPLOAD_THRESHOLD", 100 * 1024**2)
 REGISTRY_UPLOAD_SESSION_HOURS = env_int("REGISTRY_UPLOAD_SESSION_HOURS", 24)
-# A completion running longer than this has lost its process: ``prune_uploads`` fails it.
-REGISTRY_UPLOAD_COMPLETING_MINUTES = env_int("REGISTRY_UPLOAD_COMPLETING_MINUTES", 60)
+# A completion running longer than this has lost its process: ``prune_uploads`` fails it. The
+# completion reads the whole file back for its sha256, so the bound must exceed that read for the
+# largest file (5 TB at 100 MiB/s is about 15 hours).
+REGISTRY_UPLOAD_COMPLETING_MINUTES = env_int("REGISTRY_UPLOAD_COMPLETING_MINUTES", 24 * 60)
 # Downloads: "proxy" streams the file through the registry; "redirect" answers 302 to a
 # short-lived presigned S3 URL (S3 only). ``?mode=`` on a download overrides it per request.
 REGISTRY_DOWNLOAD_MODE = os.environ.get("REGISTRY_DOWNLOAD_MODE", "proxy").strip().lower()
