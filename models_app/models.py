@@ -189,23 +189,26 @@ ARTIFACT_FIELDS = (
 )
 
 
+def _per_version(aggregate):
+    """``aggregate`` over each version's variants, as a correlated subquery.
+
+    Rather than a join with GROUP BY: computed for the rows of a page only, and left out of the
+    pagination COUNT (a join with GROUP BY would not be).
+    """
+    artifacts = Artifact.objects.filter(version=OuterRef("pk")).order_by().values("version")
+    return Subquery(artifacts.annotate(value=aggregate).values("value"))
+
+
 class ModelVersionQuerySet(models.QuerySet):
     def with_totals(self):
-        """Variant count and total size in the same query, for version lists.
-
-        Correlated subqueries rather than a join with GROUP BY: computed for the rows of a page
-        only, and left out of the pagination COUNT (a join with GROUP BY would not be).
-        """
-        artifacts = Artifact.objects.filter(version=OuterRef("pk")).order_by().values("version")
+        """Variant count and total size in the same query, for version lists."""
         return self.annotate(
-            artifact_count=Coalesce(Subquery(artifacts.annotate(n=Count("pk")).values("n")), 0),
-            total_size=Subquery(artifacts.annotate(total=Sum("size")).values("total")),
+            artifact_count=Coalesce(_per_version(Count("pk")), 0), total_size=_per_version(Sum("size"))
         )
 
     def with_best_score(self):
         """The best variant score, for the lists that show it (pages, admin); the API does not."""
-        artifacts = Artifact.objects.filter(version=OuterRef("pk")).order_by().values("version")
-        return self.annotate(best_score=Subquery(artifacts.annotate(best=Max("score")).values("best")))
+        return self.annotate(best_score=_per_version(Max("score")))
 
 
 class ModelVersion(Timestamped):
