@@ -40,28 +40,18 @@ class Command(BaseCommand):
     def _prune(self, *, older_than_hours, forget_after_days, dry_run, **options):
         now = timezone.now()
         expired = UploadSession.objects.filter(state=UploadSession.State.PENDING, expires_at__lt=now)
-        aborted = 0
-        for session in expired:
-            self.stdout.write(f"{'would abort' if dry_run else 'aborting'} expired upload {session.id} ({session.key})")
-            if not dry_run:
-                try:
-                    direct_uploads.abort_direct_upload(session, reason="expired")
-                except Conflict:
-                    # Its client took it since it was listed (to complete it, say): not ours to abort.
-                    self.stdout.write(f"skipping upload {session.id}: it is {session.state}")
-                    continue
-            aborted += 1
-        stalled = 0
-        for session in direct_uploads.stalled_completions():
-            self.stdout.write(f"{'would fail' if dry_run else 'failing'} upload {session.id} stalled while completing")
-            if not dry_run:
-                try:
-                    direct_uploads.fail_stalled_completion(session)
-                except Conflict:
-                    # Its completion finished after all, since it was listed.
-                    self.stdout.write(f"skipping upload {session.id}: it is {session.state}")
-                    continue
-            stalled += 1
+        aborted = self._settle(
+            expired,
+            lambda s: f"{'would abort' if dry_run else 'aborting'} expired upload {s.id} ({s.key})",
+            lambda s: direct_uploads.abort_direct_upload(s, reason="expired"),
+            dry_run,
+        )
+        stalled = self._settle(
+            direct_uploads.stalled_completions(),
+            lambda s: f"{'would fail' if dry_run else 'failing'} upload {s.id} stalled while completing",
+            direct_uploads.fail_stalled_completion,
+            dry_run,
+        )
         # Pushes over the OCI API (/v2/) left unfinished, or whose manifest never came.
         pushed = blob_uploads.prune(older_than_hours=older_than_hours, dry_run=dry_run, log=self.stdout.write)
         stray = 0
@@ -79,6 +69,22 @@ class Command(BaseCommand):
             f"{stray} stray multipart upload(s), "
             f"{forgotten} old session row(s) and {keys} idempotency key(s) {verb}."
         )
+
+    def _settle(self, sessions, describe, settle, dry_run):
+        """Settle each session (say what, then do it); returns how many. A session another writer
+        moved since it was listed (its client completing it, a stalled completion finishing after
+        all) makes the move raise Conflict and is skipped: it is not this run's to settle."""
+        count = 0
+        for session in sessions:
+            self.stdout.write(describe(session))
+            if not dry_run:
+                try:
+                    settle(session)
+                except Conflict:
+                    self.stdout.write(f"skipping upload {session.id}: it is {session.state}")
+                    continue
+            count += 1
+        return count
 
     def _abort_stray(self, cutoff, dry_run):
         """Multipart uploads under artifacts/ that no pending session owns (an API upload whose
