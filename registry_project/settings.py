@@ -262,6 +262,9 @@ if REGISTRY_DOWNLOAD_MODE not in {"proxy", "redirect"}:
 # Lists count exactly up to this many matching rows; past it, PostgreSQL's planner estimate is
 # used (``X-Count-Estimated: true``) so a page never costs a full count.
 REGISTRY_EXACT_COUNT_LIMIT = env_int("REGISTRY_EXACT_COUNT_LIMIT", 10_000)
+# First pages of the most asked-for lists run SQL compiled once per kind of request
+# (models_app/api/prepared.py); off, every list takes the general path.
+REGISTRY_PREPARED_LISTS = env_bool("REGISTRY_PREPARED_LISTS", True)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # Reads are open unless REGISTRY_REQUIRE_LOGIN is true; writes always need a user with the

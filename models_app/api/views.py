@@ -24,6 +24,7 @@ from ..models import (
     normalize_alias_name,
 )
 from ..uploads import StreamingFileParser, StreamingMultiPartParser
+from . import prepared
 from .filters import ArtifactFilterSet, AuditEntryFilterSet, ModelVersionFilterSet, RegisteredModelFilterSet
 from .idempotency import IdempotentCreateMixin
 from .permissions import AliasPermissions, CanAddArtifacts, ChangePermissions, CreatePermissions, ReadOnly
@@ -50,10 +51,23 @@ from .serializers import (
 FORCE_PARAM = OpenApiParameter("force", OpenApiTypes.BOOL, description="Also delete every version and file.")
 
 
-class RegisteredModelViewSet(IdempotentCreateMixin, viewsets.ModelViewSet):
+class PreparedListMixin:
+    """The first page of a list from SQL compiled once per kind of request, for requests whose
+    parameters are all among ``prepared_params`` (plus ordering and page size); see
+    models_app/api/prepared.py."""
+
+    prepared_params = ()
+
+    def list(self, request, *args, **kwargs):
+        response = prepared.first_page(self, request)
+        return response if response is not None else super().list(request, *args, **kwargs)
+
+
+class RegisteredModelViewSet(IdempotentCreateMixin, PreparedListMixin, viewsets.ModelViewSet):
     """Registered models, looked up by name."""
 
     serializer_class = RegisteredModelSerializer
+    prepared_params = ("name", "tag")
     filterset_class = RegisteredModelFilterSet
     lookup_field = "name"
     lookup_value_regex = "[^/]+"
@@ -140,10 +154,13 @@ class PageByIdsMixin:
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
-class ModelVersionViewSet(IdempotentCreateMixin, PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelViewSet):
+class ModelVersionViewSet(
+    IdempotentCreateMixin, PreparedListMixin, PageByIdsMixin, FilterListsOnlyMixin, viewsets.ModelViewSet
+):
     """Versions of registered models. Deleting a version deletes its artifacts and their files."""
 
     serializer_class = ModelVersionSerializer
+    prepared_params = ("registered_model", "tag", "version", "status")
     filterset_class = ModelVersionFilterSet
     search_fields = ["version", "description", "registered_model__name", "architecture", "category", "project_name"]
     ordering_fields = ["created_at", "updated_at", "version", "registered_model__name"]

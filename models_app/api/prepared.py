@@ -1,0 +1,299 @@
+"""Prepared lists: the first page of a list, with its SQL compiled once per kind of request.
+
+A list request spends most of its time in Python, not in the database: the ORM compiles the
+same query again for every request (resolving each column, join and subquery), then the
+serializer walks every field of every row through its generic machinery. Clients mostly repeat a
+few kinds of request (a model's versions, with a tag; a page of models whose name contains a
+string), differing only in their values.
+
+For such a request, the view's own filters, ordering and page size build the query once, from two
+sets of sample values; comparing the two compiled queries shows which SQL parameters carry which
+request value. Later requests of the same kind run that SQL with their own values, and turn its
+rows into JSON with the serializer's own fields. The filters, the read rule and the
+representation stay where they are written: nothing here knows what a filter means, so a kind of
+request whose values do not reach the SQL unchanged (or as ``LIKE`` patterns) is never prepared
+and takes the general path, as does every request with a parameter the view does not list.
+"""
+
+import copy
+import threading
+from urllib.parse import quote
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldError
+from django.db import connections
+from django.http import HttpRequest, QueryDict
+from django.urls import reverse
+from rest_framework import serializers
+from rest_framework.relations import PrimaryKeyRelatedField, SlugRelatedField, StringRelatedField
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+
+from .fields import PLACEHOLDER, SAFE, RouteLinkField
+from .pagination import CheapCountPaginator
+
+_plans = {}
+_lock = threading.Lock()
+# A kind of request that cannot be prepared is remembered as such, so it is tried once.
+UNPREPARED = object()
+# Kinds of request are few in practice; the bounds keep a client inventing new ones (orderings,
+# page sizes, repeated parameters) from growing the plans without end.
+MAX_PLANS = 512
+MAX_REPEATS = 3
+
+
+def first_page(view, request):
+    """The paginated response for ``request`` from a prepared query, or None when the request
+    is not of a kind ``view.prepared_params`` covers (the caller then takes the general path)."""
+    if not settings.REGISTRY_PREPARED_LISTS:
+        return None
+    kind = request_kind(view, request)
+    if kind is None:
+        return None
+    key = (type(view), kind)
+    plan = _plans.get(key)
+    if plan is None:
+        if len(_plans) >= MAX_PLANS:
+            return None
+        plan = Plan.build(view, request, kind) or UNPREPARED
+        with _lock:
+            _plans[key] = plan
+    if plan is UNPREPARED:
+        return None
+    return plan.respond(view, request)
+
+
+def request_kind(view, request):
+    """What the SQL depends on besides the values: each parameter's name and how many times it
+    is given, the ordering and the page size; None if the request is not one to prepare."""
+    params = request.query_params
+    orderings = {f"{sign}{name}" for name in view.ordering_fields for sign in ("", "-")}
+    kind = []
+    for name in sorted(params):
+        values = params.getlist(name)
+        if name == "page":
+            if values != ["1"]:
+                return None
+        elif name == "ordering" and values[-1] in orderings or name == "page_size" and values[-1].isdigit():
+            kind.append((name, values[-1]))
+        elif name in view.prepared_params and len(values) <= MAX_REPEATS and all(values):
+            kind.append((name, len(values), tuple(":" in v for v in values)))
+        else:
+            return None
+    return tuple(kind)
+
+
+def sample(name, index, variant):
+    """A value the filters pass through unchanged and that no real value depends on."""
+    return f"prepared{variant}{name}{index}"
+
+
+def sample_values(kind, variant):
+    """The request parameters of ``kind`` with sample values (``key:value`` pairs stay pairs)."""
+    data = QueryDict(mutable=True)
+    parts = {}
+    for item in kind:
+        name = item[0]
+        if name in ("ordering", "page_size"):
+            data[name] = item[1]
+            continue
+        for index, pair in enumerate(item[2]):
+            key = sample(name, index, variant)
+            if pair:
+                data.appendlist(name, f"{key}k:{key}v")
+                parts[f"{key}k"] = (name, index, "key")
+                parts[f"{key}v"] = (name, index, "value")
+            else:
+                data.appendlist(name, key)
+                parts[key] = (name, index, "whole")
+    return data, parts
+
+
+def part_of(value, part):
+    if part == "whole":
+        return value
+    key, _, rest = value.partition(":")
+    return key if part == "key" else rest
+
+
+class Statement:
+    """SQL compiled once, and which of its parameters take which request value."""
+
+    def __init__(self, sql, params, slots):
+        self.sql, self.params, self.slots = sql, params, slots
+
+    @classmethod
+    def compare(cls, compiled_a, compiled_b, parts_a, parts_b, connection):
+        """From one query compiled with each set of sample values; None unless only the
+        values differ between the two, each recognisably."""
+        (sql_a, params_a), (sql_b, params_b) = compiled_a, compiled_b
+        if sql_a != sql_b or len(params_a) != len(params_b):
+            return None
+        slots = find_slots(params_a, params_b, parts_a, parts_b, connection)
+        return None if slots is None else cls(sql_a, list(params_a), slots)
+
+    def run(self, cursor, values):
+        params = list(self.params)
+        for position, (name, index, part, like) in self.slots.items():
+            value = part_of(values[(name, index)], part)
+            params[position] = like(value) if like else value
+        cursor.execute(self.sql, params)
+        return cursor.fetchall()
+
+
+class Plan:
+    """One kind of request's statements (its page of rows, and a capped count of all its rows
+    for when there are more than a page), and how its rows become JSON."""
+
+    def __init__(self, rows, count, compiler, columns, fields, page_size):
+        self.rows, self.count, self.compiler, self.db = rows, count, compiler, compiler.using
+        self.columns, self.fields, self.page_size = columns, fields, page_size
+
+    @classmethod
+    def build(cls, view, request, kind):
+        fields = row_fields(view)
+        if fields is None:
+            return None
+        columns = [column for _, column, _ in fields]
+        limit = settings.REGISTRY_EXACT_COUNT_LIMIT
+        compiled = []
+        for variant in "ab":
+            data, parts = sample_values(kind, variant)
+            probe = probe_view(view, request, data)
+            page_size = probe.paginator.get_page_size(probe.request)
+            queryset = probe.filter_queryset(probe.get_queryset())
+            try:
+                page = queryset.values_list(*columns)[: page_size + 1]
+                compiler = page.query.get_compiler(page.db)
+                counted = queryset.order_by().values("pk")[: limit + 1] if limit else queryset.values("pk")
+                count_sql, count_params = counted.query.sql_with_params()
+                compiled.append((compiler.as_sql(), (f"SELECT COUNT(*) FROM ({count_sql}) counted", count_params)))
+            except FieldError:  # a field's source that is not a column (a property, say)
+                return None
+            compiled.append(parts)
+        (page_a, count_a), parts_a, (page_b, count_b), parts_b = compiled
+        connection = connections[compiler.using]
+        rows = Statement.compare(page_a, page_b, parts_a, parts_b, connection)
+        count = Statement.compare(count_a, count_b, parts_a, parts_b, connection)
+        if rows is None or count is None:
+            return None
+        # The compiler's own select order (Django keeps values_list's order since 5.2).
+        names = [expression.target.attname if alias is None else alias for expression, _, alias in compiler.select]
+        return cls(rows, count, compiler, [names.index(column) for column in columns], fields, page_size)
+
+    def respond(self, view, request):
+        values = {}
+        for name in request.query_params:
+            for index, value in enumerate(request.query_params.getlist(name)):
+                values[(name, index)] = value
+        with connections[self.db].cursor() as cursor:
+            rows = list(self.compiler.results_iter([self.rows.run(cursor, values)]))
+            count, estimated, next_link = len(rows), False, None
+            if count > self.page_size:
+                count = self.count.run(cursor, values)[0][0]
+                next_link = replace_query_param(request.build_absolute_uri(), "page", 2)
+        if count > settings.REGISTRY_EXACT_COUNT_LIMIT > 0:
+            # Past the exact limit the planner's estimate stands in, as on the general path.
+            paginator = CheapCountPaginator(view.filter_queryset(view.get_queryset()), self.page_size)
+            count, estimated = paginator.count, paginator.estimated
+        origin = request.build_absolute_uri("/")[:-1]
+        results = [self.render(row, origin) for row in rows[: self.page_size]]
+        response = Response({"count": count, "next": next_link, "previous": None, "results": results})
+        if estimated:
+            response["X-Count-Estimated"] = "true"
+        return response
+
+    def render(self, row, origin):
+        out = {}
+        for (name, _, convert), position in zip(self.fields, self.columns):
+            value = row[position]
+            out[name] = None if value is None else convert(value, origin)
+        return out
+
+
+def find_slots(params_a, params_b, parts_a, parts_b, connection):
+    """Which SQL parameter carries which request value, and whether as itself or inside a
+    ``LIKE`` pattern; None when a parameter changes in any other way."""
+    contains = connection.ops.prep_for_like_query
+    slots = {}
+    for position, (a, b) in enumerate(zip(params_a, params_b)):
+        if a == b:
+            continue
+        for value_a, (name, index, part) in parts_a.items():
+            value_b = next(v for v, where in parts_b.items() if where == (name, index, part))
+            if (a, b) == (value_a, value_b):
+                slots[position] = (name, index, part, None)
+                break
+            if (a, b) == (f"%{value_a}%", f"%{value_b}%"):
+                slots[position] = (name, index, part, lambda value: f"%{contains(value)}%")
+                break
+        else:
+            return None
+    return slots
+
+
+def probe_view(view, request, data):
+    """A copy of ``view`` answering a request with ``data`` as its parameters."""
+    http = HttpRequest()
+    http.method = "GET"
+    http.GET = data
+    http.META = request._request.META
+    probe = copy.copy(view)
+    probe.__dict__.pop("_paginator", None)
+    probe.request = Request(http)
+    probe.request.user = request.user
+    return probe
+
+
+def row_fields(view):
+    """(name, column, convert) for each field of the view's serializer, or None if one of them
+    needs more than its row's columns (a nested serializer, a method field)."""
+    serializer = view.get_serializer()
+    user_model = get_user_model()
+    fields = []
+    for name, field in serializer.fields.items():
+        if field.write_only:
+            continue
+        if isinstance(field, RouteLinkField):
+            fields.append((name, field.lookup_field, route(field.view_name, field.lookup_url_kwarg)))
+        elif isinstance(field, SlugRelatedField):
+            fields.append((name, f"{field.source}__{field.slug_field}", keep))
+        elif isinstance(field, StringRelatedField):
+            related = serializer.Meta.model._meta.get_field(field.source).related_model
+            if related is not user_model:
+                return None
+            fields.append((name, f"{field.source}__{user_model.USERNAME_FIELD}", keep))
+        elif isinstance(field, PrimaryKeyRelatedField):
+            if field.pk_field is not None:
+                return None
+            fields.append((name, field.source, keep))
+        elif isinstance(field, serializers.SerializerMethodField | serializers.BaseSerializer):
+            return None
+        elif field.source == "*":
+            return None
+        else:
+            fields.append((name, field.source.replace(".", "__"), represent(field)))
+    return fields
+
+
+def keep(value, origin):
+    return value
+
+
+def represent(field):
+    def convert(value, origin):
+        return field.to_representation(value)
+
+    return convert
+
+
+def route(view_name, kwarg):
+    """The row's absolute URL, as RouteLinkField writes it (the path reversed once)."""
+    prefix, _, suffix = reverse(view_name, kwargs={kwarg: PLACEHOLDER}).partition(PLACEHOLDER)
+
+    def convert(value, origin):
+        return f"{origin}{prefix}{quote(str(value), safe=SAFE)}{suffix}"
+
+    return convert
