@@ -52,7 +52,8 @@ def first_page(view, request):
     kind = request_kind(view, request)
     if kind is None:
         return None
-    key = (type(view), kind)
+    # The count limit is part of the compiled count (a setting a test may change).
+    key = (type(view), kind, settings.REGISTRY_EXACT_COUNT_LIMIT)
     plan = _plans.get(key)
     if plan is None:
         if len(_plans) >= MAX_PLANS:

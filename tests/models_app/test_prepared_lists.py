@@ -1,0 +1,146 @@
+"""Prepared lists (models_app/api/prepared.py) answer exactly what the general path answers."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from models_app.api import prepared
+from models_app.models import ModelVersion, RegisteredModel
+
+pytestmark = pytest.mark.django_db
+
+NAMES = ["person-detection", "100%_sure", "50%-off", "under_score", "Ünïcode-model", "plain"]
+
+
+@pytest.fixture(autouse=True)
+def _no_plans():
+    prepared._plans.clear()
+    yield
+    prepared._plans.clear()
+
+
+@pytest.fixture
+def catalogue(user):
+    """Models whose names hold LIKE wildcards, versions of every status, tags whose values hold
+    colons, a creator, a derivation, and one model with more versions than a page."""
+    models = {name: RegisteredModel.objects.create(name=name, tags={"team": name[:3]}) for name in NAMES}
+    first = None
+    for index, status in enumerate(["active", "deprecated", "archived", "active"]):
+        version = ModelVersion.objects.create(
+            registered_model=models["person-detection"],
+            version=str(index + 1),
+            status=status,
+            tags={"precision": "FP16" if index % 2 else "INT8", "url": "http://x:1/a:b"},
+            labels=["person"],
+            overview={"mAP": 0.5 + index / 10},
+            created_by=user if index % 2 else None,
+            derived_from=first,
+        )
+        first = first or version
+    for index in range(60):
+        ModelVersion.objects.create(registered_model=models["plain"], version=f"v{index}", tags={"n": str(index % 3)})
+    return models
+
+
+URLS = [
+    "/api/v1/versions/?registered_model=person-detection",
+    "/api/v1/versions/?registered_model=person-detection&tag=precision:FP16",
+    "/api/v1/versions/?registered_model=person-detection&tag=url:http://x:1/a:b",
+    "/api/v1/versions/?registered_model=person-detection&tag=precision",
+    "/api/v1/versions/?registered_model=person-detection&status=archived",
+    "/api/v1/versions/?registered_model=person-detection&version=2",
+    "/api/v1/versions/?registered_model=person-detection&tag=precision:INT8&tag=url",
+    "/api/v1/versions/?registered_model=plain",
+    "/api/v1/versions/?registered_model=plain&page_size=7&ordering=version",
+    "/api/v1/versions/?registered_model=plain&tag=n:1&page=1",
+    "/api/v1/versions/?registered_model=nope",
+    "/api/v1/registered-models/?name=%25",
+    "/api/v1/registered-models/?name=_",
+    "/api/v1/registered-models/?name=%25_",
+    "/api/v1/registered-models/?name=ünï",
+    "/api/v1/registered-models/?name=DETECT",
+    "/api/v1/registered-models/?ordering=name&page_size=2",
+    "/api/v1/registered-models/?ordering=-version_count&page_size=50",
+    "/api/v1/registered-models/?tag=team:per",
+    "/api/v1/registered-models/",
+]
+
+
+def body(client, url, settings, enabled):
+    settings.REGISTRY_PREPARED_LISTS = enabled
+    response = client.get(url)
+    return response.status_code, response.content, response.get("X-Count-Estimated")
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_a_prepared_list_is_byte_for_byte_the_general_one(api_client, catalogue, settings, url):
+    general = body(api_client, url, settings, False)
+    assert general[0] == 200
+    assert not prepared._plans
+    first, again = body(api_client, url, settings, True), body(api_client, url, settings, True)
+    assert first == general and again == general
+    plans = list(prepared._plans.values())
+    assert len(plans) == 1 and isinstance(plans[0], prepared.Plan)  # it was prepared, then reused
+
+
+def test_like_wildcards_in_a_name_match_themselves(api_client, catalogue):
+    names = lambda url: sorted(m["name"] for m in api_client.get(url).json()["results"])  # noqa: E731
+    assert names("/api/v1/registered-models/?name=%25") == ["100%_sure", "50%-off"]
+    assert names("/api/v1/registered-models/?name=%25_") == ["100%_sure"]
+    assert names("/api/v1/registered-models/?name=r_s") == ["under_score"]
+
+
+def test_more_rows_than_a_page_are_counted_and_linked(api_client, catalogue):
+    data = api_client.get("/api/v1/versions/?registered_model=plain&page_size=25").json()
+    assert data["count"] == 60 and len(data["results"]) == 25
+    assert data["next"] == "http://testserver/api/v1/versions/?page=2&page_size=25&registered_model=plain"
+    second = api_client.get(data["next"]).json()
+    assert data["results"][-1]["version"] != second["results"][0]["version"]
+
+
+def test_past_the_exact_limit_the_count_is_the_planners_estimate(api_client, catalogue, settings):
+    settings.REGISTRY_EXACT_COUNT_LIMIT = 10
+    response = api_client.get("/api/v1/versions/?registered_model=plain")
+    assert response["X-Count-Estimated"] == "true"
+    assert response.json()["count"] > 10
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/versions/?registered_model=plain&search=v1",  # a parameter not listed
+        "/api/v1/versions/?registered_model=plain&page=2",
+        "/api/v1/versions/?registered_model=plain&ordering=description",  # not an ordering field
+        "/api/v1/versions/?tag=n&tag=n:1&tag=n:2&tag=n:0",  # repeated past the bound
+        "/api/v1/versions/?registered_model=",  # empty: the filter ignores it
+    ],
+)
+def test_other_requests_take_the_general_path(api_client, catalogue, settings, url):
+    assert body(api_client, url, settings, True) == body(api_client, url, settings, False)
+    assert not prepared._plans
+
+
+def test_a_token_read_of_a_models_versions_costs_two_queries(catalogue, user):
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.get("/api/v1/versions/?registered_model=plain")  # prepares
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/api/v1/versions/?registered_model=person-detection")
+    assert response.status_code == 200 and response.json()["count"] == 3
+    assert len(ctx.captured_queries) == 2  # the token (with the lockout count), the rows
+
+
+def test_the_read_rule_still_applies(anon_client, catalogue, settings):
+    settings.REGISTRY_REQUIRE_LOGIN = True
+    response = anon_client.get("/api/v1/versions/?registered_model=plain")
+    assert response.status_code in (401, 403)
+    assert "error" in response.json()
+
+
+def test_plans_are_bounded(api_client, catalogue, settings, monkeypatch):
+    monkeypatch.setattr(prepared, "MAX_PLANS", 2)
+    for size in range(1, 6):
+        response = api_client.get(f"/api/v1/versions/?registered_model=plain&page_size={size}")
+        assert response.status_code == 200 and len(response.json()["results"]) == size
+    assert len(prepared._plans) == 2
