@@ -7,16 +7,22 @@ tokens are counted the same way (per client: a token names no account), so the l
 admin and the API share one limit.
 """
 
+from axes.attempts import get_cool_off_threshold
 from axes.conf import settings as axes_settings
 from axes.handlers.database import AxesDatabaseHandler
 from axes.handlers.proxy import AxesProxyHandler
 from axes.helpers import get_cool_off, get_failure_limit
+from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_login_failed
+from django.db import connections
 from django.db.models import Func, Subquery
 from django.http import HttpResponse, JsonResponse
+from django.test import RequestFactory
 from django.utils.translation import gettext_lazy as _
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from .lib.http import error_body
@@ -95,19 +101,119 @@ class ThrottledTokenAuthentication(TokenAuthentication):
                 raise Throttled(wait=retry_after_seconds(request))
             return super().authenticate_credentials(key)
         AxesProxyHandler.update_request(request)
-        failures = {
-            f"axes_failures_{n}": Subquery(
-                attempts.order_by().annotate(total=Func("failures_since_start", function="SUM")).values("total")
-            )
-            for n, attempts in enumerate(handler.get_user_attempts(request))
-        }
-        try:
-            token = self.get_model().objects.select_related("user").annotate(**failures).get(key=key)
-        except self.get_model().DoesNotExist:
+        statement = token_statement(handler, request)
+        if statement is not None:
+            row = statement.run(request, key)
+        else:
+            row = token_query(handler, request, key).first()
+        if row is None:
             raise AuthenticationFailed(_("Invalid token.")) from None
-        counted = max((getattr(token, name) or 0 for name in failures), default=0)
+        token, counted = token_from_row(row)
         if counted >= get_failure_limit(request, None):
             raise Throttled(wait=retry_after_seconds(request))
         if not token.user.is_active:
             raise AuthenticationFailed(_("User inactive or deleted."))
         return (token.user, token)
+
+
+def token_query(handler, request, key):
+    """The token, its user's columns and the client's failure counts (one per lockout
+    parameter), as one row."""
+    failures = [
+        Subquery(attempts.order_by().annotate(total=Func("failures_since_start", function="SUM")).values("total"))
+        for attempts in handler.get_user_attempts(request)
+    ]
+    return (
+        Token.objects.filter(key=key)
+        .annotate(**{f"axes_failures_{n}": failure for n, failure in enumerate(failures)})
+        .values_list(
+            *TOKEN_COLUMNS,
+            *(f"user__{name}" for name in user_columns()),
+            *(f"axes_failures_{n}" for n in range(len(failures))),
+        )
+    )
+
+
+TOKEN_COLUMNS = ("key", "user_id", "created")
+
+
+def user_columns():
+    return [field.attname for field in get_user_model()._meta.concrete_fields]
+
+
+def token_from_row(row):
+    """The token with its user, and the highest failure count, from a ``token_query`` row."""
+    users = user_columns()
+    token = Token.from_db(Token.objects.db, TOKEN_COLUMNS, row[: len(TOKEN_COLUMNS)])
+    user_row = row[len(TOKEN_COLUMNS) : len(TOKEN_COLUMNS) + len(users)]
+    token.user = get_user_model().from_db(token._state.db, users, user_row)
+    return token, max((count or 0 for count in row[len(TOKEN_COLUMNS) + len(users) :]), default=0)
+
+
+class TokenStatement:
+    """``token_query`` compiled once: every API request with a token runs it, and compiling it
+    (a join, a subquery per lockout parameter) cost more than running it.
+
+    Its parameters are the token, the client's address and the start of the cool-off, each
+    computed at run time the way the ORM and django-axes compute them. ``token_statement`` builds
+    it from two sample requests and keeps it only if their compiled parameters are exactly those
+    values; any other lockout set-up takes the ORM path."""
+
+    SOURCES = {
+        "key": lambda request, key: key,
+        "ip_address": lambda request, key: AccessAttempt._meta.get_field("ip_address").get_db_prep_value(
+            request.axes_ip_address, connections[AccessAttempt.objects.db], prepared=False
+        ),
+        "cool_off": lambda request, key: get_cool_off_threshold(request),
+    }
+
+    def __init__(self, sql, sources):
+        self.sql, self.sources = sql, sources
+
+    def values(self, request, key):
+        return [self.SOURCES[source](request, key) for source in self.sources]
+
+    def run(self, request, key):
+        with connections[Token.objects.db].cursor() as cursor:
+            cursor.execute(self.sql, self.values(request, key))
+            return cursor.fetchone()
+
+    @classmethod
+    def build(cls, handler):
+        compiled = []
+        for address, key in (("192.0.2.1", "prepared-a"), ("2001:db8::2", "prepared-b")):
+            sample = RequestFactory().get("/", REMOTE_ADDR=address)
+            AxesProxyHandler.update_request(sample)
+            sql, params = token_query(handler, sample, key).query.sql_with_params()
+            found = cls.attribute(params, sample, key)
+            if found is None or len(params) != 3:
+                return None
+            compiled.append((sql, found))
+        (sql_a, sources_a), (sql_b, sources_b) = compiled
+        return cls(sql_a, sources_a) if sql_a == sql_b and sources_a == sources_b else None
+
+    @classmethod
+    def attribute(cls, params, request, key):
+        """Which source gives each parameter; None if one is not any of them."""
+        values = {name: source(request, key) for name, source in cls.SOURCES.items()}
+        sources = []
+        for param in params:
+            matches = [name for name, value in values.items() if value == param]
+            if len(matches) != 1:
+                return None
+            sources.append(matches[0])
+        return sources
+
+
+_token_statement = {}
+
+
+def token_statement(handler, request):
+    """The prepared token query for requests like ``request`` (a token names no account, so only
+    the client's address is counted), built on first use; None where it cannot be prepared."""
+    if lockout_parameters(request) != ["ip_address"]:
+        return None
+    key = (type(handler), axes_settings.AXES_COOLOFF_TIME is None, get_user_model())
+    if key not in _token_statement:
+        _token_statement[key] = TokenStatement.build(handler)
+    return _token_statement[key]

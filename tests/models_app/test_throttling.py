@@ -100,3 +100,35 @@ def test_behind_a_proxy_the_client_is_the_address_the_proxy_appended(client, ali
         HTTP_X_FORWARDED_FOR="spoofed, 192.0.2.7",
     )
     assert response.status_code == 302
+
+
+@pytest.mark.parametrize("ip", ["10.0.0.3", "2001:db8::7", "::ffff:10.0.0.3"])
+def test_the_prepared_token_query_counts_the_clients_failures(client, alice, ip):
+    """The token query is compiled once (models_app.throttling.TokenStatement); its address and
+    cool-off are filled in per request, IPv6 included."""
+    from models_app import throttling
+
+    token = Token.objects.create(user=alice).key
+    url = "/api/v1/registered-models/"
+    assert client.get(url, HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR=ip).status_code == 200
+    assert isinstance(next(iter(throttling._token_statement.values())), throttling.TokenStatement)
+    for attempt in range(LIMIT):
+        client.get(url, HTTP_AUTHORIZATION=f"Token guess{attempt}", REMOTE_ADDR=ip)
+    assert client.get(url, HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR=ip).status_code == 429
+    assert client.get(url, HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR="10.0.0.2").status_code == 200
+
+
+def test_failures_older_than_the_cool_off_no_longer_lock_a_token_out(client, alice):
+    import datetime
+
+    from axes.models import AccessAttempt
+
+    token = Token.objects.create(user=alice).key
+    url = "/api/v1/registered-models/"
+    for attempt in range(LIMIT):
+        client.get(url, HTTP_AUTHORIZATION=f"Token guess{attempt}", REMOTE_ADDR="10.0.0.11")
+    assert client.get(url, HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR="10.0.0.11").status_code == 429
+    AccessAttempt.objects.filter(ip_address="10.0.0.11").update(
+        attempt_time=datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=16)
+    )
+    assert client.get(url, HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR="10.0.0.11").status_code == 200
