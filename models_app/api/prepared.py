@@ -23,9 +23,10 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldError
 from django.db import connections
-from django.http import HttpRequest, QueryDict
+from django.http import Http404, HttpRequest, QueryDict
 from django.urls import reverse
 from rest_framework import serializers
+from rest_framework.permissions import BasePermission
 from rest_framework.relations import PrimaryKeyRelatedField, SlugRelatedField, StringRelatedField
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -53,17 +54,38 @@ def first_page(view, request):
     if kind is None:
         return None
     # The count limit is part of the compiled count (a setting a test may change).
-    key = (type(view), kind, settings.REGISTRY_EXACT_COUNT_LIMIT)
+    plan = plan_for((type(view), kind, settings.REGISTRY_EXACT_COUNT_LIMIT), lambda: Plan.build(view, request, kind))
+    return None if plan is None else plan.respond(view, request)
+
+
+def one(view, request):
+    """The response for one object looked up by the view's URL arguments (``view.lookup_queryset``
+    with them) from a prepared query, or None where the general path must answer: the view's
+    permissions look at the object itself."""
+    if not settings.REGISTRY_PREPARED_LISTS or not object_permissions_are_open(view):
+        return None
+    kind = tuple(sorted(view.kwargs))
+    plan = plan_for((type(view), kind), lambda: ObjectPlan.build(view, request, kind))
+    return None if plan is None else plan.respond(view, request)
+
+
+def plan_for(key, build):
     plan = _plans.get(key)
     if plan is None:
         if len(_plans) >= MAX_PLANS:
             return None
-        plan = Plan.build(view, request, kind) or UNPREPARED
+        plan = build() or UNPREPARED
         with _lock:
             _plans[key] = plan
-    if plan is UNPREPARED:
-        return None
-    return plan.respond(view, request)
+    return None if plan is UNPREPARED else plan
+
+
+def object_permissions_are_open(view):
+    """True when no permission class of ``view`` looks at the object it is asked to show."""
+    return all(
+        type(permission).has_object_permission is BasePermission.has_object_permission
+        for permission in view.get_permissions()
+    )
 
 
 def request_kind(view, request):
@@ -180,9 +202,7 @@ class Plan:
         count = Statement.compare(count_a, count_b, parts_a, parts_b, connection)
         if rows is None or count is None:
             return None
-        # The compiler's own select order (Django keeps values_list's order since 5.2).
-        names = [expression.target.attname if alias is None else alias for expression, _, alias in compiler.select]
-        return cls(rows, count, compiler, [names.index(column) for column in columns], fields, page_size)
+        return cls(rows, count, compiler, select_order(compiler, columns), fields, page_size)
 
     def respond(self, view, request):
         values = {}
@@ -200,18 +220,66 @@ class Plan:
             paginator = CheapCountPaginator(view.filter_queryset(view.get_queryset()), self.page_size)
             count, estimated = paginator.count, paginator.estimated
         origin = request.build_absolute_uri("/")[:-1]
-        results = [self.render(row, origin) for row in rows[: self.page_size]]
+        results = [render(self.fields, self.columns, row, origin) for row in rows[: self.page_size]]
         response = Response({"count": count, "next": next_link, "previous": None, "results": results})
         if estimated:
             response["X-Count-Estimated"] = "true"
         return response
 
-    def render(self, row, origin):
-        out = {}
-        for (name, _, convert), position in zip(self.fields, self.columns):
-            value = row[position]
-            out[name] = None if value is None else convert(value, origin)
-        return out
+
+class ObjectPlan:
+    """One object by its URL arguments: its statement, and how its row becomes JSON."""
+
+    def __init__(self, statement, compiler, columns, fields, model):
+        self.statement, self.compiler, self.db = statement, compiler, compiler.using
+        self.columns, self.fields, self.model = columns, fields, model
+
+    @classmethod
+    def build(cls, view, request, kind):
+        fields = row_fields(view)
+        if fields is None:
+            return None
+        columns = [column for _, column, _ in fields]
+        compiled = []
+        for variant in "ab":
+            parts = {sample(name, 0, variant): (name, 0, "whole") for name in kind}
+            probe = probe_view(view, request, QueryDict())
+            probe.kwargs = {name: value for value, (name, _, _) in parts.items()}
+            try:
+                rows = probe.lookup_queryset().values_list(*columns)[:1]
+                compiler = rows.query.get_compiler(rows.db)
+                compiled.append((compiler.as_sql(), parts))
+            except FieldError:
+                return None
+        (sql_a, parts_a), (sql_b, parts_b) = compiled
+        statement = Statement.compare(sql_a, sql_b, parts_a, parts_b, connections[compiler.using])
+        if statement is None:
+            return None
+        return cls(statement, compiler, select_order(compiler, columns), fields, rows.model)
+
+    def respond(self, view, request):
+        values = {(name, 0): str(value) for name, value in view.kwargs.items()}
+        with connections[self.db].cursor() as cursor:
+            rows = list(self.compiler.results_iter([self.statement.run(cursor, values)]))
+        if not rows:
+            # What get_object_or_404 says.
+            raise Http404(f"No {self.model._meta.object_name} matches the given query.")
+        return Response(render(self.fields, self.columns, rows[0], request.build_absolute_uri("/")[:-1]))
+
+
+def select_order(compiler, columns):
+    """Where each of ``columns`` is in the compiler's select (Django keeps values_list's order
+    since 5.2, each column under its own alias)."""
+    names = [expression.target.attname if alias is None else alias for expression, _, alias in compiler.select]
+    return [names.index(column) for column in columns]
+
+
+def render(fields, columns, row, origin):
+    out = {}
+    for (name, _, convert), position in zip(fields, columns):
+        value = row[position]
+        out[name] = None if value is None else convert(value, origin)
+    return out
 
 
 def find_slots(params_a, params_b, parts_a, parts_b, connection):

@@ -201,17 +201,19 @@ class RegisteredModelVersionViewSet(ModelVersionViewSet):
     """One version by its registered model's name and its version label, in one request
     (``/registered-models/{name}/versions/{version}/``), for clients that know both."""
 
+    def lookup_queryset(self):
+        return self.get_queryset().filter(registered_model__name=self.kwargs["name"], version=self.kwargs["version"])
+
     def get_object(self):
-        version = get_object_or_404(
-            self.get_queryset(), registered_model__name=self.kwargs["name"], version=self.kwargs["version"]
-        )
+        version = get_object_or_404(self.lookup_queryset())
         self.check_object_permissions(self.request, version)
         return version
 
     @extend_schema(operation_id="registered_models_versions_retrieve")
     def retrieve(self, request, *args, **kwargs):
         """A version of a registered model, by the model's name and the version's label."""
-        return super().retrieve(request, *args, **kwargs)
+        response = prepared.one(self, request)
+        return response if response is not None else super().retrieve(request, *args, **kwargs)
 
 
 class ArtifactViewSet(

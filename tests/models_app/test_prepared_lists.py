@@ -144,3 +144,22 @@ def test_plans_are_bounded(api_client, catalogue, settings, monkeypatch):
         response = api_client.get(f"/api/v1/versions/?registered_model=plain&page_size={size}")
         assert response.status_code == 200 and len(response.json()["results"]) == size
     assert len(prepared._plans) == 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/registered-models/person-detection/versions/2/",
+        "/api/v1/registered-models/person-detection/versions/3/",  # archived: still found by its name
+        "/api/v1/registered-models/person-detection/versions/9/",  # 404
+        "/api/v1/registered-models/100%25_sure/versions/1/",  # 404 in a model whose name holds wildcards
+        "/api/v1/registered-models/plain/versions/v59/",
+        "/api/v1/registered-models/nope/versions/1/",
+    ],
+)
+def test_one_version_by_name_is_byte_for_byte_the_general_one(api_client, catalogue, settings, url):
+    general = body(api_client, url, settings, False)
+    assert general[0] in (200, 404)
+    assert body(api_client, url, settings, True) == general
+    assert body(api_client, url, settings, True) == general
+    assert [type(plan) for plan in prepared._plans.values()] == [prepared.ObjectPlan]
