@@ -25,11 +25,12 @@ from django.core.exceptions import FieldError
 from django.db import connections
 from django.http import Http404, HttpRequest, QueryDict
 from django.urls import reverse
-from rest_framework import serializers
+from rest_framework import ISO_8601, serializers
 from rest_framework.permissions import BasePermission
 from rest_framework.relations import PrimaryKeyRelatedField, SlugRelatedField, StringRelatedField
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.utils.urls import replace_query_param
 
 from .fields import PLACEHOLDER, SAFE, RouteLinkField
@@ -352,8 +353,27 @@ def keep(value, origin):
 
 
 def represent(field):
+    if isinstance(field, serializers.DateTimeField):
+        return represent_datetime(field)
+
     def convert(value, origin):
         return field.to_representation(value)
+
+    return convert
+
+
+def represent_datetime(field):
+    """What DRF's DateTimeField writes for an aware date-time in ISO 8601 (its zone, "Z" for UTC),
+    without its per-value checks: a page of 50 models has 150 of them."""
+    zone = field.timezone if hasattr(field, "timezone") else field.default_timezone()
+    if getattr(field, "format", api_settings.DATETIME_FORMAT) != ISO_8601 or zone is None:
+        return lambda value, origin: field.to_representation(value)
+
+    def convert(value, origin):
+        if value.tzinfo is None:
+            return field.to_representation(value)
+        text = value.astimezone(zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
 
     return convert
 
