@@ -16,7 +16,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_login_failed
-from django.db import connections
+from django.db import ProgrammingError, connections
 from django.db.models import Func, Subquery
 from django.http import HttpResponse, JsonResponse
 from django.test import RequestFactory
@@ -26,6 +26,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from .lib.http import error_body
+from .lib.queries import planned_once_cursor
 
 
 def client_ip(request):
@@ -102,9 +103,14 @@ class ThrottledTokenAuthentication(TokenAuthentication):
             return super().authenticate_credentials(key)
         AxesProxyHandler.update_request(request)
         statement = token_statement(handler, request)
-        if statement is not None:
-            row = statement.run(request, key)
-        else:
+        try:
+            row = statement.run(request, key) if statement is not None else token_query(handler, request, key).first()
+        except ProgrammingError:
+            # PostgreSQL refused it as a prepared statement: the ORM's query from now on. Inside
+            # a transaction the error stands.
+            if connections[Token.objects.db].in_atomic_block:
+                raise
+            _token_statement.update(dict.fromkeys(_token_statement))
             row = token_query(handler, request, key).first()
         if row is None:
             raise AuthenticationFailed(_("Invalid token.")) from None
@@ -174,7 +180,7 @@ class TokenStatement:
         return [self.SOURCES[source](request, key) for source in self.sources]
 
     def run(self, request, key):
-        with connections[Token.objects.db].cursor() as cursor:
+        with planned_once_cursor(Token.objects.db) as cursor:
             cursor.execute(self.sql, self.values(request, key))
             return cursor.fetchone()
 
@@ -190,7 +196,9 @@ class TokenStatement:
                 return None
             compiled.append((sql, found))
         (sql_a, sources_a), (sql_b, sources_b) = compiled
-        return cls(sql_a, sources_a) if sql_a == sql_b and sources_a == sources_b else None
+        if sql_a != sql_b or sources_a != sources_b:
+            return None
+        return cls(sql_a, sources_a)
 
     @classmethod
     def attribute(cls, params, request, key):

@@ -138,6 +138,10 @@ TEMPLATES = [
 WSGI_APPLICATION = "registry_project.wsgi.application"
 
 # Database: DATABASE_URL (postgres://user:pass@host:5432/name), else SQLite under var/.
+# The statements run on every request (token authentication, the prepared lists) are prepared
+# on each connection, so PostgreSQL plans them once; off for a pooler in transaction mode that
+# cannot keep prepared statements (PgBouncer before 1.21, or without max_prepared_statements).
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'registry.sqlite3'}",
@@ -155,6 +159,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"]["transaction_mode"] = "IMMEDIATE"
 else:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    if DATABASE_PREPARED_STATEMENTS:
+        # Django turns psycopg's preparing off (None); a threshold no statement reaches leaves
+        # Django's own queries unprepared while the cursor for the repeated statements
+        # (models_app.lib.queries.planned_once_cursor) prepares each of its own.
+        DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2**31 - 1)
     # PostgreSQL's default random_page_cost (4) prices index reads for spinning disks. With the
     # registry's tables on SSD or in memory, it made the planner read all 100,000 artifacts
     # sequentially for some searches instead of looking up the few matching versions' artifacts

@@ -22,7 +22,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldError
-from django.db import connections
+from django.db import ProgrammingError, connections
 from django.http import Http404, HttpRequest, QueryDict
 from django.urls import reverse
 from rest_framework import ISO_8601, serializers
@@ -33,6 +33,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.utils.urls import replace_query_param
 
+from ..lib.queries import planned_once_cursor
 from .fields import PLACEHOLDER, SAFE, RouteLinkField
 from .pagination import CheapCountPaginator
 
@@ -55,8 +56,8 @@ def first_page(view, request):
     if kind is None:
         return None
     # The count limit is part of the compiled count (a setting a test may change).
-    plan = plan_for((type(view), kind, settings.REGISTRY_EXACT_COUNT_LIMIT), lambda: Plan.build(view, request, kind))
-    return None if plan is None else plan.respond(view, request)
+    key = (type(view), kind, settings.REGISTRY_EXACT_COUNT_LIMIT)
+    return respond(key, lambda: Plan.build(view, request, kind), view, request)
 
 
 def one(view, request):
@@ -66,11 +67,11 @@ def one(view, request):
     if not settings.REGISTRY_PREPARED_LISTS or not object_permissions_are_open(view):
         return None
     kind = tuple(sorted(view.kwargs))
-    plan = plan_for((type(view), kind), lambda: ObjectPlan.build(view, request, kind))
-    return None if plan is None else plan.respond(view, request)
+    return respond((type(view), kind), lambda: ObjectPlan.build(view, request, kind), view, request)
 
 
-def plan_for(key, build):
+def respond(key, build, view, request):
+    """The kind's plan's response, its plan made on first use; None for the general path."""
     plan = _plans.get(key)
     if plan is None:
         if len(_plans) >= MAX_PLANS:
@@ -78,7 +79,19 @@ def plan_for(key, build):
         plan = build() or UNPREPARED
         with _lock:
             _plans[key] = plan
-    return None if plan is UNPREPARED else plan
+    if plan is UNPREPARED:
+        return None
+    try:
+        return plan.respond(view, request)
+    except ProgrammingError:
+        # A statement PostgreSQL refuses as a prepared statement (a parameter whose type it
+        # cannot infer, say): the kind takes the general path from now on. Outside a transaction
+        # nothing is left behind; inside one the error stands, as the general path's would.
+        if connections[plan.db].in_atomic_block:
+            raise
+        with _lock:
+            _plans[key] = UNPREPARED
+        return None
 
 
 def object_permissions_are_open(view):
@@ -210,7 +223,7 @@ class Plan:
         for name in request.query_params:
             for index, value in enumerate(request.query_params.getlist(name)):
                 values[(name, index)] = value
-        with connections[self.db].cursor() as cursor:
+        with planned_once_cursor(self.db) as cursor:
             rows = list(self.compiler.results_iter([self.rows.run(cursor, values)]))
             count, estimated, next_link = len(rows), False, None
             if count > self.page_size:
@@ -260,7 +273,7 @@ class ObjectPlan:
 
     def respond(self, view, request):
         values = {(name, 0): str(value) for name, value in view.kwargs.items()}
-        with connections[self.db].cursor() as cursor:
+        with planned_once_cursor(self.db) as cursor:
             rows = list(self.compiler.results_iter([self.statement.run(cursor, values)]))
         if not rows:
             # What get_object_or_404 says.

@@ -1,5 +1,10 @@
-"""Query expressions several modules share (the API's filters, the catalogue)."""
+"""Query expressions and cursors several modules share (the API's filters, the catalogue, the
+prepared lists, token authentication)."""
 
+import functools
+
+from django.conf import settings
+from django.db import connections
 from django.db.models import TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -13,3 +18,34 @@ def json_key_text(key, field):
     every backend.
     """
     return Cast(KeyTextTransform(key, field), output_field=TextField())
+
+
+def planned_once_cursor(using):
+    """A cursor for statements the registry runs over and over with other values (the prepared
+    lists and the token query): on PostgreSQL a server-side binding cursor, so psycopg prepares
+    a statement on the connection once it has run a few times and PostgreSQL stops planning it
+    again (planning cost more than running these). Elsewhere, or with
+    ``DATABASE_PREPARED_STATEMENTS`` off (a transaction-pooling proxy that cannot keep prepared
+    statements), Django's own cursor."""
+    connection = connections[using]
+    if connection.vendor != "postgresql" or not settings.DATABASE_PREPARED_STATEMENTS:
+        return connection.cursor()
+    # What connection.cursor() does before making its cursor.
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(_preparing_cursor()(connection.connection))
+
+
+@functools.cache
+def _preparing_cursor():
+    """psycopg's server-side binding cursor, preparing every statement it runs (psycopg keeps
+    the prepared statements of a connection, the most recent hundred): Django turns psycopg's
+    automatic preparing off."""
+    import psycopg
+
+    class PreparingCursor(psycopg.Cursor):
+        def execute(self, query, params=None, **kwargs):
+            return super().execute(query, params, prepare=True, **kwargs)
+
+    return PreparingCursor

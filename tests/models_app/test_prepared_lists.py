@@ -163,3 +163,32 @@ def test_one_version_by_name_is_byte_for_byte_the_general_one(api_client, catalo
     assert body(api_client, url, settings, True) == general
     assert body(api_client, url, settings, True) == general
     assert [type(plan) for plan in prepared._plans.values()] == [prepared.ObjectPlan]
+
+
+def prepared_statements():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.parametrize("enabled", [True, False])
+def test_postgresql_plans_the_repeated_statements_once(catalogue, user, settings, enabled):
+    settings.DATABASE_PREPARED_STATEMENTS = enabled
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    for name in ("plain", "person-detection", "plain"):
+        assert client.get(f"/api/v1/versions/?registered_model={name}").status_code == 200
+    statements = prepared_statements()
+    found = [s for s in statements if "authtoken_token" in s or "models_app_modelversion" in s]
+    assert len(found) == (3 if enabled else 0), statements  # the token, the rows, the count
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_postgresql_refuses_sends_its_kind_to_the_general_path(api_client, catalogue, settings):
+    url = "/api/v1/versions/?registered_model=person-detection"
+    general = body(api_client, url, settings, False)
+    assert body(api_client, url, settings, True) == general
+    (key, plan), *_ = prepared._plans.items()
+    plan.rows.sql = plan.rows.sql.replace('"models_app_modelversion"."id" AS "id"', 'no_such_column AS "id"', 1)
+    assert body(api_client, url, settings, True) == general
+    assert prepared._plans[key] is prepared.UNPREPARED

