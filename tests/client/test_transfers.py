@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import os
 
 import pytest
 import requests
@@ -146,6 +147,30 @@ def test_parts_the_local_record_does_not_know_are_not_sent_again(
 
     assert storage_proxy.received == [3]
     assert artifact["sha256"] == sha256(path) and UploadSession.objects.get().state == "completed"
+
+
+def test_a_part_whose_local_bytes_changed_since_the_interrupted_push_is_sent_again(
+    registry, model_file, small_parts, bucket, client_home, storage_proxy
+):
+    path = model_file(20 * MiB)
+    registry.parallel = 1
+    with pytest.raises(Interrupted):
+        registry.push(path, progress=interrupt_after(10 * MiB), **VARIANT)
+    assert received_parts(bucket, UploadSession.objects.get()) == [1, 2]
+    # Part 2's bytes change, size and modification time kept: the local record still applies.
+    stat = path.stat()
+    with open(path, "r+b") as handle:
+        handle.seek(6 * MiB)
+        handle.write(b"changed")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    storage_proxy.received.clear()
+
+    artifact = registry.push(path, **VARIANT)
+
+    assert storage_proxy.received == [2, 3, 4]
+    row = Artifact.objects.get()
+    assert artifact["sha256"] == row.sha256 == sha256(path)
+    assert hashlib.sha256(bucket.Object(row.file.name).get()["Body"].read()).hexdigest() == sha256(path)
 
 
 def test_a_push_whose_session_was_aborted_opens_a_new_one(registry, model_file, small_parts, bucket, client_home):
