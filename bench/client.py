@@ -7,8 +7,8 @@ Each side does the same work where the client's promises allow it:
 
 - push: boto3 ``upload_file`` (its defaults: 8 MiB parts, 10 threads) against the client's push
   (presigned parts with their CRC32 straight to S3, the file's sha256 computed meanwhile, then
-  ``complete``, where the registry reads the object back once to compute its sha256). A second row stops the client's clock when
-  the last part is acknowledged.
+  ``complete``, where the registry reads the object back once to compute its sha256). A second
+  row stops the client's clock when the last part is acknowledged.
 - pull: both read the same object (the one the client pushed) into a file beside the target,
   hash it while it arrives, check the sha256 and rename it into place. boto3 streams one
   ``get_object`` in 4 MiB reads; the client resolves the variant, follows the registry's
