@@ -6,9 +6,9 @@ against the same S3 endpoint written and read directly with boto3 in the same ru
 Each side does the same work where the client's promises allow it:
 
 - push: boto3 ``upload_file`` (its defaults: 8 MiB parts, 10 threads) against the client's push
-  (sha256 of the file, presigned parts straight to S3, then ``complete``, where the registry
-  reads the object back once to check its sha256). A second row stops the client's clock when
-  the last part is acknowledged.
+  (presigned parts with their CRC32 straight to S3, the file's sha256 computed meanwhile, then
+  ``complete``, where the registry reads the object back once to compute its sha256). A second
+  row stops the client's clock when the last part is acknowledged.
 - pull: both read the same object (the one the client pushed) into a file beside the target,
   hash it while it arrives, check the sha256 and rename it into place. boto3 streams one
   ``get_object`` in 4 MiB reads; the client resolves the variant, follows the registry's
@@ -176,8 +176,9 @@ def main():
         print(table(headers, rows))
         print(
             "\nMiB/s; client/boto3 is the ratio of the medians."
-            "\npush: boto3 upload_file (8 MiB parts, 10 threads) against the client's sha256 of the file,"
-            " its parts and `complete`, where the registry reads the object back for its sha256."
+            "\npush: boto3 upload_file (8 MiB parts, 10 threads) against the client's parts with their CRC32"
+            " (the file's sha256 computed meanwhile) and `complete`, where the registry reads the object"
+            " back for its sha256."
             "\npull: the same object each round; both write a file beside the target while hashing it,"
             " check the sha256 and rename it into place (boto3: one streamed get_object;"
             " client: resolve, the registry's redirect, then the presigned URL)."

@@ -15,6 +15,7 @@ from .models import UploadSession
 from .services import check_artifact_registration, register_artifact
 from .storage import artifact_key, delete_files
 from .storage.multipart import (
+    PART_CHECKSUM,
     PartsRefused,
     UploadGone,
     abort_multipart,
@@ -30,9 +31,24 @@ from .uploads import StoredUpload, part_size_for
 
 
 def start_direct_upload(
-    *, user, model_name, version, size, filename, content_type="", sha256="", version_fields=None, artifact_fields=None
+    *,
+    user,
+    model_name,
+    version,
+    size,
+    filename,
+    content_type="",
+    sha256="",
+    checksum_algorithm="",
+    version_fields=None,
+    artifact_fields=None,
 ):
     """Check the metadata as a registration would, then open an S3 multipart upload for the file.
+
+    With ``checksum_algorithm`` ("CRC32") the upload declares part checksums: each part is sent
+    with its CRC32, which S3 checks as it arrives, and completing the upload costs S3 no pass over
+    the whole object. The part URLs are then signed for each part's checksum, given by the client
+    (``sign_direct_upload_parts``).
 
     Returns the UploadSession; ``direct_upload_part_urls`` gives the URLs to PUT the parts to.
     Raises DirectUploadUnavailable (501) on local files, FileTooLarge (413), ValidationError
@@ -62,6 +78,7 @@ def start_direct_upload(
         filename=filename[:255],
         content_type=(content_type or "")[:100],
         part_size=part_size_for(size),
+        checksum_algorithm=checksum_algorithm or "",
         metadata={
             "registered_model": model_name,
             "version": version,
@@ -71,7 +88,7 @@ def start_direct_upload(
         expires_at=timezone.now() + timedelta(hours=settings.REGISTRY_UPLOAD_SESSION_HOURS),
     )
     session.key = artifact_key(session.id, filename)
-    session.upload_id = start_multipart(session.key)
+    session.upload_id = start_multipart(session.key, checksum=session.checksum_algorithm == PART_CHECKSUM)
     try:
         session.save(force_insert=True)
     except BaseException:
@@ -80,15 +97,47 @@ def start_direct_upload(
     return session
 
 
+def _url_lifetime(session):
+    """Seconds a part URL stays valid: until the session expires, at most the 7 days SigV4
+    presigned URLs can live."""
+    expires_in = max(60, int((session.expires_at - timezone.now()).total_seconds()))
+    return min(expires_in, 7 * 24 * 3600)
+
+
 def direct_upload_part_urls(session):
     """Presigned PUT URLs, one per part, valid until the session expires. Each URL signs its
     part's length, so S3 refuses a part of any other size as it arrives instead of the registry
-    finding the wrong size only at ``complete``."""
-    expires_in = max(60, int((session.expires_at - timezone.now()).total_seconds()))
-    # SigV4 presigned URLs live at most 7 days.
-    expires_in = min(expires_in, 7 * 24 * 3600)
-    lengths = [session.part_length(number) for number in range(1, session.part_count + 1)]
-    return presigned_part_urls(session.key, session.upload_id, lengths, expires_in)
+    finding the wrong size only at ``complete``.
+
+    A session with part checksums has no URL for a part before its checksum is known: its parts
+    come with ``url`` None, and ``sign_direct_upload_parts`` gives them."""
+    numbers = range(1, session.part_count + 1)
+    if session.checksum_algorithm:
+        return [{"part_number": n, "size": session.part_length(n), "url": None} for n in numbers]
+    parts = [(n, session.part_length(n), None) for n in numbers]
+    return presigned_part_urls(session.key, session.upload_id, parts, _url_lifetime(session))
+
+
+def sign_direct_upload_parts(session, *, parts):
+    """Presigned PUT URLs for the parts of a session with part checksums, each signed for the
+    CRC32 its ``{"part_number", "checksum_crc32"}`` gives: S3 takes the part only with that
+    checksum, and only bytes that match it.
+
+    Raises ValidationError (400) for a session without part checksums or a part number it does
+    not have; Conflict (409) once the upload is no longer pending.
+    """
+    if session.state != UploadSession.State.PENDING:
+        raise Conflict(f"This upload is {session.state}; only a pending upload takes parts.")
+    if not session.checksum_algorithm:
+        raise ValidationError({"parts": ["This upload declared no part checksums; its part URLs came with it."]})
+    wrong = sorted({p["part_number"] for p in parts if p["part_number"] > session.part_count})
+    if wrong:
+        raise ValidationError({"parts": [f"This upload has {session.part_count} parts, not {wrong[0]}."]})
+    signed = [(p["part_number"], session.part_length(p["part_number"]), p["checksum_crc32"]) for p in parts]
+    urls = presigned_part_urls(session.key, session.upload_id, signed, _url_lifetime(session))
+    for url, part in zip(urls, parts, strict=True):
+        url["checksum_crc32"] = part["checksum_crc32"]
+    return urls
 
 
 def direct_upload_received_parts(session):
@@ -106,17 +155,22 @@ def direct_upload_received_parts(session):
         raise Conflict("Storage no longer has this upload; start a new one.") from None
 
 
-def complete_direct_upload(session, *, parts, user=None):
+def complete_direct_upload(session, *, parts, sha256="", user=None):
     """Complete the multipart upload, verify size and sha256 of what arrived, and register it.
 
-    ``parts`` is a list of {"part_number", "etag"} as S3 answered each PUT. On a size or sha256
-    mismatch the object is deleted and a ValidationError (400) raised; a Conflict at registration
+    ``parts`` is a list of {"part_number", "etag"} as S3 answered each PUT (with the part's
+    "checksum_crc32" when the upload declared part checksums). The registry reads the object back
+    and hashes it whatever the client says; ``sha256`` (the client's, known only once it has read
+    the whole file) and the one the session was opened with are compared with that. On a size or
+    sha256 mismatch the object is deleted and a ValidationError (400) raised; a Conflict at registration
     (the variant was taken meanwhile) deletes it too. The session ends ``completed`` or ``failed``;
     Conflict (409) when it is no longer pending, or another writer (an abort, ``prune_uploads``)
     takes it first.
     """
+    sha256 = (sha256 or "").lower()
     # Claimed before S3 is asked, so no abort can drop the parts while they are being assembled.
-    session.move(UploadSession.State.COMPLETING)
+    # A sha256 given only now is the session's expected one from here on.
+    session.move(UploadSession.State.COMPLETING, **({"sha256": sha256} if sha256 and not session.sha256 else {}))
     try:
         complete_multipart(session.key, session.upload_id, parts)
     except PartsRefused as exc:
@@ -130,9 +184,11 @@ def complete_direct_upload(session, *, parts, user=None):
         size = object_size(session.key)
         if size != session.size:
             raise ValidationError({"size": [f"{size} bytes arrived; the upload announced {session.size}."]})
-        sha256 = object_sha256(session.key)
-        if session.sha256 and sha256 != session.sha256:
-            raise ValidationError({"sha256": [f"The file that arrived has sha256 {sha256}, not {session.sha256}."]})
+        arrived = object_sha256(session.key)
+        for expected in (session.sha256, sha256):
+            if expected and arrived != expected:
+                raise ValidationError({"sha256": [f"The file that arrived has sha256 {arrived}, not {expected}."]})
+        sha256 = arrived
     except BaseException as exc:
         delete_files([session.key])
         session.move(UploadSession.State.FAILED, error=str(exc))

@@ -828,6 +828,9 @@ class UploadSession(models.Model):
     content_type = models.CharField(max_length=100, blank=True)
     size = models.BigIntegerField()
     sha256 = models.CharField(max_length=64, blank=True, help_text="Expected sha256, when the client gave one.")
+    # "CRC32" when the client sends each part with its CRC32 (the URL of a part is then signed
+    # for that checksum, asked for once the client knows it); blank when it sends none.
+    checksum_algorithm = models.CharField(max_length=16, blank=True)
     key = models.CharField(max_length=500)
     upload_id = models.CharField(max_length=1024, blank=True)
     part_size = models.BigIntegerField()

@@ -1,12 +1,13 @@
 """Moving bytes: direct multipart uploads to S3 that resume, streamed uploads through the API,
 and downloads that resume, verify and skip what is already current.
 
-Upload state. A direct upload keeps its session (id, part size, presigned part URLs) and the
-file's sha256 in ``<cache>/uploads/<key>.json``, where the key hashes the registry, the file's
-path, size and modification time and the registration's metadata: the same push run again skips
-hashing the file and finds the session. Without that record (deleted, another machine), the
-session is found by its Idempotency-Key, derived from the file's sha256 and the metadata. Either
-way the registry lists the parts S3 has received, and only the others are sent.
+Upload state. A direct upload keeps its session (id, part size) in ``<cache>/uploads/<key>.json``,
+where the key hashes the registry, the file's path, size and modification time and the
+registration's metadata: the same push run again finds the session. Without that record (deleted,
+another machine), the session is found by its Idempotency-Key, derived from the file's name and
+size and the metadata. Either way the registry lists the parts S3 has received; those whose CRC32
+(or ETag) matches the local part's are kept, and only the others are sent. The registry verifies
+the whole file's sha256 at ``complete``, whatever the parts' checksums said.
 
 Downloads. Bytes go to ``.<name>.<sha256 prefix>.part`` beside the target, so a partial file is
 tied to the content it belongs to; a later pull continues it with ``Range`` (and ``If-Range``
@@ -14,11 +15,15 @@ with the registry's ETag, its sha256), then checks the whole file's sha256 and r
 the target. Nothing half-written or unverified ever carries the target's name.
 """
 
+import base64
 import hashlib
 import itertools
 import json
 import os
+import threading
 import time
+import zlib
+from collections import deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +46,7 @@ HASH_CHUNK = 4 * 1024 * 1024
 # requests (urllib3) receives a stream at half the speed in 1 MiB reads than in 4 MiB ones.
 DOWNLOAD_CHUNK = 4 * 1024 * 1024
 PART_ATTEMPTS = 3
+SIGN_BATCH = 16  # parts whose URLs one request to the registry signs
 COMPLETE_TIMEOUT = (10, 3600)  # the registry reads the whole object back to hash it
 
 
@@ -114,7 +120,13 @@ def stream_upload(registry, path, metadata, *, sha256=None, progress=None):
 
 
 class DirectUpload:
-    """One file sent straight to S3 through the registry's ``/uploads/`` sessions."""
+    """One file sent straight to S3 through the registry's ``/uploads/`` sessions.
+
+    Each part goes with its CRC32, which S3 checks as the part arrives; the registry signs each
+    part's URL for it (``part-urls``), a batch of parts at a time. The file's sha256 is computed in
+    a thread of its own while the parts go out, and given at ``complete``, where the registry
+    compares it with the one it computes from what arrived.
+    """
 
     def __init__(self, registry, path, metadata, *, sha256=None, progress=None):
         self.registry, self.path, self.metadata = registry, path, metadata
@@ -124,8 +136,11 @@ class DirectUpload:
         self.size = stat.st_size
         key = json.dumps([registry.url, str(path.resolve()), stat.st_size, stat.st_mtime_ns, metadata], sort_keys=True)
         self.state_path = config.cache_dir() / "uploads" / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
-        self.state = None  # {"session": the session as created, with its part URLs; "sha256"}
-        self.etags = {}  # part number -> ETag of the parts S3 holds
+        self.state = None  # {"session": the session as created; "sha256": the sha256 it was opened with}
+        self.held = {}  # part number -> the part S3 holds, as listed: to check against the local bytes
+        self.etags = {}  # part number -> ETag of the parts S3 holds with this file's bytes
+        self.checksums = {}  # part number -> CRC32 of the parts sent or checked
+        self.hasher = None
 
     # state file
     def load_state(self):
@@ -145,25 +160,26 @@ class DirectUpload:
         """Take up the session this file was being sent to, or open one. Returns the artifact
         instead when that session has completed (before the client heard about it)."""
         state = self.load_state()
-        if state and self.expected_sha256 and state["sha256"] != self.expected_sha256:
+        if state and self.expected_sha256 and state.get("sha256") != self.expected_sha256:
             self.abort(state)  # the caller now expects other bytes: that session is of no use
             state = None
         if state:
-            artifact = self.adopt(state["session"], state["sha256"], ours=True)
+            artifact = self.adopt(state["session"], ours=True)
             if artifact is not None or self.state is not None:
                 return artifact
         self.forget()
-        sha256 = self.expected_sha256 or file_sha256(self.path)
-        body = {**self.metadata, "filename": self.path.name, "size": self.size, "sha256": sha256}
+        body = {**self.metadata, "filename": self.path.name, "size": self.size, "checksum_algorithm": "CRC32"}
+        if self.expected_sha256:
+            body["sha256"] = self.expected_sha256
         data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
         for attempt in itertools.count():
             session, replayed = self.open_session(data, attempt)
             if not replayed:
-                self.state = {"session": session, "sha256": sha256}
+                self.state = {"session": session, "sha256": self.expected_sha256 or ""}
                 break
             if session is None:
                 continue  # an earlier try of this push was refused: try again under the next key
-            self.adopt(session, sha256)
+            self.adopt(session)
             if self.state is not None:
                 break
             # That session has ended: the next key opens a new one.
@@ -171,9 +187,10 @@ class DirectUpload:
         return None
 
     def open_session(self, data, attempt):
-        """``POST /uploads/`` with ``data`` (the file's sha256, size, name and metadata as
-        canonical JSON) under an Idempotency-Key derived from it and ``attempt``, so the same
-        push from any machine, with or without a local record, gets the same session back.
+        """``POST /uploads/`` with ``data`` (the file's size, name and metadata as canonical
+        JSON) under an Idempotency-Key derived from it and ``attempt``, so the same push from any
+        machine, with or without a local record, gets the same session back. Which of the parts
+        S3 holds are this file's is checked part by part (``check_held``).
 
         Returns the session and whether the registry replayed it; a replayed refusal returns
         no session, and the caller moves on to the next attempt's key: the refusal was an
@@ -195,7 +212,7 @@ class DirectUpload:
             time.sleep(retry)
         raise AssertionError("unreachable")
 
-    def adopt(self, session, sha256, *, ours=False):
+    def adopt(self, session, *, ours=False):
         """Look ``session`` up: when it is still pending, make it this upload's (``self.state``)
         with the parts S3 already holds. When it completed and is ``ours`` (this machine's
         record: the answer to ``complete`` was lost), return its artifact; a session found by its
@@ -211,9 +228,9 @@ class DirectUpload:
             return self.registry.artifact(current["artifact"])
         if current["state"] != "pending":
             return None
-        self.state = {"session": session, "sha256": sha256}
+        self.state = {"session": session, "sha256": current.get("sha256") or ""}
         try:
-            self.etags = self.received_parts()
+            self.held = self.received_parts()
         except RegistryError as exc:
             if exc.status != 409:  # S3 no longer has the upload: open another
                 raise
@@ -221,15 +238,32 @@ class DirectUpload:
         return None
 
     def received_parts(self):
-        """The ETags of the parts S3 holds whole, as the registry lists them: what was sent
-        before, from this machine or another, whatever a local record says."""
+        """The parts S3 holds whole, as the registry lists them: what was sent before, from this
+        machine or another, whatever a local record says. Whether they hold this file's bytes is
+        for ``check_held``."""
         listed = self.registry._json("GET", f"uploads/{self.state['session']['id']}/parts/")["parts"]
         count = len(self.state["session"]["parts"])
         return {
-            p["part_number"]: p["etag"]
+            p["part_number"]: p
             for p in listed
             if 1 <= p["part_number"] <= count and p["size"] == self.part_range(p["part_number"])[1]
         }
+
+    def check_held(self, fd):
+        """Keep the parts S3 holds that have this file's bytes: the CRC32 S3 lists for the part,
+        or else its ETag (the MD5 of the part for unencrypted and SSE-S3 objects), against the local
+        part's. A part that differs, or that cannot be checked, is sent again."""
+        for number, part in sorted(self.held.items()):
+            start, length = self.part_range(number)
+            data = os.pread(fd, length, start)
+            checksum = crc32(data)
+            if part.get("checksum_crc32"):
+                same = part["checksum_crc32"] == checksum
+            else:
+                same = part["etag"].strip('"') == hashlib.md5(data, usedforsecurity=False).hexdigest()
+            if same:
+                self.etags[number], self.checksums[number] = part["etag"], checksum
+        self.held = {}
 
     def abort(self, state):
         try:
@@ -238,20 +272,32 @@ class DirectUpload:
             pass  # prune_uploads aborts what is left
 
     def run(self):
-        artifact = self.resume_or_start()
-        if artifact is not None:
-            self.forget()
-            return artifact
-        self.send_parts()
+        if not self.expected_sha256:
+            self.hasher = Hasher(self.path)
         try:
+            artifact = self.resume_or_start()
+            if artifact is not None:
+                self.forget()
+                return artifact
+            self.send_parts()
+            try:
+                return self.complete()
+            except ValidationError as exc:
+                if "parts" not in exc.fields:
+                    raise
+            # S3 refused the list: ask the registry what S3 holds, send the rest, once more.
+            self.etags, self.held = {}, self.received_parts()
+            self.send_parts()
             return self.complete()
-        except ValidationError as exc:
-            if "parts" not in exc.fields:
-                raise
-        # S3 refused the list: ask the registry what S3 holds, send the rest, once more.
-        self.etags = self.received_parts()
-        self.send_parts()
-        return self.complete()
+        finally:
+            if self.hasher:
+                self.hasher.stop()
+
+    @property
+    def with_checksums(self):
+        """Whether the session takes parts with their CRC32 (a registry that does not know part
+        checksums opens sessions without, their URLs given with them)."""
+        return self.state["session"].get("checksum_algorithm") == "CRC32"
 
     def part_range(self, number):
         part_size = self.state["session"]["part_size"]
@@ -259,24 +305,34 @@ class DirectUpload:
         return start, min(part_size, self.size - start)
 
     def send_parts(self):
-        etags = self.etags
-        parts = self.state["session"]["parts"]
-        todo = [p for p in parts if p["part_number"] not in etags]
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            self.check_held(fd)
+            self._send_parts(fd)
+        finally:
+            os.close(fd)
+
+    def _send_parts(self, fd):
+        etags, parallel = self.etags, self.registry.parallel
+        todo = [p for p in self.state["session"]["parts"] if p["part_number"] not in etags]
         done = sum(self.part_range(number)[1] for number in etags)
         if self.progress:
             self.progress(done, self.size)
         if not todo:
             return
-        fd = os.open(self.path, os.O_RDONLY)
-        pool = ThreadPoolExecutor(max_workers=max(1, min(self.registry.parallel, len(todo))))
-        pending, queue = set(), iter(todo)
+        pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(todo))))
+        pending, ready, queue = set(), deque(), iter(todo)
         try:
-            # Keep at most `parallel` parts in flight: memory stays at that many parts.
-            for part in queue:
-                pending.add(pool.submit(self.send_part, fd, part))
-                if len(pending) >= self.registry.parallel:
+            # Keep at most `parallel` parts in flight (memory stays at that many parts), and the
+            # URLs of the next ones signed while they go, a batch a request.
+            batch = max(parallel, SIGN_BATCH)
+            while True:
+                if len(ready) < parallel:
+                    ready.extend(self.sign(fd, list(itertools.islice(queue, batch))))
+                while ready and len(pending) < parallel:
+                    pending.add(pool.submit(self.send_part, fd, *ready.popleft()))
+                if not pending:
                     break
-            while pending:
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     number, length, etag = future.result()
@@ -284,22 +340,37 @@ class DirectUpload:
                     done += length
                     if self.progress:
                         self.progress(done, self.size)
-                    part = next(queue, None)
-                    if part is not None:
-                        pending.add(pool.submit(self.send_part, fd, part))
         finally:
             for future in pending:  # interrupted: what is not running yet is not sent
                 future.cancel()
             pool.shutdown(wait=True)
-            os.close(fd)
 
-    def send_part(self, fd, part):
+    def sign(self, fd, parts):
+        """``(part, url, checksum)`` for each of ``parts``: in a session with part checksums, the
+        CRC32 of each and the URL the registry signs for it, in one request."""
+        if not parts:
+            return []
+        if not self.with_checksums:
+            return [(part, part["url"], None) for part in parts]
+        numbers = [part["part_number"] for part in parts]
+        for number in numbers:
+            start, length = self.part_range(number)
+            self.checksums[number] = crc32(os.pread(fd, length, start))
+        body = {"parts": [{"part_number": n, "checksum_crc32": self.checksums[n]} for n in numbers]}
+        signed = self.registry._json("POST", f"uploads/{self.state['session']['id']}/part-urls/", json=body)["parts"]
+        urls = {p["part_number"]: p["url"] for p in signed}
+        return [(part, urls[n], self.checksums[n]) for part, n in zip(parts, numbers, strict=True)]
+
+    def send_part(self, fd, part, url, checksum):
         number = part["part_number"]
         start, length = self.part_range(number)
         data = os.pread(fd, length, start)
+        headers = {"x-amz-checksum-crc32": checksum} if checksum else None
         for attempt in range(1, PART_ATTEMPTS + 1):
             try:
-                response = self.registry.storage_session.put(part["url"], data=data, timeout=self.registry.timeout)
+                response = self.registry.storage_session.put(
+                    url, data=data, headers=headers, timeout=self.registry.timeout
+                )
             except requests.RequestException as exc:
                 if attempt == PART_ATTEMPTS:
                     raise ServerUnavailable(f"Could not send part {number} to storage: {exc}") from exc
@@ -317,10 +388,19 @@ class DirectUpload:
 
     def complete(self):
         session_id = self.state["session"]["id"]
-        parts = [{"part_number": n, "etag": etag} for n, etag in sorted(self.etags.items())]
+        parts = []
+        for number, etag in sorted(self.etags.items()):
+            part = {"part_number": number, "etag": etag}
+            if self.with_checksums:
+                part["checksum_crc32"] = self.checksums[number]
+            parts.append(part)
+        sha256 = self.expected_sha256 or self.hasher.result()
         try:
             artifact = self.registry._json(
-                "POST", f"uploads/{session_id}/complete/", json={"parts": parts}, timeout=COMPLETE_TIMEOUT
+                "POST",
+                f"uploads/{session_id}/complete/",
+                json={"parts": parts, "sha256": sha256},
+                timeout=COMPLETE_TIMEOUT,
             )
         except ValidationError as exc:
             if "parts" in exc.fields:
@@ -336,7 +416,48 @@ class DirectUpload:
                 self.forget()
             raise
         self.forget()
+        if artifact["sha256"] != sha256:  # a registry that does not compare the sha256 given at complete
+            self.registry.delete_artifact(artifact["id"])
+            raise ChecksumMismatch(
+                f"The file that arrived has sha256 {artifact['sha256']}, not {sha256}; it was deleted.",
+                code="checksum_mismatch",
+            )
         return artifact
+
+
+def crc32(data):
+    """The CRC32 of ``data`` as S3 writes it: its 4 bytes, big-endian, in base64."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+class Hasher:
+    """The sha256 of a file, computed in a thread of its own (reading and hashing release the
+    GIL), so it overlaps with sending the parts instead of being a pass of its own before them."""
+
+    def __init__(self, path):
+        self.path, self.stopped = path, threading.Event()
+        self.digest, self.error = hashlib.sha256(), None
+        self.thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        buffer = bytearray(HASH_CHUNK)
+        view = memoryview(buffer)
+        try:
+            with open(self.path, "rb", buffering=0) as handle:
+                while not self.stopped.is_set() and (count := handle.readinto(buffer)):
+                    self.digest.update(view[:count])
+        except OSError as exc:
+            self.error = exc
+
+    def result(self):
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.digest.hexdigest()
+
+    def stop(self):
+        self.stopped.set()
 
 
 # --- downloads -------------------------------------------------------------------------------

@@ -401,6 +401,14 @@ class DirectUploadSerializer(ArtifactUploadSerializer):
     size = serializers.IntegerField(min_value=1)
     sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False, allow_blank=True)
     content_type = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    checksum_algorithm = serializers.ChoiceField(
+        choices=["CRC32"],
+        required=False,
+        allow_blank=True,
+        help_text="`CRC32` to send each part with its CRC32 (`x-amz-checksum-crc32`), which S3 checks as "
+        "the part arrives. The part URLs then come from `POST /uploads/{id}/part-urls/`, signed for each "
+        "part's checksum; the session's `parts` have no `url`.",
+    )
 
     def validate_filename(self, value):
         try:
@@ -426,6 +434,7 @@ class UploadSessionSerializer(ModelSerializer):
             "filename",
             "size",
             "sha256",
+            "checksum_algorithm",
             "part_size",
             "part_count",
             "artifact",
@@ -436,10 +445,38 @@ class UploadSessionSerializer(ModelSerializer):
         read_only_fields = fields
 
 
+CRC32_BASE64 = r"^[A-Za-z0-9+/]{6}==$"
+
+
 class UploadPartURLSerializer(serializers.Serializer):
     part_number = serializers.IntegerField()
     size = serializers.IntegerField(help_text="The part's length in bytes: its URL is signed for this Content-Length.")
-    url = serializers.URLField(help_text="Presigned S3 URL to PUT the part to.")
+    url = serializers.URLField(
+        allow_null=True,
+        help_text="Presigned S3 URL to PUT the part to; null in a session with part checksums, "
+        "whose URLs `POST /uploads/{id}/part-urls/` gives.",
+    )
+
+
+class SignedPartURLSerializer(UploadPartURLSerializer):
+    checksum_crc32 = serializers.CharField(
+        help_text="The checksum the URL is signed for: send it as the `x-amz-checksum-crc32` header of the PUT."
+    )
+
+
+class PartChecksumSerializer(serializers.Serializer):
+    part_number = serializers.IntegerField(min_value=1, max_value=10_000)
+    checksum_crc32 = serializers.RegexField(
+        CRC32_BASE64, help_text="The part's CRC32: its 4 bytes, big-endian, in base64 (as S3 writes it)."
+    )
+
+
+class PartURLsRequestSerializer(serializers.Serializer):
+    parts = PartChecksumSerializer(many=True, allow_empty=False, max_length=10_000)
+
+
+class PartURLsSerializer(serializers.Serializer):
+    parts = SignedPartURLSerializer(many=True)
 
 
 class StartedUploadSerializer(UploadSessionSerializer):
@@ -457,12 +494,19 @@ class StartedUploadSerializer(UploadSessionSerializer):
 class UploadPartSerializer(serializers.Serializer):
     part_number = serializers.IntegerField(min_value=1, max_value=10_000)
     etag = serializers.CharField(max_length=200)
+    checksum_crc32 = serializers.RegexField(
+        CRC32_BASE64, required=False, help_text="The part's CRC32, in a session with part checksums."
+    )
 
 
 class ReceivedPartSerializer(serializers.Serializer):
     part_number = serializers.IntegerField()
     size = serializers.IntegerField(help_text="Bytes S3 holds for this part.")
     etag = serializers.CharField(help_text="The part's ETag, as `complete` expects it.")
+    checksum_crc32 = serializers.CharField(
+        allow_null=True,
+        help_text="The part's CRC32 as S3 lists it, in a session with part checksums; null when S3 lists none.",
+    )
 
 
 class ReceivedPartsSerializer(serializers.Serializer):
@@ -471,3 +515,10 @@ class ReceivedPartsSerializer(serializers.Serializer):
 
 class CompleteUploadSerializer(serializers.Serializer):
     parts = UploadPartSerializer(many=True, allow_empty=False)
+    sha256 = serializers.RegexField(
+        r"^[0-9a-fA-F]{64}$",
+        required=False,
+        allow_blank=True,
+        help_text="The file's sha256, when the client knows it only now: compared with the one the "
+        "registry computes from what arrived.",
+    )

@@ -39,6 +39,8 @@ from .serializers import (
     CompleteUploadSerializer,
     DirectUploadSerializer,
     ModelVersionSerializer,
+    PartURLsRequestSerializer,
+    PartURLsSerializer,
     RawUploadQuerySerializer,
     ReceivedPartsSerializer,
     RegisteredModelSerializer,
@@ -510,6 +512,10 @@ class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, vie
     3. ``POST /uploads/{id}/complete/`` with ``{"parts": [{"part_number", "etag"}, ...]}``: the
        registry completes the upload, checks size and sha256 and registers the artifact (201).
 
+    With ``"checksum_algorithm": "CRC32"`` in step 1, each part goes with its CRC32: ``POST
+    /uploads/{id}/part-urls/`` signs the URLs for the parts' checksums, the PUTs send them as
+    ``x-amz-checksum-crc32``, and ``complete`` names each part's ``checksum_crc32``.
+
     ``GET /uploads/{id}/parts/`` lists the parts S3 has received, to resume an interrupted
     upload. ``DELETE /uploads/{id}/`` aborts. On local-file storage every call answers 501.
     """
@@ -539,6 +545,7 @@ class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, vie
             filename=data["filename"],
             content_type=data.get("content_type", ""),
             sha256=data.get("sha256", ""),
+            checksum_algorithm=data.get("checksum_algorithm", ""),
             version_fields=version_fields,
             artifact_fields=artifact_fields,
         )
@@ -555,11 +562,24 @@ class UploadSessionViewSet(IdempotentCreateMixin, mixins.RetrieveModelMixin, vie
         parts = CompleteUploadSerializer(data=request.data)
         parts.is_valid(raise_exception=True)
         artifact = direct_uploads.complete_direct_upload(
-            self.get_object(), parts=parts.validated_data["parts"], user=request.user
+            self.get_object(),
+            parts=parts.validated_data["parts"],
+            sha256=parts.validated_data.get("sha256", ""),
+            user=request.user,
         )
         artifact = Artifact.objects.with_version().get(pk=artifact.pk)
         body = ArtifactSerializer(artifact, context=self.get_serializer_context()).data
         return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["download_url"]})
+
+    @extend_schema(request=PartURLsRequestSerializer, responses={200: PartURLsSerializer})
+    @action(detail=True, methods=["post"], url_path="part-urls")
+    def part_urls(self, request, pk=None):
+        """Presigned URLs for parts of an upload with part checksums, each signed for the CRC32
+        given with it: PUT the part with that checksum as ``x-amz-checksum-crc32``."""
+        parts = PartURLsRequestSerializer(data=request.data)
+        parts.is_valid(raise_exception=True)
+        urls = direct_uploads.sign_direct_upload_parts(self.get_object(), parts=parts.validated_data["parts"])
+        return Response({"parts": urls})
 
     @extend_schema(responses={200: ReceivedPartsSerializer})
     @action(detail=True, methods=["get"])

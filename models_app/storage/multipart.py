@@ -15,6 +15,21 @@ from . import STORAGE_ERRORS, _client, _object_key, _presigning_client, current_
 
 logger = logging.getLogger(__name__)
 
+# The part checksum uploads declare, as boto3's transfer manager does. S3 checks each part against
+# its CRC32 as it arrives and keeps a checksum of the part checksums. Without one declared, an S3
+# server may compute a full-object checksum itself, and some (moto among them) do it by reading
+# the whole object again when the upload completes.
+PART_CHECKSUM = "CRC32"
+
+
+def completed_part(number, etag, checksum=None):
+    """One part of a ``CompleteMultipartUpload`` list; an upload that declared ``PART_CHECKSUM``
+    names each part's checksum there too."""
+    part = {"PartNumber": number, "ETag": etag}
+    if checksum:
+        part[f"Checksum{PART_CHECKSUM}"] = checksum
+    return part
+
 
 @contextmanager
 def aborting_on_failure(abort):
@@ -37,13 +52,11 @@ class S3MultipartWriter:
     stays at most ``(in_flight + 1) * part_size`` whatever the file size. Files that fit in one
     part take a single PUT. ``abort()`` removes everything written so far.
 
-    Like boto3's own transfer manager, the upload declares CRC32 part checksums: S3 checks each
-    part against its CRC32 as it arrives and keeps a checksum of the part checksums. Without one
-    declared, an S3 server may compute a full-object checksum itself, and some (moto among them)
-    do it by reading the whole object again when the upload completes.
+    Like boto3's own transfer manager, the upload declares ``PART_CHECKSUM`` part checksums,
+    which the client library computes for each part it sends.
     """
 
-    checksum = "CRC32"
+    checksum = PART_CHECKSUM
 
     def __init__(self, client, bucket, key, part_size, in_flight=2):
         self.client, self.bucket, self.key = client, bucket, key
@@ -94,10 +107,7 @@ class S3MultipartWriter:
             Body=data,
             ChecksumAlgorithm=self.checksum,
         )
-        part = {"PartNumber": number, "ETag": response["ETag"]}
-        if f"Checksum{self.checksum}" in response:  # completing the upload names each part's checksum
-            part[f"Checksum{self.checksum}"] = response[f"Checksum{self.checksum}"]
-        return part
+        return completed_part(number, response["ETag"], response.get(f"Checksum{self.checksum}"))
 
     def close(self):
         """Send what is buffered and finish the object."""
@@ -152,47 +162,52 @@ def require_s3():
     _bucket()
 
 
-def start_multipart(name):
-    """Open a multipart upload for the stored file ``name``; returns its upload id."""
+def start_multipart(name, *, checksum=False):
+    """Open a multipart upload for the stored file ``name``; returns its upload id. With
+    ``checksum``, the upload declares ``PART_CHECKSUM``: every part must then carry its checksum,
+    and S3 refuses a part whose bytes do not match it."""
     storage, client = _bucket()
+    extra = {"ChecksumAlgorithm": PART_CHECKSUM} if checksum else {}
     try:
-        return client.create_multipart_upload(Bucket=storage.bucket_name, Key=_object_key(storage, name))["UploadId"]
+        return client.create_multipart_upload(Bucket=storage.bucket_name, Key=_object_key(storage, name), **extra)[
+            "UploadId"
+        ]
     except STORAGE_ERRORS as exc:
         raise ArtifactStorageError(f"Could not start the upload: {reason(exc)}") from exc
 
 
-def presigned_part_urls(name, upload_id, lengths, expires_in):
-    """Presigned PUT URLs for the parts of a multipart upload, part ``n`` holding ``lengths[n-1]``
-    bytes.
+def presigned_part_urls(name, upload_id, parts, expires_in):
+    """Presigned PUT URLs for parts of a multipart upload: ``parts`` is ``[(number, length,
+    checksum), ...]``, the checksum (``PART_CHECKSUM``, base64) None for an upload that declared
+    none.
 
     Each URL signs its Content-Length: S3 answers 403 SignatureDoesNotMatch to a PUT of any other
-    size, so a part cannot carry more (or fewer) bytes than the upload announced.
+    size, so a part cannot carry more (or fewer) bytes than the upload announced. A checksum is
+    signed too, as S3 requires of every ``x-amz-*`` header a presigned request carries: the PUT
+    must send it as ``x-amz-checksum-crc32``, and S3 refuses bytes that do not match it.
     """
     storage, _ = _bucket()
     client = _presigning_client(storage)
     key = _object_key(storage, name)
-    return [
-        {
-            "part_number": number,
-            "size": length,
-            "url": client.generate_presigned_url(
-                "upload_part",
-                ExpiresIn=expires_in,
-                Params={
-                    "Bucket": storage.bucket_name,
-                    "Key": key,
-                    "UploadId": upload_id,
-                    "PartNumber": number,
-                    "ContentLength": length,
-                },
-            ),
+    urls = []
+    for number, length, checksum in parts:
+        params = {
+            "Bucket": storage.bucket_name,
+            "Key": key,
+            "UploadId": upload_id,
+            "PartNumber": number,
+            "ContentLength": length,
         }
-        for number, length in enumerate(lengths, start=1)
-    ]
+        if checksum:
+            params[f"Checksum{PART_CHECKSUM}"] = checksum
+        url = client.generate_presigned_url("upload_part", ExpiresIn=expires_in, Params=params)
+        urls.append({"part_number": number, "size": length, "url": url})
+    return urls
 
 
 def complete_multipart(name, upload_id, parts):
-    """Complete a multipart upload from ``[{"part_number", "etag"}, ...]``.
+    """Complete a multipart upload from ``[{"part_number", "etag", "checksum_crc32"}, ...]`` (the
+    checksum only for an upload that declared one).
 
     Raises PartsRefused with S3's message when S3 refuses the parts (the upload stays open), and
     ArtifactStorageError when S3 cannot be reached.
@@ -205,7 +220,7 @@ def complete_multipart(name, upload_id, parts):
             UploadId=upload_id,
             MultipartUpload={
                 "Parts": [
-                    {"PartNumber": p["part_number"], "ETag": p["etag"]}
+                    completed_part(p["part_number"], p["etag"], p.get("checksum_crc32"))
                     for p in sorted(parts, key=lambda p: p["part_number"])
                 ]
             },
@@ -222,7 +237,8 @@ class UploadGone(Exception):
 
 def received_parts(name, upload_id):
     """The parts S3 holds for an open multipart upload, by part number:
-    ``[{"part_number", "size", "etag"}, ...]``.
+    ``[{"part_number", "size", "etag", "checksum_crc32"}, ...]``, the checksum None unless the
+    upload declared one and S3 lists it.
 
     S3 lists at most 1000 parts an answer; the paginator follows its markers to the end. Raises
     UploadGone when S3 does not know the upload, ArtifactStorageError when it cannot be reached.
@@ -233,7 +249,12 @@ def received_parts(name, upload_id):
     )
     try:
         return [
-            {"part_number": part["PartNumber"], "size": part["Size"], "etag": part["ETag"]}
+            {
+                "part_number": part["PartNumber"],
+                "size": part["Size"],
+                "etag": part["ETag"],
+                "checksum_crc32": part.get(f"Checksum{PART_CHECKSUM}"),
+            }
             for page in pages
             for part in page.get("Parts", [])
         ]

@@ -2,10 +2,12 @@
 
 import hashlib
 import json
+import os
 
 import pytest
 import requests
 from registry_client import ChecksumMismatch, Conflict
+from registry_client.transfer import crc32
 
 from models_app.models import Artifact, UploadSession
 from tests.conftest import bucket_keys, open_multipart_uploads
@@ -39,11 +41,14 @@ def test_push_sends_the_parts_straight_to_storage(registry, model_file, small_pa
     session = UploadSession.objects.get()
     assert session.state == "completed" and session.sha256 == row.sha256 and session.part_count == 3
     assert bucket_keys(bucket) == [row.file.name]
-    # The bytes never went through the registry: it saw the session's start and its completion.
+    # The bytes never went through the registry: it saw the session's start, one request to sign
+    # the parts' URLs for their CRC32s, and the completion.
     assert [(m, p) for m, p, _, _ in served] == [
         ("POST", "/api/v1/uploads/"),
+        ("POST", f"/api/v1/uploads/{session.id}/part-urls/"),
         ("POST", f"/api/v1/uploads/{session.id}/complete/"),
     ]
+    assert session.checksum_algorithm == "CRC32"
     assert upload_states(client_home) == []
 
 
@@ -51,6 +56,14 @@ def received_parts(bucket, session):
     """The part numbers S3 holds for a direct upload, asked of the bucket itself."""
     listed = bucket.meta.client.list_parts(Bucket=bucket.name, Key=session.key, UploadId=session.upload_id)
     return [p["PartNumber"] for p in listed.get("Parts", [])]
+
+
+def put_part(registry, session, number, data):
+    """PUT ``data`` as part ``number`` of ``session``, as another copy of the push would."""
+    checksum = crc32(data)
+    body = {"parts": [{"part_number": number, "checksum_crc32": checksum}]}
+    url = registry._json("POST", f"uploads/{session.id}/part-urls/", json=body)["parts"][0]["url"]
+    requests.put(url, data=data, headers={"x-amz-checksum-crc32": checksum}, timeout=30).raise_for_status()
 
 
 def test_an_interrupted_push_resumes_with_the_parts_left(
@@ -66,7 +79,7 @@ def test_an_interrupted_push_resumes_with_the_parts_left(
     session = UploadSession.objects.get()
     assert session.state == "pending" and received_parts(bucket, session) == [1, 2]
     state = json.loads(upload_states(client_home)[0].read_text())
-    assert state["session"]["id"] == str(session.id) and state["sha256"] == sha256(path)
+    assert state["session"]["id"] == str(session.id)
     assert (upload_states(client_home)[0].stat().st_mode & 0o777) == 0o600
     storage_proxy.received.clear()
 
@@ -107,6 +120,7 @@ def test_a_push_from_another_copy_of_the_file_resumes_without_a_local_record(
         ("POST", "/api/v1/uploads/"),  # the same session, replayed under its Idempotency-Key
         ("GET", f"/api/v1/uploads/{session.id}/"),
         ("GET", f"/api/v1/uploads/{session.id}/parts/"),
+        ("POST", f"/api/v1/uploads/{session.id}/part-urls/"),
         ("POST", f"/api/v1/uploads/{session.id}/complete/"),
     ]
     row = Artifact.objects.get()
@@ -125,9 +139,7 @@ def test_parts_the_local_record_does_not_know_are_not_sent_again(
         registry.push(path, progress=interrupt_after(5 * MiB), **VARIANT)
     # A part sent after the record was written, as another copy of the push would have.
     session = UploadSession.objects.get()
-    record = json.loads(upload_states(client_home)[0].read_text())
-    part = record["session"]["parts"][1]
-    requests.put(part["url"], data=path.read_bytes()[5 * MiB : 10 * MiB], timeout=30).raise_for_status()
+    put_part(registry, session, 2, path.read_bytes()[5 * MiB : 10 * MiB])
     assert received_parts(bucket, session) == [1, 2]
     storage_proxy.received.clear()
 
@@ -135,6 +147,30 @@ def test_parts_the_local_record_does_not_know_are_not_sent_again(
 
     assert storage_proxy.received == [3]
     assert artifact["sha256"] == sha256(path) and UploadSession.objects.get().state == "completed"
+
+
+def test_a_part_whose_local_bytes_changed_since_the_interrupted_push_is_sent_again(
+    registry, model_file, small_parts, bucket, client_home, storage_proxy
+):
+    path = model_file(20 * MiB)
+    registry.parallel = 1
+    with pytest.raises(Interrupted):
+        registry.push(path, progress=interrupt_after(10 * MiB), **VARIANT)
+    assert received_parts(bucket, UploadSession.objects.get()) == [1, 2]
+    # Part 2's bytes change, size and modification time kept: the local record still applies.
+    stat = path.stat()
+    with open(path, "r+b") as handle:
+        handle.seek(6 * MiB)
+        handle.write(b"changed")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    storage_proxy.received.clear()
+
+    artifact = registry.push(path, **VARIANT)
+
+    assert storage_proxy.received == [2, 3, 4]
+    row = Artifact.objects.get()
+    assert artifact["sha256"] == row.sha256 == sha256(path)
+    assert hashlib.sha256(bucket.Object(row.file.name).get()["Body"].read()).hexdigest() == sha256(path)
 
 
 def test_a_push_whose_session_was_aborted_opens_a_new_one(registry, model_file, small_parts, bucket, client_home):
