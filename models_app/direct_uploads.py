@@ -21,11 +21,11 @@ from .storage.multipart import (
     abort_multipart,
     complete_multipart,
     object_sha256,
-    object_size,
     presigned_part_urls,
     received_parts,
     require_s3,
     start_multipart,
+    stored_object,
 )
 from .uploads import StoredUpload, part_size_for
 
@@ -181,10 +181,10 @@ def complete_direct_upload(session, *, parts, sha256="", user=None):
         session.move(UploadSession.State.PENDING)
         raise
     try:
-        size = object_size(session.key)
+        size, etag = stored_object(session.key)
         if size != session.size:
             raise ValidationError({"size": [f"{size} bytes arrived; the upload announced {session.size}."]})
-        arrived = object_sha256(session.key)
+        arrived = object_sha256(session.key, etag)
         for expected in (session.sha256, sha256):
             if expected and arrived != expected:
                 raise ValidationError({"sha256": [f"The file that arrived has sha256 {arrived}, not {expected}."]})

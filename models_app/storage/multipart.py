@@ -5,8 +5,9 @@ own set-up (``ensure_bucket``).
 
 import hashlib
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -290,27 +291,40 @@ def open_multipart_uploads(prefix="artifacts/"):
             yield upload["Key"].removeprefix(location), upload["UploadId"], upload["Initiated"]
 
 
-def object_size(name):
-    """The size in bytes of a stored object, as S3 reports it."""
+def stored_object(name):
+    """(size in bytes, ETag) of a stored object, as S3 reports them."""
     storage, client = _bucket()
     try:
-        return client.head_object(Bucket=storage.bucket_name, Key=_object_key(storage, name))["ContentLength"]
+        head = client.head_object(Bucket=storage.bucket_name, Key=_object_key(storage, name))
     except STORAGE_ERRORS as exc:
         raise ArtifactStorageError(f"Could not verify the upload: {reason(exc)}") from exc
+    return head["ContentLength"], head["ETag"]
 
 
-def object_sha256(name, chunk_size=8 * 1024 * 1024):
-    """Read the stored object once and hash it: S3's own multipart checksums are checksums of
-    part checksums, not the sha256 of the file a client knows."""
+# The read-back hashes in this thread while another reads ahead, so reading and hashing overlap;
+# at most ``READ_AHEAD + 2`` chunks are held at once.
+READ_BACK_CHUNK = 8 * 1024 * 1024
+READ_AHEAD = 4
+
+
+def object_sha256(name, etag):
+    """Read the stored object back and hash it: S3's own multipart checksums are checksums of
+    part checksums, not the sha256 of the file a client knows.
+
+    One GET, read ahead by a second thread. Not ranges in parallel: some S3 servers (moto among
+    them) read the whole object out for every range request. The GET asks for the object ``etag``
+    names (If-Match), so an object replaced since it was measured fails the read.
+    """
     storage, client = _bucket()
     digest = hashlib.sha256()
     try:
-        body = client.get_object(Bucket=storage.bucket_name, Key=_object_key(storage, name))["Body"]
-        try:
-            for chunk in body.iter_chunks(chunk_size):
+        body = client.get_object(Bucket=storage.bucket_name, Key=_object_key(storage, name), IfMatch=etag)["Body"]
+        with closing(body), ThreadPoolExecutor(1, thread_name_prefix="read-back") as reader:
+            chunks = body.iter_chunks(READ_BACK_CHUNK)
+            ahead = deque(reader.submit(next, chunks, None) for _ in range(READ_AHEAD))
+            while (chunk := ahead.popleft().result()) is not None:
+                ahead.append(reader.submit(next, chunks, None))
                 digest.update(chunk)
-        finally:
-            body.close()
     except STORAGE_ERRORS as exc:
         raise ArtifactStorageError(f"Could not verify the upload: {reason(exc)}") from exc
     return digest.hexdigest()

@@ -12,8 +12,11 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 import yaml
+from django.core.files.base import ContentFile
 
+from models_app.errors import ArtifactStorageError
 from models_app.models import Artifact, ModelVersion, UploadSession
+from models_app.storage import multipart, save_file
 from tests.conftest import bucket_keys, open_multipart_uploads
 
 from .test_direct_uploads import CONTENT, sigv4_query_signature, start
@@ -162,3 +165,23 @@ def test_the_schema_documents_part_urls_and_the_new_fields(api_client):
     assert "parts" in properties(part_urls) and "parts" in properties(part_urls, "200")
     complete = schema["paths"]["/api/v1/uploads/{id}/complete/"]["post"]
     assert "sha256" in properties(complete)
+
+
+def test_the_read_back_hashes_every_chunk_in_order(bucket, monkeypatch):
+    # Chunks small enough that the reader runs far ahead of the hash and wraps around many times.
+    monkeypatch.setattr(multipart, "READ_BACK_CHUNK", 1000)
+    content = bytes(range(256)) * 97 + b"tail"
+    name = save_file("artifacts/read-back/model.bin", ContentFile(content))
+    size, etag = multipart.stored_object(name)
+
+    assert size == len(content)
+    assert multipart.object_sha256(name, etag) == hashlib.sha256(content).hexdigest()
+
+
+def test_the_read_back_refuses_an_object_replaced_since_it_was_measured(bucket):
+    name = save_file("artifacts/read-back/model.bin", ContentFile(b"what arrived"))
+    _, etag = multipart.stored_object(name)
+    bucket.put_object(Key=bucket_keys(bucket)[0], Body=b"put there since")
+
+    with pytest.raises(ArtifactStorageError, match="Could not verify the upload"):
+        multipart.object_sha256(name, etag)
