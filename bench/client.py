@@ -186,6 +186,11 @@ def main():
             + ", ".join(
                 f"{'client' if first else 'boto3'} first: boto3 {b:.0f} / client {c:.0f}" for first, b, c in rounds
             )
+            + "\npush by round, seconds (boto3 / client, of which the client's `complete`): "
+            + ", ".join(
+                f"{b:.1f} / {c:.1f} ({c - p:.1f})"
+                for b, c, p in zip(seconds["up_boto3"], seconds["up_client"], seconds["up_parts"], strict=True)
+            )
         )
     finally:
         stop(server)
