@@ -26,7 +26,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from .lib.http import error_body
-from .lib.queries import planned_once_cursor
+from .lib.queries import run_planned
 
 
 def client_ip(request):
@@ -180,9 +180,13 @@ class TokenStatement:
         return [self.SOURCES[source](request, key) for source in self.sources]
 
     def run(self, request, key):
-        with planned_once_cursor(Token.objects.db) as cursor:
-            cursor.execute(self.sql, self.values(request, key))
+        values = self.values(request, key)
+
+        def work(cursor):
+            cursor.execute(self.sql, values)
             return cursor.fetchone()
+
+        return run_planned(Token.objects.db, work)
 
     @classmethod
     def build(cls, handler):

@@ -33,7 +33,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.utils.urls import replace_query_param
 
-from ..lib.queries import planned_once_cursor
+from ..lib.queries import run_planned
 from .fields import PLACEHOLDER, SAFE, RouteLinkField
 from .pagination import CheapCountPaginator
 
@@ -223,12 +223,15 @@ class Plan:
         for name in request.query_params:
             for index, value in enumerate(request.query_params.getlist(name)):
                 values[(name, index)] = value
-        with planned_once_cursor(self.db) as cursor:
+
+        def work(cursor):
             rows = list(self.compiler.results_iter([self.rows.run(cursor, values)]))
-            count, estimated, next_link = len(rows), False, None
-            if count > self.page_size:
-                count = self.count.run(cursor, values)[0][0]
-                next_link = replace_query_param(request.build_absolute_uri(), "page", 2)
+            return rows, (self.count.run(cursor, values)[0][0] if len(rows) > self.page_size else len(rows))
+
+        rows, count = run_planned(self.db, work)
+        estimated, next_link = False, None
+        if len(rows) > self.page_size:
+            next_link = replace_query_param(request.build_absolute_uri(), "page", 2)
         if count > settings.REGISTRY_EXACT_COUNT_LIMIT > 0:
             # Past the exact limit the planner's estimate stands in, as on the general path.
             paginator = CheapCountPaginator(view.filter_queryset(view.get_queryset()), self.page_size)
@@ -273,8 +276,9 @@ class ObjectPlan:
 
     def respond(self, view, request):
         values = {(name, 0): str(value) for name, value in view.kwargs.items()}
-        with planned_once_cursor(self.db) as cursor:
-            rows = list(self.compiler.results_iter([self.statement.run(cursor, values)]))
+        rows = run_planned(
+            self.db, lambda cursor: list(self.compiler.results_iter([self.statement.run(cursor, values)]))
+        )
         if not rows:
             # What get_object_or_404 says.
             raise Http404(f"No {self.model._meta.object_name} matches the given query.")

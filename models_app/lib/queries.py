@@ -4,7 +4,7 @@ prepared lists, token authentication)."""
 import functools
 
 from django.conf import settings
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 from django.db.models import TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -35,6 +35,38 @@ def planned_once_cursor(using):
     connection.ensure_connection()
     with connection.wrap_database_errors:
         return connection._prepare_cursor(_preparing_cursor()(connection.connection))
+
+
+def run_planned(using, work):
+    """``work(cursor)`` on a ``planned_once_cursor``; returns what ``work`` returns.
+
+    Django checks a kept connection before the first statement of each request with a
+    ``SELECT 1``, a round trip as long as the token query itself. When a planned statement is the
+    request's first, it is the check: if the connection turns out to be dead when it runs (the
+    database restarted, a proxy cut an idle connection), the connection is closed and ``work``
+    runs once more on a new one, which is where the check would have led. Only outside a
+    transaction, where nothing else of the request's can be lost; any other error stands.
+    """
+    connection = connections[using]
+    stands_in = (
+        connection.vendor == "postgresql"
+        and settings.DATABASE_PREPARED_STATEMENTS
+        and connection.health_check_enabled
+        and not connection.health_check_done
+        and connection.connection is not None
+        and not connection.in_atomic_block
+    )
+    if stands_in:
+        connection.health_check_done = True
+    try:
+        with planned_once_cursor(using) as cursor:
+            return work(cursor)
+    except (OperationalError, InterfaceError):
+        if not stands_in or not (connection.connection is None or connection.connection.broken):
+            raise
+    connection.close()
+    with planned_once_cursor(using) as cursor:
+        return work(cursor)
 
 
 @functools.cache

@@ -192,3 +192,52 @@ def test_a_statement_postgresql_refuses_sends_its_kind_to_the_general_path(api_c
     plan.rows.sql = plan.rows.sql.replace('"models_app_modelversion"."id" AS "id"', 'no_such_column AS "id"', 1)
     assert body(api_client, url, settings, True) == general
     assert prepared._plans[key] is prepared.UNPREPARED
+
+
+def backend_pid():
+    return connection.connection.info.backend_pid
+
+
+def start_of_request():
+    """What Django does when a request starts: a kept connection is checked again."""
+    connection.close_if_unusable_or_obsolete()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_token_request_sends_no_separate_liveness_query(catalogue, user, monkeypatch):
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    url = "/api/v1/versions/?registered_model=person-detection"
+    assert client.get(url).status_code == 200
+    pid = backend_pid()
+    checks = []
+    is_usable = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or is_usable())
+
+    start_of_request()
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+
+    assert (backend_pid(), checks, len(queries)) == (pid, [], 2)  # the kept connection; the token, the rows
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("url", ["/api/v1/versions/?registered_model=plain", "/api/v1/registered-models/plain/"])
+def test_a_token_request_on_a_connection_the_database_dropped_answers_on_a_new_one(catalogue, user, url):
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    expected = client.get(url)
+    assert expected.status_code == 200
+    pid = backend_pid()
+    other = connection.copy()
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+
+    start_of_request()
+    response = client.get(url)
+
+    assert (response.status_code, response.json()) == (200, expected.json())
+    assert backend_pid() != pid
