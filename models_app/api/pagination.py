@@ -36,17 +36,29 @@ class CheapCountPaginator(Paginator):
         connection = connections[queryset.db]
         if not limit or connection.vendor != "postgresql":
             return queryset.count()
-        # values("pk"): the per-row annotations (correlated subqueries) are not computed.
-        rows = queryset.order_by().values("pk")
-        capped = rows[: limit + 1].count()
-        if capped <= limit:
-            return capped
-        sql, params = rows.query.sql_with_params()
+        capped = counted_rows(queryset)[: limit + 1].count()
+        return capped if capped <= limit else self.count_past_limit()
+
+    def count_past_limit(self):
+        """The count of a list known to hold more than ``REGISTRY_EXACT_COUNT_LIMIT`` rows: the
+        planner's estimate on PostgreSQL (at least the limit + 1; ``estimated`` is set), an exact
+        count elsewhere."""
+        queryset = self.object_list
+        connection = connections[queryset.db]
+        if connection.vendor != "postgresql":
+            return queryset.count()
+        sql, params = counted_rows(queryset).query.sql_with_params()
         with connection.cursor() as cursor:
             cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
             plan = cursor.fetchone()[0]
         self.estimated = True
-        return max(int(plan[0]["Plan"]["Plan Rows"]), limit + 1)
+        return max(int(plan[0]["Plan"]["Plan Rows"]), settings.REGISTRY_EXACT_COUNT_LIMIT + 1)
+
+
+def counted_rows(queryset):
+    """What is counted of a list: its primary keys, so the per-row annotations (correlated
+    subqueries) are not computed."""
+    return queryset.order_by().values("pk")
 
 
 class Pagination(PageNumberPagination):

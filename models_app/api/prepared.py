@@ -35,7 +35,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from ..lib.queries import run_planned
 from .fields import PLACEHOLDER, SAFE, RouteLinkField
-from .pagination import CheapCountPaginator
+from .pagination import CheapCountPaginator, counted_rows
 
 _plans = {}
 _lock = threading.Lock()
@@ -204,7 +204,7 @@ class Plan:
             try:
                 page = queryset.values_list(*columns)[: page_size + 1]
                 compiler = page.query.get_compiler(page.db)
-                counted = queryset.order_by().values("pk")[: limit + 1] if limit else queryset.values("pk")
+                counted = counted_rows(queryset)[: limit + 1] if limit else counted_rows(queryset)
                 count_sql, count_params = counted.query.sql_with_params()
                 compiled.append((compiler.as_sql(), (f"SELECT COUNT(*) FROM ({count_sql}) counted", count_params)))
             except FieldError:  # a field's source that is not a column (a property, say)
@@ -235,7 +235,7 @@ class Plan:
         if count > settings.REGISTRY_EXACT_COUNT_LIMIT > 0:
             # Past the exact limit the planner's estimate stands in, as on the general path.
             paginator = CheapCountPaginator(view.filter_queryset(view.get_queryset()), self.page_size)
-            count, estimated = paginator.count, paginator.estimated
+            count, estimated = paginator.count_past_limit(), paginator.estimated
         origin = request.build_absolute_uri("/")[:-1]
         results = [render(self.fields, self.columns, row, origin) for row in rows[: self.page_size]]
         response = Response({"count": count, "next": next_link, "previous": None, "results": results})

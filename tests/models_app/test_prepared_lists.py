@@ -107,6 +107,20 @@ def test_past_the_exact_limit_the_count_is_the_planners_estimate(api_client, cat
     assert response.json()["count"] > 10
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the estimate is PostgreSQL's")
+def test_past_the_exact_limit_the_rows_are_counted_once(api_client, catalogue, settings):
+    settings.REGISTRY_EXACT_COUNT_LIMIT = 10
+    url = "/api/v1/versions/?registered_model=plain"
+    api_client.get(url)  # the kind's plan is made
+
+    with CaptureQueriesContext(connection) as queries:
+        response = api_client.get(url)
+
+    assert response["X-Count-Estimated"] == "true"
+    explains = [q["sql"] for q in queries.captured_queries if (q["sql"] or "").startswith("EXPLAIN")]
+    assert (len(queries), len(explains)) == (3, 1)  # the rows, their capped count, the estimate
+
+
 @pytest.mark.parametrize(
     "url",
     [
