@@ -123,8 +123,9 @@ def request_kind(view, request):
 
 
 def sample(name, index, variant):
-    """A value the filters pass through unchanged and that no real value depends on."""
-    return f"prepared{variant}{name}{index}"
+    """A value the filters pass through unchanged and that no real value depends on. It holds a
+    ``_`` so a value escaped for ``LIKE`` never looks like the value itself."""
+    return f"prepared_{variant}{name}{index}"
 
 
 def sample_values(kind, variant):
@@ -301,24 +302,34 @@ def render(fields, columns, row, origin):
 
 
 def find_slots(params_a, params_b, parts_a, parts_b, connection):
-    """Which SQL parameter carries which request value, and whether as itself or inside a
-    ``LIKE`` pattern; None when a parameter changes in any other way."""
-    contains = connection.ops.prep_for_like_query
+    """Which SQL parameter carries which request value, and whether as itself, escaped for a
+    ``LIKE`` without wildcards (``iexact`` on SQLite), or inside a ``LIKE`` pattern; None when a
+    parameter changes in any other way."""
+    escape = connection.ops.prep_for_like_query
+    forms = [
+        (lambda value: value, None),
+        (escape, escape),
+        (lambda value: f"%{escape(value)}%", lambda value: f"%{escape(value)}%"),
+    ]
     slots = {}
     for position, (a, b) in enumerate(zip(params_a, params_b)):
         if a == b:
             continue
-        for value_a, (name, index, part) in parts_a.items():
-            value_b = next(v for v, where in parts_b.items() if where == (name, index, part))
-            if (a, b) == (value_a, value_b):
-                slots[position] = (name, index, part, None)
-                break
-            if (a, b) == (f"%{value_a}%", f"%{value_b}%"):
-                slots[position] = (name, index, part, lambda value: f"%{contains(value)}%")
-                break
-        else:
+        slots[position] = slot(a, b, parts_a, parts_b, forms)
+        if slots[position] is None:
             return None
     return slots
+
+
+def slot(a, b, parts_a, parts_b, forms):
+    """(name, index, part, like) of the request value that became ``a`` with one set of sample
+    values and ``b`` with the other, through one of ``forms``; None if none did."""
+    for value_a, where in parts_a.items():
+        value_b = next(v for v, other in parts_b.items() if other == where)
+        for form, like in forms:
+            if (a, b) == (form(value_a), form(value_b)):
+                return (*where, like)
+    return None
 
 
 def probe_view(view, request, data):

@@ -56,6 +56,8 @@ URLS = [
     "/api/v1/versions/?registered_model=plain&page_size=7&ordering=version",
     "/api/v1/versions/?registered_model=plain&tag=n:1&page=1",
     "/api/v1/versions/?registered_model=nope",
+    "/api/v1/versions/?registered_model=p_ain",  # LIKE wildcards where SQLite compares with LIKE
+    "/api/v1/versions/?registered_model=pla%25",
     "/api/v1/registered-models/?name=%25",
     "/api/v1/registered-models/?name=_",
     "/api/v1/registered-models/?name=%25_",
@@ -82,7 +84,12 @@ def test_a_prepared_list_is_byte_for_byte_the_general_one(api_client, catalogue,
     first, again = body(api_client, url, settings, True), body(api_client, url, settings, True)
     assert first == general and again == general
     plans = list(prepared._plans.values())
-    assert len(plans) == 1 and isinstance(plans[0], prepared.Plan)  # it was prepared, then reused
+    # SQLite reads a tag through a JSON path built from its key, which is not a value the SQL
+    # takes as a parameter: tag lists take the general path there.
+    if "tag=" in url and connection.vendor == "sqlite":
+        assert plans == [prepared.UNPREPARED]
+    else:
+        assert len(plans) == 1 and isinstance(plans[0], prepared.Plan)  # it was prepared, then reused
 
 
 def test_like_wildcards_in_a_name_match_themselves(api_client, catalogue):
@@ -100,6 +107,7 @@ def test_more_rows_than_a_page_are_counted_and_linked(api_client, catalogue):
     assert data["results"][-1]["version"] != second["results"][0]["version"]
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the estimate is PostgreSQL's")
 def test_past_the_exact_limit_the_count_is_the_planners_estimate(api_client, catalogue, settings):
     settings.REGISTRY_EXACT_COUNT_LIMIT = 10
     response = api_client.get("/api/v1/versions/?registered_model=plain")
@@ -197,6 +205,7 @@ def test_postgresql_plans_the_repeated_statements_once(catalogue, user, settings
     assert len(found) == (3 if enabled else 0), statements  # the token, the rows, the count
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
 @pytest.mark.django_db(transaction=True)
 def test_a_statement_postgresql_refuses_sends_its_kind_to_the_general_path(api_client, catalogue, settings):
     url = "/api/v1/versions/?registered_model=person-detection"
