@@ -170,7 +170,9 @@ class TokenStatement:
         "ip_address": lambda request, key: AccessAttempt._meta.get_field("ip_address").get_db_prep_value(
             request.axes_ip_address, connections[AccessAttempt.objects.db], prepared=False
         ),
-        "cool_off": lambda request, key: get_cool_off_threshold(request),
+        "cool_off": lambda request, key: AccessAttempt._meta.get_field("attempt_time").get_db_prep_value(
+            get_cool_off_threshold(request), connections[AccessAttempt.objects.db], prepared=False
+        ),
     }
 
     def __init__(self, sql, sources):
