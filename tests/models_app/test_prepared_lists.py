@@ -84,8 +84,8 @@ def test_a_prepared_list_is_byte_for_byte_the_general_one(api_client, catalogue,
     first, again = body(api_client, url, settings, True), body(api_client, url, settings, True)
     assert first == general and again == general
     plans = list(prepared._plans.values())
-    # SQLite reads a tag through a JSON path built from its key, which is not a value the SQL
-    # takes as a parameter: tag lists take the general path there.
+    # SQLite is given a tag's key as a JSON path, a form of the value the prepared lists do not
+    # rebuild: tag lists take the general path there.
     if "tag=" in url and connection.vendor == "sqlite":
         assert plans == [prepared.UNPREPARED]
     else:
