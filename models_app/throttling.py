@@ -16,7 +16,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_login_failed
-from django.db import ProgrammingError, connections
+from django.db import connections
 from django.db.models import Func, Subquery
 from django.http import HttpResponse, JsonResponse
 from django.test import RequestFactory
@@ -26,7 +26,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 
 from .lib.http import error_body
-from .lib.queries import run_planned
+from .lib.queries import StatementRefused, run_planned
 
 
 def client_ip(request):
@@ -105,12 +105,8 @@ class ThrottledTokenAuthentication(TokenAuthentication):
         statement = token_statement(handler, request)
         try:
             row = statement.run(request, key) if statement is not None else token_query(handler, request, key).first()
-        except ProgrammingError:
-            # PostgreSQL refused it as a prepared statement: the ORM's query from now on. Inside
-            # a transaction the error stands.
-            if connections[Token.objects.db].in_atomic_block:
-                raise
-            _token_statement.update(dict.fromkeys(_token_statement))
+        except StatementRefused:
+            _token_statement.update(dict.fromkeys(_token_statement))  # the ORM's query from now on
             row = token_query(handler, request, key).first()
         if row is None:
             raise AuthenticationFailed(_("Invalid token.")) from None

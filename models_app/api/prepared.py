@@ -22,7 +22,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldError
-from django.db import ProgrammingError, connections
+from django.db import connections
 from django.http import Http404, HttpRequest, QueryDict
 from django.urls import reverse
 from rest_framework import ISO_8601, serializers
@@ -33,7 +33,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.utils.urls import replace_query_param
 
-from ..lib.queries import run_planned
+from ..lib.queries import StatementRefused, run_planned
 from .fields import PLACEHOLDER, SAFE, RouteLinkField
 from .pagination import CheapCountPaginator, counted_rows
 
@@ -83,12 +83,7 @@ def respond(key, build, view, request):
         return None
     try:
         return plan.respond(view, request)
-    except ProgrammingError:
-        # A statement PostgreSQL refuses as a prepared statement (a parameter whose type it
-        # cannot infer, say): the kind takes the general path from now on. Outside a transaction
-        # nothing is left behind; inside one the error stands, as the general path's would.
-        if connections[plan.db].in_atomic_block:
-            raise
+    except StatementRefused:
         with _lock:
             _plans[key] = UNPREPARED
         return None

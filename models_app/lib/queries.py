@@ -4,7 +4,7 @@ prepared lists, token authentication)."""
 import functools
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connections
+from django.db import InterfaceError, OperationalError, ProgrammingError, connections
 from django.db.models import TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -37,6 +37,12 @@ def planned_once_cursor(using):
         return connection._prepare_cursor(_preparing_cursor()(connection.connection))
 
 
+class StatementRefused(Exception):
+    """The database refused a planned statement outside a transaction (PostgreSQL cannot
+    prepare it: a parameter whose type it cannot infer, say). Nothing is left behind; the caller
+    takes its general path for that statement from now on."""
+
+
 def run_planned(using, work):
     """``work(cursor)`` on a ``planned_once_cursor``; returns what ``work`` returns.
 
@@ -46,8 +52,20 @@ def run_planned(using, work):
     database restarted, a proxy cut an idle connection), the connection is closed and ``work``
     runs once more on a new one, which is where the check would have led. Only outside a
     transaction, where nothing else of the request's can be lost; any other error stands.
+
+    A ProgrammingError outside a transaction becomes StatementRefused; inside one it stands, as
+    the general path's error would.
     """
     connection = connections[using]
+    try:
+        return _run_checking_connection(connection, using, work)
+    except ProgrammingError as exc:
+        if connection.in_atomic_block:
+            raise
+        raise StatementRefused() from exc
+
+
+def _run_checking_connection(connection, using, work):
     stands_in = (
         connection.vendor == "postgresql"
         and settings.DATABASE_PREPARED_STATEMENTS

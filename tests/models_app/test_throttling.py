@@ -1,6 +1,7 @@
 """Password and token guessing is limited per client address and per account (django-axes)."""
 
 import pytest
+from django.db import connection
 from rest_framework.authtoken.models import Token
 
 pytestmark = pytest.mark.django_db
@@ -133,3 +134,20 @@ def test_failures_older_than_the_cool_off_no_longer_lock_a_token_out(client, ali
         attempt_time=datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=16)
     )
     assert client.get(url, HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR="10.0.0.11").status_code == 200
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_token_statement_the_database_refuses_gives_way_to_the_orms_query(client, alice, monkeypatch):
+    from models_app import throttling
+
+    token = Token.objects.create(user=alice).key
+    url = "/api/v1/registered-models/"
+    assert client.get(url, HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
+    key, statement = next((k, s) for k, s in throttling._token_statement.items() if s is not None)
+    sql = statement.sql.replace('"authtoken_token"."key"', "no_such_column", 1)
+    monkeypatch.setitem(throttling._token_statement, key, throttling.TokenStatement(sql, statement.sources))
+
+    assert client.get(url, HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
+    assert throttling._token_statement[key] is None
+    assert client.get(url, HTTP_AUTHORIZATION="Token wrong").status_code == 401
