@@ -392,6 +392,9 @@ class ResolveSerializer(serializers.Serializer):
     download_url = serializers.CharField()
 
 
+SHA256_HEX = r"^[0-9a-fA-F]{64}$"
+
+
 class DirectUploadSerializer(ArtifactUploadSerializer):
     """Start a direct upload: the metadata of a registration, the file's name and size, and
     optionally its sha256 (checked against what arrives)."""
@@ -399,7 +402,7 @@ class DirectUploadSerializer(ArtifactUploadSerializer):
     file = None
     filename = serializers.CharField(max_length=255)
     size = serializers.IntegerField(min_value=1)
-    sha256 = serializers.RegexField(r"^[0-9a-fA-F]{64}$", required=False, allow_blank=True)
+    sha256 = serializers.RegexField(SHA256_HEX, required=False, allow_blank=True)
     content_type = serializers.CharField(max_length=100, required=False, allow_blank=True)
     checksum_algorithm = serializers.ChoiceField(
         choices=["CRC32"],
@@ -516,7 +519,7 @@ class ReceivedPartsSerializer(serializers.Serializer):
 class CompleteUploadSerializer(serializers.Serializer):
     parts = UploadPartSerializer(many=True, allow_empty=False)
     sha256 = serializers.RegexField(
-        r"^[0-9a-fA-F]{64}$",
+        SHA256_HEX,
         required=False,
         allow_blank=True,
         help_text="The file's sha256, when the client knows it only now: compared with the one the "

@@ -21,6 +21,8 @@ logger = logging.getLogger(__name__)
 # server may compute a full-object checksum itself, and some (moto among them) do it by reading
 # the whole object again when the upload completes.
 PART_CHECKSUM = "CRC32"
+# Where boto3 names a part's checksum, in requests and answers alike.
+PART_CHECKSUM_FIELD = f"Checksum{PART_CHECKSUM}"
 
 
 def completed_part(number, etag, checksum=None):
@@ -28,7 +30,7 @@ def completed_part(number, etag, checksum=None):
     names each part's checksum there too."""
     part = {"PartNumber": number, "ETag": etag}
     if checksum:
-        part[f"Checksum{PART_CHECKSUM}"] = checksum
+        part[PART_CHECKSUM_FIELD] = checksum
     return part
 
 
@@ -56,8 +58,6 @@ class S3MultipartWriter:
     Like boto3's own transfer manager, the upload declares ``PART_CHECKSUM`` part checksums,
     which the client library computes for each part it sends.
     """
-
-    checksum = PART_CHECKSUM
 
     def __init__(self, client, bucket, key, part_size, in_flight=2):
         self.client, self.bucket, self.key = client, bucket, key
@@ -92,7 +92,7 @@ class S3MultipartWriter:
     def _send(self, data):
         if self.upload_id is None:
             self.upload_id = self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=self.key, ChecksumAlgorithm=self.checksum
+                Bucket=self.bucket, Key=self.key, ChecksumAlgorithm=PART_CHECKSUM
             )["UploadId"]
             self.executor = ThreadPoolExecutor(max_workers=self.in_flight, thread_name_prefix="s3-part")
         self._wait_for_slot()
@@ -106,9 +106,9 @@ class S3MultipartWriter:
             UploadId=self.upload_id,
             PartNumber=number,
             Body=data,
-            ChecksumAlgorithm=self.checksum,
+            ChecksumAlgorithm=PART_CHECKSUM,
         )
-        return completed_part(number, response["ETag"], response.get(f"Checksum{self.checksum}"))
+        return completed_part(number, response["ETag"], response.get(PART_CHECKSUM_FIELD))
 
     def close(self):
         """Send what is buffered and finish the object."""
@@ -200,7 +200,7 @@ def presigned_part_urls(name, upload_id, parts, expires_in):
             "ContentLength": length,
         }
         if checksum:
-            params[f"Checksum{PART_CHECKSUM}"] = checksum
+            params[PART_CHECKSUM_FIELD] = checksum
         url = client.generate_presigned_url("upload_part", ExpiresIn=expires_in, Params=params)
         urls.append({"part_number": number, "size": length, "url": url})
     return urls
@@ -254,7 +254,7 @@ def received_parts(name, upload_id):
                 "part_number": part["PartNumber"],
                 "size": part["Size"],
                 "etag": part["ETag"],
-                "checksum_crc32": part.get(f"Checksum{PART_CHECKSUM}"),
+                "checksum_crc32": part.get(PART_CHECKSUM_FIELD),
             }
             for page in pages
             for part in page.get("Parts", [])
