@@ -131,3 +131,11 @@ def interrupt_after(limit):
             raise Interrupted(done)
 
     return progress
+
+
+def interrupted_push(registry, path, after, **fields):
+    """Push ``path`` one part at a time and stop it once ``after`` bytes are sent, as a killed
+    push would stop."""
+    registry.parallel = 1
+    with pytest.raises(Interrupted):
+        registry.push(path, progress=interrupt_after(after), **fields)

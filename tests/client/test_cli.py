@@ -14,7 +14,7 @@ from models_app.models import Artifact, UploadSession
 from tests import geti_fake as fx
 from tests.geti_integration.conftest import geti, geti_off, immediate_tasks  # noqa: F401  (fixtures)
 
-from .conftest import Interrupted, MiB, interrupt_after
+from .conftest import MiB, interrupted_push
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -113,9 +113,7 @@ def test_push_ls_show_and_pull(run, model_file, tmp_path):
 def test_the_same_push_run_again_resumes_an_interrupted_upload(run, registry, model_file, small_parts, bucket):
     path = model_file(15 * MiB)
     args = {"model": "person-detection", "version": "1", "precision": "INT8"}
-    registry.parallel = 1
-    with pytest.raises(Interrupted):
-        registry.push(path, progress=interrupt_after(5 * MiB), **args)
+    interrupted_push(registry, path, 5 * MiB, **args)
 
     done = run("push", str(path), "--model", "person-detection", "--version", "1", "--precision", "INT8")
 

@@ -12,7 +12,7 @@ from registry_client.transfer import crc32
 from models_app.models import Artifact, UploadSession
 from tests.conftest import bucket_keys, open_multipart_uploads
 
-from .conftest import Interrupted, MiB, interrupt_after
+from .conftest import Interrupted, MiB, interrupt_after, interrupted_push
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,10 +70,7 @@ def test_an_interrupted_push_resumes_with_the_parts_left(
     registry, model_file, small_parts, bucket, client_home, storage_proxy
 ):
     path = model_file(20 * MiB)  # four parts of 5 MiB
-    registry.parallel = 1
-
-    with pytest.raises(Interrupted):
-        registry.push(path, progress=interrupt_after(10 * MiB), **VARIANT)
+    interrupted_push(registry, path, 10 * MiB, **VARIANT)
 
     assert Artifact.objects.count() == 0
     session = UploadSession.objects.get()
@@ -99,9 +96,7 @@ def test_a_push_from_another_copy_of_the_file_resumes_without_a_local_record(
     registry, model_file, small_parts, bucket, client_home, storage_proxy, served, tmp_path
 ):
     path = model_file(20 * MiB)
-    registry.parallel = 1
-    with pytest.raises(Interrupted):
-        registry.push(path, progress=interrupt_after(10 * MiB), **VARIANT)
+    interrupted_push(registry, path, 10 * MiB, **VARIANT)
     session = UploadSession.objects.get()
     assert received_parts(bucket, session) == [1, 2]
     # Another machine: the same bytes under another folder, and no record of the upload.
@@ -134,9 +129,7 @@ def test_parts_the_local_record_does_not_know_are_not_sent_again(
     registry, model_file, small_parts, bucket, client_home, storage_proxy
 ):
     path = model_file(15 * MiB)
-    registry.parallel = 1
-    with pytest.raises(Interrupted):
-        registry.push(path, progress=interrupt_after(5 * MiB), **VARIANT)
+    interrupted_push(registry, path, 5 * MiB, **VARIANT)
     # A part sent after the record was written, as another copy of the push would have.
     session = UploadSession.objects.get()
     put_part(registry, session, 2, path.read_bytes()[5 * MiB : 10 * MiB])
@@ -153,9 +146,7 @@ def test_a_part_whose_local_bytes_changed_since_the_interrupted_push_is_sent_aga
     registry, model_file, small_parts, bucket, client_home, storage_proxy
 ):
     path = model_file(20 * MiB)
-    registry.parallel = 1
-    with pytest.raises(Interrupted):
-        registry.push(path, progress=interrupt_after(10 * MiB), **VARIANT)
+    interrupted_push(registry, path, 10 * MiB, **VARIANT)
     assert received_parts(bucket, UploadSession.objects.get()) == [1, 2]
     # Part 2's bytes change, size and modification time kept: the local record still applies.
     stat = path.stat()
@@ -175,9 +166,7 @@ def test_a_part_whose_local_bytes_changed_since_the_interrupted_push_is_sent_aga
 
 def test_a_push_whose_session_was_aborted_opens_a_new_one(registry, model_file, small_parts, bucket, client_home):
     path = model_file(10 * MiB)
-    registry.parallel = 1
-    with pytest.raises(Interrupted):
-        registry.push(path, progress=interrupt_after(5 * MiB), **VARIANT)
+    interrupted_push(registry, path, 5 * MiB, **VARIANT)
     first = UploadSession.objects.get()
     registry.request("DELETE", f"uploads/{first.id}/")
     for record in upload_states(client_home):
@@ -206,9 +195,7 @@ def test_a_push_refused_before_is_tried_again(registry, model_file, bucket):
 
 def test_a_push_expecting_other_bytes_aborts_the_session_it_had_started(registry, model_file, small_parts, bucket):
     path = model_file(10 * MiB)
-    registry.parallel = 1
-    with pytest.raises(Interrupted):
-        registry.push(path, progress=interrupt_after(5 * MiB), **VARIANT)
+    interrupted_push(registry, path, 5 * MiB, **VARIANT)
 
     with pytest.raises(ChecksumMismatch):
         registry.push(path, sha256="0" * 64, **VARIANT)
