@@ -434,27 +434,30 @@ class Hasher:
     """The sha256 of a file, computed in a thread of its own (reading and hashing release the
     GIL), so it overlaps with sending the parts instead of being a pass of its own before them."""
 
+    class Stopped(Exception):
+        pass
+
     def __init__(self, path):
         self.path, self.stopped = path, threading.Event()
-        self.digest, self.error = hashlib.sha256(), None
+        self.sha256, self.error = None, None
         self.thread = threading.Thread(target=self._run, name="sha256", daemon=True)
         self.thread.start()
 
     def _run(self):
-        buffer = bytearray(HASH_CHUNK)
-        view = memoryview(buffer)
         try:
-            with open(self.path, "rb", buffering=0) as handle:
-                while not self.stopped.is_set() and (count := handle.readinto(buffer)):
-                    self.digest.update(view[:count])
-        except OSError as exc:
+            self.sha256 = file_sha256(self.path, progress=self._unless_stopped)
+        except (OSError, self.Stopped) as exc:
             self.error = exc
+
+    def _unless_stopped(self, count):
+        if self.stopped.is_set():
+            raise self.Stopped()
 
     def result(self):
         self.thread.join()
         if self.error is not None:
             raise self.error
-        return self.digest.hexdigest()
+        return self.sha256
 
     def stop(self):
         self.stopped.set()
