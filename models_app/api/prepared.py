@@ -110,11 +110,18 @@ def request_kind(view, request):
                 return None
         elif name == "ordering" and values[-1] in orderings or name == "page_size" and values[-1].isdigit():
             kind.append((name, values[-1]))
-        elif name in view.prepared_params and len(values) <= MAX_REPEATS and all(values):
+        elif name in view.prepared_params and len(values) <= MAX_REPEATS and all(map(is_trimmed, values)):
             kind.append((name, len(values), tuple(":" in v for v in values)))
         else:
             return None
     return tuple(kind)
+
+
+def is_trimmed(value):
+    """A value the filters' form passes on as it is: not empty, and no space around it or around
+    a ``key:value`` pair's parts. The form strips what surrounds a value (and ignores one left
+    empty), which the sample values cannot show, so other values take the general path."""
+    return bool(value) and all(part == part.strip() for part in (value, *value.partition(":")[::2]))
 
 
 def sample(name, index, variant):

@@ -137,6 +137,11 @@ def test_past_the_exact_limit_the_rows_are_counted_once(api_client, catalogue, s
         "/api/v1/versions/?registered_model=plain&ordering=description",  # not an ordering field
         "/api/v1/versions/?tag=n&tag=n:1&tag=n:2&tag=n:0",  # repeated past the bound
         "/api/v1/versions/?registered_model=",  # empty: the filter ignores it
+        # The filters' form strips a value: surrounding spaces match as if they were not there.
+        "/api/v1/versions/?registered_model=%20person-detection%20",
+        "/api/v1/versions/?registered_model=person-detection&tag=precision:FP16%20",
+        "/api/v1/registered-models/?name=%20detect",
+        "/api/v1/versions/?registered_model=%20",  # nothing left once stripped: ignored
     ],
 )
 def test_other_requests_take_the_general_path(api_client, catalogue, settings, url):
