@@ -126,8 +126,9 @@ def is_trimmed(value):
 
 def sample(name, index, variant):
     """A value the filters pass through unchanged and that no real value depends on. It holds a
-    ``_`` so a value escaped for ``LIKE`` never looks like the value itself."""
-    return f"prepared_{variant}{name}{index}"
+    ``_`` so a value escaped for ``LIKE`` never looks like the value itself, and letters of both
+    cases so a value put in one case never does either."""
+    return f"Prepared_{variant}{name}{index}"
 
 
 def sample_values(kind, variant):
@@ -176,9 +177,9 @@ class Statement:
 
     def run(self, cursor, values):
         params = list(self.params)
-        for position, (name, index, part, like) in self.slots.items():
+        for position, (name, index, part, form) in self.slots.items():
             value = part_of(values[(name, index)], part)
-            params[position] = like(value) if like else value
+            params[position] = form(value) if form else value
         cursor.execute(self.sql, params)
         return cursor.fetchall()
 
@@ -196,7 +197,7 @@ class Plan:
         fields = row_fields(view)
         if fields is None:
             return None
-        columns = [column for _, column, _ in fields]
+        columns = wanted_columns(fields)
         limit = settings.REGISTRY_EXACT_COUNT_LIMIT
         compiled = []
         for variant in "ab":
@@ -219,7 +220,7 @@ class Plan:
         count = Statement.compare(count_a, count_b, parts_a, parts_b, connection)
         if rows is None or count is None:
             return None
-        return cls(rows, count, compiler, select_order(compiler, columns), fields, page_size)
+        return cls(rows, count, compiler, positions(compiler, fields), fields, page_size)
 
     def respond(self, view, request):
         values = {}
@@ -259,7 +260,7 @@ class ObjectPlan:
         fields = row_fields(view)
         if fields is None:
             return None
-        columns = [column for _, column, _ in fields]
+        columns = wanted_columns(fields)
         compiled = []
         for variant in "ab":
             parts = {sample(name, 0, variant): (name, 0, "whole") for name in kind}
@@ -275,7 +276,7 @@ class ObjectPlan:
         statement = Statement.compare(sql_a, sql_b, parts_a, parts_b, connections[compiler.using])
         if statement is None:
             return None
-        return cls(statement, compiler, select_order(compiler, columns), fields, rows.model)
+        return cls(statement, compiler, positions(compiler, fields), fields, rows.model)
 
     def respond(self, view, request):
         values = {(name, 0): str(value) for name, value in view.kwargs.items()}
@@ -295,24 +296,41 @@ def select_order(compiler, columns):
     return [names.index(column) for column in columns]
 
 
-def render(fields, columns, row, origin):
+def wanted_columns(fields):
+    """Every column the fields read, each once."""
+    columns = []
+    for _, column, _ in fields:
+        columns.extend(c for c in (column if isinstance(column, tuple) else (column,)) if c not in columns)
+    return columns
+
+
+def positions(compiler, fields):
+    """Where each field's column (or, for a field written from several, each of its columns) is
+    in the compiler's select."""
+    columns = wanted_columns(fields)
+    where = dict(zip(columns, select_order(compiler, columns)))
+    return [tuple(where[c] for c in column) if isinstance(column, tuple) else where[column] for _, column, _ in fields]
+
+
+def render(fields, positions, row, origin):
     out = {}
-    for (name, _, convert), position in zip(fields, columns):
-        value = row[position]
-        out[name] = None if value is None else convert(value, origin)
+    for (name, _, convert), position in zip(fields, positions):
+        if isinstance(position, tuple):
+            out[name] = convert(tuple(row[p] for p in position), origin)
+        else:
+            value = row[position]
+            out[name] = None if value is None else convert(value, origin)
     return out
 
 
 def find_slots(params_a, params_b, parts_a, parts_b, connection):
-    """Which SQL parameter carries which request value, and whether as itself, escaped for a
-    ``LIKE`` without wildcards (``iexact`` on SQLite), or inside a ``LIKE`` pattern; None when a
-    parameter changes in any other way."""
+    """Which SQL parameter carries which request value, and in which form: as itself, escaped for
+    a ``LIKE`` without wildcards (``iexact`` on SQLite) or inside a ``LIKE`` pattern, each as
+    given or in upper or lower case (a filter matching a column stored in one case; the sample
+    values are in mixed case to show it); None when a parameter changes in any other way."""
     escape = connection.ops.prep_for_like_query
-    forms = [
-        (lambda value: value, None),
-        (escape, escape),
-        (lambda value: f"%{escape(value)}%", lambda value: f"%{escape(value)}%"),
-    ]
+    likes = [None, escape, lambda value: f"%{escape(value)}%"]
+    forms = [compose(case, like) for case in (None, str.upper, str.lower) for like in likes]
     slots = {}
     for position, (a, b) in enumerate(zip(params_a, params_b)):
         if a == b:
@@ -323,14 +341,21 @@ def find_slots(params_a, params_b, parts_a, parts_b, connection):
     return slots
 
 
+def compose(case, like):
+    """The form ``case`` then ``like`` make of a value; None for the value itself."""
+    if case is None or like is None:
+        return case or like
+    return lambda value: like(case(value))
+
+
 def slot(a, b, parts_a, parts_b, forms):
-    """(name, index, part, like) of the request value that became ``a`` with one set of sample
+    """(name, index, part, form) of the request value that became ``a`` with one set of sample
     values and ``b`` with the other, through one of ``forms``; None if none did."""
     for value_a, where in parts_a.items():
         value_b = next(v for v, other in parts_b.items() if other == where)
-        for form, like in forms:
-            if (a, b) == (form(value_a), form(value_b)):
-                return (*where, like)
+        for form in forms:
+            if (a, b) == ((form(value_a), form(value_b)) if form else (value_a, value_b)):
+                return (*where, form)
     return None
 
 
@@ -349,14 +374,18 @@ def probe_view(view, request, data):
 
 def row_fields(view):
     """(name, column, convert) for each field of the view's serializer, or None if one of them
-    needs more than its row's columns (a nested serializer, a method field)."""
+    needs more than its row's columns (a nested serializer, a method field). A field that says
+    how it is written from columns (``columns`` and ``from_columns``: the artifact's inspection)
+    gets the tuple of its columns and is given their values."""
     serializer = view.get_serializer()
     user_model = get_user_model()
     fields = []
     for name, field in serializer.fields.items():
         if field.write_only:
             continue
-        if isinstance(field, RouteLinkField):
+        if hasattr(field, "from_columns"):  # a field that says how it is written from columns
+            fields.append((name, tuple(field.columns), field.from_columns))
+        elif isinstance(field, RouteLinkField):
             fields.append((name, field.lookup_field, route(field.view_name, field.lookup_url_kwarg)))
         elif isinstance(field, SlugRelatedField):
             fields.append((name, f"{field.source}__{field.slug_field}", keep))

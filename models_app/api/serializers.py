@@ -171,6 +171,43 @@ class ArtifactInspectionDetailSerializer(ArtifactInspectionSerializer):
 PENDING_INSPECTION = ArtifactInspection(status=ArtifactInspection.Status.PENDING)
 
 
+class InspectionField(serializers.SerializerMethodField):
+    """An artifact's inspection, as its nested serializer writes it (with ``details`` where they
+    were loaded), or the pending answer before one has run; the serializer's ``get_inspection``
+    gives it the artifact.
+
+    A list written from columns (models_app/api/prepared.py) gives the field its ``columns``
+    instead, and ``from_columns`` rebuilds the inspection from them as ``ArtifactQuerySet.for_list``
+    loads it: both go through ``represent``."""
+
+    # from_db takes values in the order of the model's fields.
+    LOADED = [f.attname for f in ArtifactInspection._meta.concrete_fields if f.name in ArtifactInspection.LIGHT_FIELDS]
+    # What the warnings compare the file with.
+    DECLARED = [f.attname for f in Artifact._meta.concrete_fields if f.name in ("format", "precision")]
+    columns = (*(f"inspection__{name}" for name in LOADED), *DECLARED)
+
+    def from_columns(self, values, origin):
+        loaded, declared = values[: len(self.LOADED)], values[len(self.LOADED) :]
+        # The status is never null in a row: null here means the artifact has none yet.
+        found = loaded[self.LOADED.index("status")] is not None
+        inspection = ArtifactInspection.from_db(None, self.LOADED, loaded) if found else None
+        return self.represent(inspection, Artifact.from_db(None, self.DECLARED, declared))
+
+    def represent(self, inspection, artifact):
+        inspection = inspection or PENDING_INSPECTION
+        serializer = self._serializer(detail="details" not in inspection.get_deferred_fields())
+        serializer.context["artifact"] = artifact
+        return serializer.to_representation(inspection)
+
+    def _serializer(self, *, detail):
+        """One nested serializer per response, reused for every row of a list: a ModelSerializer
+        builds its fields when first used, which costs more than writing the row itself."""
+        made = self.__dict__.setdefault("_serializers", {})
+        if detail not in made:
+            made[detail] = (ArtifactInspectionDetailSerializer if detail else ArtifactInspectionSerializer)(context={})
+        return made[detail]
+
+
 class ArtifactSerializer(ValidatedModelSerializer):
     registered_model = serializers.CharField(source="version.registered_model.name", read_only=True)
     version = serializers.CharField(source="version.version", read_only=True)
@@ -179,7 +216,7 @@ class ArtifactSerializer(ValidatedModelSerializer):
     precision = serializers.CharField(max_length=8, required=False)
     download_url = RouteLinkField("api:artifact-download")
     created_by = serializers.StringRelatedField()
-    inspection = serializers.SerializerMethodField()
+    inspection = InspectionField()
 
     class Meta:
         model = Artifact
@@ -203,19 +240,8 @@ class ArtifactSerializer(ValidatedModelSerializer):
         validators = []
 
     @extend_schema_field(ArtifactInspectionDetailSerializer)
-    def get_inspection(self, obj):
-        inspection = obj.inspection_or_none or PENDING_INSPECTION
-        serializer = self._inspection_serializer(detail="details" not in inspection.get_deferred_fields())
-        serializer.context["artifact"] = obj
-        return serializer.to_representation(inspection)
-
-    def _inspection_serializer(self, *, detail):
-        """One nested serializer per response, reused for every row of a list: a ModelSerializer
-        builds its fields when first used, which costs more than writing the row itself."""
-        made = self.__dict__.setdefault("_inspection_serializers", {})
-        if detail not in made:
-            made[detail] = (ArtifactInspectionDetailSerializer if detail else ArtifactInspectionSerializer)(context={})
-        return made[detail]
+    def get_inspection(self, artifact):
+        return self.fields["inspection"].represent(artifact.inspection_or_none, artifact)
 
 
 class ArtifactUploadSerializer(serializers.Serializer):

@@ -220,6 +220,7 @@ class RegisteredModelVersionViewSet(ModelVersionViewSet):
 
 class ArtifactViewSet(
     IdempotentCreateMixin,
+    PreparedListMixin,
     PageByIdsMixin,
     FilterListsOnlyMixin,
     mixins.ListModelMixin,
@@ -236,6 +237,7 @@ class ArtifactViewSet(
 
     serializer_class = ArtifactSerializer
     filterset_class = ArtifactFilterSet
+    prepared_params = ("registered_model", "version", "precision", "target_device", "target_device_type", "format")
     parser_classes = [StreamingMultiPartParser, FormParser, JSONParser]
     search_fields = [
         "version__registered_model__name",

@@ -3,11 +3,12 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from models_app.api import prepared
-from models_app.models import ModelVersion, RegisteredModel
+from models_app.models import Artifact, ArtifactInspection, ModelVersion, RegisteredModel
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +69,76 @@ URLS = [
     "/api/v1/registered-models/?tag=team:per",
     "/api/v1/registered-models/",
 ]
+
+
+@pytest.fixture
+def variants(catalogue, user):
+    """Variants of every kind of inspection: none yet, done and agreeing, done and contradicting
+    the declared precision and format (warnings), failed, and one of an archived version."""
+    versions = {v.version: v for v in catalogue["person-detection"].versions.all()}
+    signature = {"inputs": [{"name": "x", "shape": [1, 3, "h", None], "element_type": "f32"}], "outputs": []}
+    specs = [
+        ("1", "FP32", "CPU", "openvino", 0.5, None),
+        ("1", "INT8", "NPU", "onnx", 0.9, {"status": "done", "format": "onnx", "weight_precision": "INT8"}),
+        ("1", "FP16", "GPU", "onnx", 0.7, {"status": "done", "format": "openvino", "weight_precision": "FP32"}),
+        ("2", "INT8", "NPU", "onnx", 0.8, {"status": "failed", "reason": "not a model"}),
+        ("3", "INT8", "NPU", "onnx", 0.95, None),  # archived
+    ]
+    made = []
+    for index, (version, precision, device, fmt, score, inspection) in enumerate(specs):
+        artifact = Artifact.objects.create(
+            version=versions[version],
+            precision=precision,
+            target_device=device,
+            format=fmt,
+            score=score,
+            size=index,
+            sha256=f"{index:064x}",
+            file=f"artifacts/{index}/model.bin",
+            created_by=user if index % 2 else None,
+        )
+        if inspection:
+            ArtifactInspection.objects.create(
+                artifact=artifact, inspected_at=timezone.now(), signature=signature, ir_version=11, **inspection
+            )
+        made.append(artifact)
+    return made
+
+
+ARTIFACT_URLS = [
+    "/api/v1/artifacts/",
+    "/api/v1/artifacts/?precision=INT8&target_device=NPU&format=onnx&ordering=-score&page_size=50",
+    "/api/v1/artifacts/?precision=int8&target_device=npu&format=ONNX",  # stored in one case
+    "/api/v1/artifacts/?registered_model=PERSON-detection&version=1&ordering=score",
+    "/api/v1/artifacts/?format=onnx&page_size=2",  # more than a page: counted and linked
+    "/api/v1/artifacts/?target_device_type=Edge",
+    "/api/v1/artifacts/?registered_model=p_rson-detection",
+    "/api/v1/artifacts/?precision=fp1%25",
+]
+
+
+@pytest.mark.parametrize("url", ARTIFACT_URLS)
+def test_a_prepared_page_of_artifacts_is_byte_for_byte_the_general_one(api_client, variants, settings, url):
+    general = body(api_client, url, settings, False)
+    assert general[0] == 200
+    first, again = body(api_client, url, settings, True), body(api_client, url, settings, True)
+    assert first == general and again == general
+    plans = list(prepared._plans.values())
+    assert len(plans) == 1 and isinstance(plans[0], prepared.Plan)
+
+
+def test_a_prepared_page_of_artifacts_shows_each_kind_of_inspection(api_client, variants, settings):
+    body(api_client, "/api/v1/artifacts/?ordering=score", settings, True)  # prepares
+    rows = api_client.get("/api/v1/artifacts/?ordering=size").json()["results"]
+    inspections = {row["size"]: row["inspection"] for row in rows}
+    assert [inspections[i]["status"] for i in range(4)] == ["pending", "done", "done", "failed"]
+    assert inspections[1]["warnings"] == [] and inspections[1]["inputs"][0]["shape"] == [1, 3, "h", None]
+    assert inspections[2]["warnings"] == [
+        "Declared format onnx, but the file is openvino.",
+        "Declared precision FP16, but the weights are FP32.",
+    ]
+    assert "details" not in inspections[1] and inspections[3]["reason"] == "not a model"
+    assert 4 not in inspections  # the archived version's variant is left out
 
 
 def body(client, url, settings, enabled):
