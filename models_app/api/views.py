@@ -84,8 +84,10 @@ class RegisteredModelViewSet(IdempotentCreateMixin, PreparedListMixin, viewsets.
     # becomes a clean 409) and writes its audit entry in the same transaction.
     def perform_create(self, serializer):
         created = services.create_registered_model(user=self.request.user, **serializer.validated_data)
-        # Read back with the stats the list shows, so the 201 carries every field the schema has.
-        serializer.instance = self.get_queryset().get(pk=created.pk)
+        # The stats the list shows (``with_stats``), so the 201 carries every field the schema
+        # has: a model just made has no versions.
+        created.version_count, created.latest_version_at = 0, None
+        serializer.instance = created
 
     def perform_update(self, serializer):
         services.update_registered_model(serializer.instance, fields=serializer.validated_data, user=self.request.user)
@@ -172,7 +174,10 @@ class ModelVersionViewSet(
         return ModelVersion.objects.select_related("registered_model", "created_by").with_totals()
 
     def perform_create(self, serializer):
-        serializer.instance = services.create_version(user=self.request.user, **serializer.validated_data)
+        created = services.create_version(user=self.request.user, **serializer.validated_data)
+        # The totals the list shows (``with_totals``): a version just made has no variants.
+        created.artifact_count, created.total_size = 0, None
+        serializer.instance = created
 
     def perform_update(self, serializer):
         fields = {k: v for k, v in serializer.validated_data.items() if k != "registered_model"}

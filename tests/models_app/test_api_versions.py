@@ -24,6 +24,19 @@ def test_it_creates_a_version_of_an_existing_model(api_client, registered_model,
     assert response.json()["created_by"] == "alice"
 
 
+def test_a_created_version_and_model_answer_as_they_read_back(api_client):
+    """The 201 of a create carries every field a read of the same object shows (the totals a
+    list shows included), with the same values."""
+    created = api_client.post("/api/v1/registered-models/", {"name": "fresh"}, format="json")
+    assert created.status_code == 201
+    assert created.json() == api_client.get("/api/v1/registered-models/fresh/").json()
+    assert created.json()["version_count"] == 0 and created.json()["latest_version_at"] is None
+    created = api_client.post("/api/v1/versions/", {"registered_model": "fresh", "version": "1"}, format="json")
+    assert created.status_code == 201
+    assert created.json() == api_client.get("/api/v1/registered-models/fresh/versions/1/").json()
+    assert created.json()["artifact_count"] == 0 and created.json()["total_size"] is None
+
+
 def test_a_version_of_an_unknown_model_is_refused(api_client):
     response = api_client.post("/api/v1/versions/", {"registered_model": "nope", "version": "1"}, format="json")
     assert response.status_code == 400
