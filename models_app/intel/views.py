@@ -111,17 +111,25 @@ class ModelListView(IntelView):
                 f"Invalid query parameter(s): {', '.join(unknown)}",
             )
         lookups = {FILTERS[key]: value for key, value in request.query_params.items() if value}
-        rows = (
+        matching = (
             Artifact.objects.select_related("version__registered_model")
             .filter(**lookups)
             .order_by("-created_at", "-pk")
-            .iterator(chunk_size=LIST_CHUNK)
         )
-        first = next(rows, None)
-        if first is None:
+        # Most lists are a model's few entries: read in one plain query and answered whole.
+        # Past a chunk, the list is streamed from a server-side cursor instead.
+        head = list(matching[: LIST_CHUNK + 1])
+        if not head:
             if lookups:
                 raise IntelError(status.HTTP_404_NOT_FOUND, "not_found", "Model(s) not found.")
             return Response([])
+        if len(head) <= LIST_CHUNK:
+            body = b"".join(_json_array(head[0], head[1:], self.files_url()))
+            return HttpResponse(body, content_type="application/json")
+        rows = matching.iterator(chunk_size=LIST_CHUNK)
+        first = next(rows, None)
+        if first is None:  # every entry deleted in between: what the first read saw
+            first, rows = head[0], iter(head[1:])
         return StreamingHttpResponse(_json_array(first, rows, self.files_url()), content_type="application/json")
 
     def upload_precheck(self, fields, content_type=""):

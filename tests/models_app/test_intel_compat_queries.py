@@ -23,15 +23,25 @@ def many_entries(model_version):
 
 
 @pytest.mark.parametrize("query", ["", "?name=person&version=1&precision=fp32&category=detect"])
-def test_the_list_costs_one_query_however_many_entries_it_returns(
+def test_a_long_list_costs_two_queries_however_many_entries_it_returns(
     anon_client, many_entries, django_assert_num_queries, query
 ):
-    # 1. the artifacts with their versions and registered models, read through one cursor
-    with django_assert_num_queries(1):
+    # 1. the first chunk and one more, to see that there is more
+    # 2. the artifacts with their versions and registered models, streamed through one cursor
+    with django_assert_num_queries(2):
         response = anon_client.get(f"/models{query}")
         entries = json.loads(b"".join(response.streaming_content))
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
-    assert len(entries) == 1200
+    assert len(entries) == 1200 and len({e["id"] for e in entries}) == 1200
+
+
+def test_a_short_list_costs_one_query_and_is_the_same_json(anon_client, many_entries, django_assert_num_queries):
+    Artifact.objects.exclude(pk__in=[a.pk for a in many_entries[:3]]).delete()
+    with django_assert_num_queries(1):
+        response = anon_client.get("/models?name=person")
+    assert response.status_code == 200 and response["Content-Type"] == "application/json"
+    assert not response.streaming
+    assert sorted(e["target_device"] for e in json.loads(response.content)) == ["DEV0", "DEV1", "DEV2"]
 
 
 def test_one_entry_costs_one_query(anon_client, many_entries, django_assert_num_queries):
