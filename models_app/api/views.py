@@ -78,6 +78,8 @@ class RegisteredModelViewSet(IdempotentCreateMixin, PreparedListMixin, viewsets.
     ordering = ["name"]
 
     def get_queryset(self):
+        if self.action == "resolve":  # the model only leads to its versions: no stats to show
+            return RegisteredModel.objects.all()
         return RegisteredModel.objects.with_stats()
 
     # Creates and updates go through services: each runs in a savepoint (a unique-constraint race
