@@ -220,7 +220,7 @@ class Plan:
         count = Statement.compare(count_a, count_b, parts_a, parts_b, connection)
         if rows is None or count is None:
             return None
-        return cls(rows, count, compiler, positions(compiler, fields), fields, page_size)
+        return cls(rows, count, compiler, positions(compiler, fields, columns), fields, page_size)
 
     def respond(self, view, request):
         values = {}
@@ -276,7 +276,7 @@ class ObjectPlan:
         statement = Statement.compare(sql_a, sql_b, parts_a, parts_b, connections[compiler.using])
         if statement is None:
             return None
-        return cls(statement, compiler, positions(compiler, fields), fields, rows.model)
+        return cls(statement, compiler, positions(compiler, fields, columns), fields, rows.model)
 
     def respond(self, view, request):
         values = {(name, 0): str(value) for name, value in view.kwargs.items()}
@@ -304,10 +304,9 @@ def wanted_columns(fields):
     return columns
 
 
-def positions(compiler, fields):
+def positions(compiler, fields, columns):
     """Where each field's column (or, for a field written from several, each of its columns) is
-    in the compiler's select."""
-    columns = wanted_columns(fields)
+    in the compiler's select; ``columns`` are the fields' ``wanted_columns``."""
     where = dict(zip(columns, select_order(compiler, columns)))
     return [tuple(where[c] for c in column) if isinstance(column, tuple) else where[column] for _, column, _ in fields]
 
