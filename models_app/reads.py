@@ -65,6 +65,28 @@ def resolve_artifact(
             constraint="version",
             available=[],
         )
+    constraints = {"target_device": target_device, "format": format, "max_size": max_size}
+    best = pick_variant(candidates, precisions=precisions, **constraints)
+    best.version = model_version
+    return best, model_version, alias_obj
+
+
+def variants_of(*, model_name, version=None, alias=None):
+    """The variants ``resolve_artifact`` ranks, in one query: those of the version with the
+    label ``version`` or the one the alias (its stored, normalised name) points at, of the
+    registered model named ``model_name``."""
+    variants = Artifact.objects.filter(version__registered_model__name=model_name)
+    if alias is not None:
+        return variants.filter(version__aliases__name=alias)
+    return variants.filter(version__version=version)
+
+
+def pick_variant(candidates, *, precisions=None, target_device=None, format=None, max_size=None):
+    """The best of a version's variants (``candidates``, not empty) for the constraints, ranked
+    as ``resolve_artifact`` says; NoMatchingVariant names the first constraint that leaves none.
+
+    Kept apart from the version's lookup so that the rows of a prepared query (``variants_of``
+    in models_app/api/prepared.py), which carry the same attributes, are ranked by this rule."""
     precisions = [p for p in (Artifact.normalize_variant_part("precision", p) for p in precisions or []) if p]
     device = Artifact.normalize_variant_part("target_device", target_device)
     fmt = Artifact.normalize_variant_part("format", format)
@@ -96,9 +118,7 @@ def resolve_artifact(
             str(a.id),
         )
 
-    best = min(candidates, key=rank)
-    best.version = model_version
-    return best, model_version, alias_obj
+    return min(candidates, key=rank)
 
 
 # --- Comparison ------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ and takes the general path, as does every request with a parameter the view does
 
 import copy
 import threading
+from types import SimpleNamespace
 from urllib.parse import quote
 
 from django.conf import settings
@@ -33,9 +34,12 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.utils.urls import replace_query_param
 
+from .. import reads
 from ..lib.queries import StatementRefused, run_planned
+from ..models import normalize_alias_name
 from .fields import PLACEHOLDER, SAFE, RouteLinkField
 from .pagination import CheapCountPaginator, counted_rows
+from .serializers import ArtifactSerializer, ResolveQuerySerializer, resolve_answer
 
 _plans = {}
 _lock = threading.Lock()
@@ -70,8 +74,27 @@ def one(view, request):
     return respond((type(view), kind), lambda: ObjectPlan.build(view, request, kind), view, request)
 
 
-def respond(key, build, view, request):
-    """The kind's plan's response, its plan made on first use; None for the general path."""
+def resolve(view, request):
+    """``resolve``'s answer (the best variant of a version, named by its label or an alias, for a
+    device) from one prepared query of the version's variants, ranked by reads.pick_variant; None
+    where the general path must answer: constraints it refuses, and a model, version or alias
+    that does not exist or a version without variants, whose errors are written there."""
+    if not settings.REGISTRY_PREPARED_LISTS or not object_permissions_are_open(view):
+        return None
+    query = ResolveQuerySerializer(data=request.query_params)
+    if not query.is_valid():
+        return None
+    constraints = query.constraints()
+    if ("alias" in constraints) == ("version" in constraints):
+        return None
+    by = "alias" if "alias" in constraints else "version"
+    build = lambda: ResolvePlan.build(view, by)  # noqa: E731
+    return respond((type(view), "resolve", by), build, view, request, constraints)
+
+
+def respond(key, build, *args):
+    """The kind's plan's response to ``args`` (the view, the request and what else its plan
+    takes), its plan made on first use; None for the general path."""
     plan = _plans.get(key)
     if plan is None:
         if len(_plans) >= MAX_PLANS:
@@ -82,7 +105,7 @@ def respond(key, build, view, request):
     if plan is UNPREPARED:
         return None
     try:
-        return plan.respond(view, request)
+        return plan.respond(*args)
     except StatementRefused:
         with _lock:
             _plans[key] = UNPREPARED
@@ -194,7 +217,7 @@ class Plan:
 
     @classmethod
     def build(cls, view, request, kind):
-        fields = row_fields(view)
+        fields = row_fields(view.get_serializer())
         if fields is None:
             return None
         columns = wanted_columns(fields)
@@ -257,7 +280,7 @@ class ObjectPlan:
 
     @classmethod
     def build(cls, view, request, kind):
-        fields = row_fields(view)
+        fields = row_fields(view.get_serializer())
         if fields is None:
             return None
         columns = wanted_columns(fields)
@@ -287,6 +310,57 @@ class ObjectPlan:
             # What get_object_or_404 says.
             raise Http404(f"No {self.model._meta.object_name} matches the given query.")
         return Response(render(self.fields, self.columns, rows[0], request.build_absolute_uri("/")[:-1]))
+
+
+class ResolvePlan:
+    """The variants of one version of a model (by the version's label or an alias): their
+    statement, the columns the ranking reads, and how the chosen one becomes JSON."""
+
+    RANKED = ("id", "format", "target_device", "precision", "size", "score", "created_at")
+    SHOWN = ("version__registered_model__name", "version__version", "version_id", "version__status")
+
+    def __init__(self, statement, compiler, fields, columns):
+        self.statement, self.compiler, self.db, self.fields = statement, compiler, compiler.using, fields
+        where = dict(zip(columns, select_order(compiler, columns)))
+        self.positions = positions(compiler, fields, columns)
+        self.ranked = [(name, where[name]) for name in self.RANKED]
+        self.shown = [where[name] for name in self.SHOWN]
+
+    @classmethod
+    def build(cls, view, by):
+        serializer = ArtifactSerializer(context=view.get_serializer_context())
+        serializer.fields["inspection"].details = True  # one artifact: its inspection whole
+        fields = row_fields(serializer)
+        if fields is None:
+            return None
+        columns = wanted_columns(fields)
+        columns += [column for column in (*cls.RANKED, *cls.SHOWN) if column not in columns]
+        compiled = []
+        for variant in "ab":
+            name, value = sample("name", 0, variant), sample(by, 0, variant)
+            parts = {name: ("name", 0, "whole"), value: (by, 0, "whole")}
+            rows = reads.variants_of(model_name=name, **{by: value}).for_list().values_list(*columns)
+            compiler = rows.query.get_compiler(rows.db)
+            compiled.append((compiler.as_sql(), parts))
+        (sql_a, parts_a), (sql_b, parts_b) = compiled
+        statement = Statement.compare(sql_a, sql_b, parts_a, parts_b, connections[compiler.using])
+        return None if statement is None else cls(statement, compiler, fields, columns)
+
+    def respond(self, view, request, constraints):
+        alias = normalize_alias_name(constraints["alias"]) if "alias" in constraints else None
+        by = ("alias", alias) if alias else ("version", constraints["version"])
+        values = {("name", 0): view.kwargs["name"], (by[0], 0): by[1]}
+        rows = run_planned(
+            self.db, lambda cursor: list(self.compiler.results_iter([self.statement.run(cursor, values)]))
+        )
+        if not rows:
+            return None
+        candidates = [SimpleNamespace(row=row, **{name: row[p] for name, p in self.ranked}) for row in rows]
+        picked = {key: constraints.get(key) for key in ("precisions", "target_device", "format", "max_size")}
+        row = reads.pick_variant(candidates, **picked).row
+        model_name, version, version_id, version_status = (row[p] for p in self.shown)
+        artifact = render(self.fields, self.positions, row, request.build_absolute_uri("/")[:-1])
+        return Response(resolve_answer(model_name, alias, version, version_id, version_status, artifact))
 
 
 def select_order(compiler, columns):
@@ -371,12 +445,11 @@ def probe_view(view, request, data):
     return probe
 
 
-def row_fields(view):
-    """(name, column, convert) for each field of the view's serializer, or None if one of them
+def row_fields(serializer):
+    """(name, column, convert) for each field of ``serializer``, or None if one of them
     needs more than its row's columns (a nested serializer, a method field). A field that says
     how it is written from columns (``columns`` and ``from_columns``: the artifact's inspection)
     gets the tuple of its columns and is given their values."""
-    serializer = view.get_serializer()
     user_model = get_user_model()
     fields = []
     for name, field in serializer.fields.items():

@@ -211,26 +211,42 @@ class ArtifactInspectionDetailSerializer(ArtifactInspectionSerializer):
 PENDING_INSPECTION = ArtifactInspection(status=ArtifactInspection.Status.PENDING)
 
 
+def attnames(model, names):
+    """The columns of ``model``'s fields ``names``, in the order of its fields (from_db's)."""
+    return [f.attname for f in model._meta.concrete_fields if f.name in names]
+
+
 class InspectionField(serializers.SerializerMethodField):
     """An artifact's inspection, as its nested serializer writes it (with ``details`` where they
     were loaded), or the pending answer before one has run; the serializer's ``get_inspection``
     gives it the artifact.
 
-    A list written from columns (models_app/api/prepared.py) gives the field its ``columns``
+    An answer written from columns (models_app/api/prepared.py) gives the field its ``columns``
     instead, and ``from_columns`` rebuilds the inspection from them as ``ArtifactQuerySet.for_list``
-    loads it: both go through ``represent``."""
+    loads it (or whole, details included, where ``details`` is set: one artifact, as ``resolve``
+    shows it): both go through ``represent``."""
 
     # from_db takes values in the order of the model's fields.
-    LOADED = [f.attname for f in ArtifactInspection._meta.concrete_fields if f.name in ArtifactInspection.LIGHT_FIELDS]
+    LIGHT = attnames(ArtifactInspection, ArtifactInspection.LIGHT_FIELDS)
+    WHOLE = attnames(ArtifactInspection, (*ArtifactInspection.LIGHT_FIELDS, "details"))
     # What the warnings compare the file with.
-    DECLARED = [f.attname for f in Artifact._meta.concrete_fields if f.name in ("format", "precision")]
-    columns = (*(f"inspection__{name}" for name in LOADED), *DECLARED)
+    DECLARED = attnames(Artifact, ("format", "precision"))
+    details = False
+
+    @property
+    def loaded(self):
+        return self.WHOLE if self.details else self.LIGHT
+
+    @property
+    def columns(self):
+        return (*(f"inspection__{name}" for name in self.loaded), *self.DECLARED)
 
     def from_columns(self, values, origin):
-        loaded, declared = values[: len(self.LOADED)], values[len(self.LOADED) :]
+        names = self.loaded
+        loaded, declared = values[: len(names)], values[len(names) :]
         # The status is never null in a row: null here means the artifact has none yet.
-        found = loaded[self.LOADED.index("status")] is not None
-        inspection = ArtifactInspection.from_db(None, self.LOADED, loaded) if found else None
+        found = loaded[names.index("status")] is not None
+        inspection = ArtifactInspection.from_db(None, names, loaded) if found else None
         return self.represent(inspection, Artifact.from_db(None, self.DECLARED, declared))
 
     def represent(self, inspection, artifact):
@@ -456,6 +472,20 @@ class ResolveSerializer(serializers.Serializer):
     version_status = serializers.CharField()
     artifact = ArtifactSerializer()
     download_url = serializers.CharField()
+
+
+def resolve_answer(registered_model, alias, version, version_id, version_status, artifact):
+    """What ``resolve`` answers (ResolveSerializer's shape), from the names and the artifact's
+    JSON: written once for its general and its prepared path."""
+    return {
+        "registered_model": registered_model,
+        "alias": alias,
+        "version": version,
+        "version_id": version_id,
+        "version_status": version_status,
+        "artifact": artifact,
+        "download_url": artifact["download_url"],
+    }
 
 
 SHA256_HEX = r"^[0-9a-fA-F]{64}$"

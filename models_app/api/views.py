@@ -48,6 +48,7 @@ from .serializers import (
     ResolveSerializer,
     StartedUploadSerializer,
     UploadSessionSerializer,
+    resolve_answer,
 )
 
 FORCE_PARAM = OpenApiParameter("force", OpenApiTypes.BOOL, description="Also delete every version and file.")
@@ -106,18 +107,20 @@ class RegisteredModelViewSet(IdempotentCreateMixin, PreparedListMixin, viewsets.
         """The best variant of a version (by alias or version label) for a device and its
         constraints, with its download URL; a 404 names the constraint that ruled all out.
         See docs/lifecycle.md for the ranking rule."""
+        response = prepared.resolve(self, request)
+        if response is not None:
+            return response
         artifact, version, alias = resolve_from_query(request, self.get_object())
         artifact_data = ArtifactSerializer(artifact, context={"request": request}).data
         return Response(
-            {
-                "registered_model": version.registered_model.name,
-                "alias": alias.name if alias else None,
-                "version": version.version,
-                "version_id": version.id,
-                "version_status": version.status,
-                "artifact": artifact_data,
-                "download_url": artifact_data["download_url"],
-            }
+            resolve_answer(
+                version.registered_model.name,
+                alias.name if alias else None,
+                version.version,
+                version.id,
+                version.status,
+                artifact_data,
+            )
         )
 
 

@@ -154,11 +154,16 @@ def test_an_unknown_model_is_a_404(api_client):
     assert api_client.get("/api/v1/registered-models/nope/resolve/?version=1").status_code == 404
 
 
-def test_the_resolve_query_count_does_not_grow_with_variants(api_client, upload, django_assert_num_queries):
+@pytest.mark.parametrize("prepared, queries", [(True, 1), (False, 3)])
+def test_the_resolve_query_count_does_not_grow_with_variants(
+    api_client, upload, django_assert_num_queries, settings, prepared, queries
+):
     upload(b"a", precision="FP32")
     api_client.put("/api/v1/registered-models/person-detection/aliases/edge/", {"version": "1"}, format="json")
     for precision in ("FP16", "INT8", "INT4", "BF16"):
         upload(precision.encode(), precision=precision, target_device="NPU")
-    # registered model, alias with its version, the version's artifacts
-    with django_assert_num_queries(3):
+    settings.REGISTRY_PREPARED_LISTS = prepared
+    # Prepared: the alias's version's variants in one query. Otherwise: the registered model, the
+    # alias with its version, the version's artifacts.
+    with django_assert_num_queries(queries):
         assert resolve(api_client, "alias=edge&target_device=NPU&precision=INT8").status_code == 200

@@ -7,6 +7,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from models_app import services
 from models_app.api import prepared
 from models_app.models import Artifact, ArtifactInspection, ModelVersion, RegisteredModel
 
@@ -340,3 +341,63 @@ def test_a_token_request_on_a_connection_the_database_dropped_answers_on_a_new_o
 
     assert (response.status_code, response.json()) == (200, expected.json())
     assert backend_pid() != pid
+
+
+RESOLVE_URLS = [
+    "/api/v1/registered-models/person-detection/resolve/?version=1",
+    "/api/v1/registered-models/person-detection/resolve/?version=1&target_device=npu",
+    "/api/v1/registered-models/person-detection/resolve/?version=1&precision=fp16,INT8",
+    "/api/v1/registered-models/person-detection/resolve/?version=1&format=openvino&target_device=CPU",
+    "/api/v1/registered-models/person-detection/resolve/?version=1&max_size=0",
+    "/api/v1/registered-models/person-detection/resolve/?version=%201%20",  # trimmed, as the general path does
+    "/api/v1/registered-models/person-detection/resolve/?version=3",  # archived: still resolved by its label
+    "/api/v1/registered-models/person-detection/resolve/?alias=production",
+    "/api/v1/registered-models/person-detection/resolve/?alias=%20Production&precision=INT8",
+    # Errors: the constraint that left nothing (ranked in the prepared path), then those the
+    # general path answers after the prepared query found no rows or the constraints are refused.
+    "/api/v1/registered-models/person-detection/resolve/?version=1&target_device=VPU",
+    "/api/v1/registered-models/person-detection/resolve/?version=1&max_size=-1",
+    "/api/v1/registered-models/person-detection/resolve/?version=4",  # a version without variants
+    "/api/v1/registered-models/person-detection/resolve/?version=9",
+    "/api/v1/registered-models/person-detection/resolve/?alias=staging",
+    "/api/v1/registered-models/person-detection/resolve/?version=1&alias=production",
+    "/api/v1/registered-models/person-detection/resolve/",
+    "/api/v1/registered-models/p_rson-detection/resolve/?version=1",
+    "/api/v1/registered-models/nope/resolve/?version=1",
+]
+
+
+@pytest.fixture
+def production(variants, catalogue):
+    model = catalogue["person-detection"]
+    services.set_alias(registered_model=model, name="production", version=model.versions.get(version="2"))
+
+
+@pytest.mark.parametrize("url", RESOLVE_URLS)
+def test_a_prepared_resolve_is_byte_for_byte_the_general_one(api_client, variants, production, settings, url):
+    general = body(api_client, url, settings, False)
+    assert general[0] in (200, 400, 404)
+    assert body(api_client, url, settings, True) == general
+    assert body(api_client, url, settings, True) == general
+    if general[0] == 200:
+        assert [type(plan) for plan in prepared._plans.values()] == [prepared.ResolvePlan]
+
+
+def test_a_prepared_resolve_picks_the_variant_the_ranking_picks(api_client, variants, production):
+    answers = [
+        api_client.get(f"/api/v1/registered-models/person-detection/resolve/?{query}").json()
+        for query in ("version=1", "version=1&precision=FP16,INT8", "alias=production")
+    ]
+    assert [a["artifact"]["id"] for a in answers] == [str(variants[i].id) for i in (1, 2, 3)]
+    assert answers[2]["alias"] == "production" and answers[2]["version"] == "2"
+    assert answers[0]["download_url"] == answers[0]["artifact"]["download_url"]
+    assert len(prepared._plans) == 2  # one kind by version, one by alias
+
+
+def test_a_token_resolve_costs_two_queries(variants, user):
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.get("/api/v1/registered-models/person-detection/resolve/?version=2")  # prepares
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/api/v1/registered-models/person-detection/resolve/?version=1&target_device=NPU")
+    assert response.status_code == 200 and response.json()["artifact"]["id"] == str(variants[1].id)
+    assert len(ctx.captured_queries) == 2  # the token (with the lockout count), the variants
