@@ -108,8 +108,13 @@ class MLflow:
         body = {"name": name, "source": f"s3://bench-models/{name}/{version}", "tags": tags}
         return session.post(f"{self.api}/model-versions/create", json=body, timeout=60)
 
-    def reads(self, model, version, precision, fragment):
+    def reads(self, model, version, precision, device, fmt, fragment):
+        """The same questions asked of MLflow's API. It has no variants: Intel's list and resolve
+        become a search of one model's version (with the device's tag for resolve), and the page
+        of artifacts a search of all versions by the two tags MLflow's versions carry (it has no
+        format or score), 50 to a page in its own order."""
         search = f"{self.api}/model-versions/search?filter="
+        one = f"name='{model}' and version_number={version}"
         return {
             FLOOR: f"{self.base}/health",
             "versions of one model": search + quote(f"name='{model}'"),
@@ -119,6 +124,11 @@ class MLflow:
             + quote(f"name LIKE '%{fragment}%'"),
             "page of 50 registered models": f"{self.api}/registered-models/search?max_results=50"
             + "&order_by=name%20ASC",
+            "filtered page of artifacts": search
+            + quote(f"tags.precision='{precision}' and tags.target_device='{device}'")
+            + "&max_results=50",
+            "Intel GET /models?name=&version=": search + quote(one),
+            "resolve for a device": search + quote(f"{one} and tags.target_device='{device}'"),
         }
 
 
@@ -143,7 +153,7 @@ class Registry:
         }
         return session.post(f"{self.api}/versions/", json=body, headers=self.headers, timeout=60)
 
-    def reads(self, model, version, precision, fragment):
+    def reads(self, model, version, precision, device, fmt, fragment):
         return {
             FLOOR: f"{self.base}/healthz",
             "versions of one model": f"{self.api}/versions/?registered_model={model}",
@@ -152,16 +162,16 @@ class Registry:
             "one version by model and version": f"{self.api}/registered-models/{model}/versions/{version}/",
             "registered models by name substring": f"{self.api}/registered-models/?name={fragment}",
             "page of 50 registered models": f"{self.api}/registered-models/?ordering=name&page_size=50",
-        }
-
-    def solo_reads(self, model, version, precision, device, fmt):
-        """Calls with no peer in MLflow."""
-        return {
             "filtered page of artifacts": f"{self.api}/artifacts/?precision={precision}&target_device={device}"
             f"&format={fmt}&ordering=-score&page_size=50",
             "Intel GET /models?name=&version=": f"{self.base}/models?name={model}&version={version}",
             "resolve for a device": f"{self.api}/registered-models/{model}/resolve/?version={version}"
             f"&target_device={device}",
+        }
+
+    def solo_reads(self, model, version):
+        """The pages: MLflow's UI is a single-page app over the same API, so it has no peer here."""
+        return {
             "page /": f"{self.base}/",
             "page /m/<name>/": f"{self.base}/m/{model}/",
             "version page": f"{self.base}/m/{model}/v/{version}/",
@@ -441,10 +451,10 @@ def main():
 
         def calls(i):
             model, version, precision, device, fmt, fragment = picks[i]
-            theirs = peers[0].reads(model, version, precision, fragment)
-            ours = peers[1].reads(model, version, precision, fragment)
+            theirs = peers[0].reads(model, version, precision, device, fmt, fragment)
+            ours = peers[1].reads(model, version, precision, device, fmt, fragment)
             out = {label: {"MLflow": theirs[label], "registry": ours[label]} for label in ours}
-            for label, url in peers[1].solo_reads(model, version, precision, device, fmt).items():
+            for label, url in peers[1].solo_reads(model, version).items():
                 out[label] = {"registry": url}
             return out
 
