@@ -92,6 +92,17 @@ def resolve(view, request):
     return respond((type(view), "resolve", by), build, view, request, constraints)
 
 
+def instances(key, queryset_for, values, limit):
+    """Up to ``limit`` rows of ``queryset_for(values)`` as model instances, each with the related
+    ones its ``select_related`` names, from SQL compiled once per ``key`` (the kind of query: which
+    names ``values`` has); None where the caller must run the queryset itself. ``queryset_for``
+    is the caller's one definition of the query, given sample values to compile it."""
+    if not settings.REGISTRY_PREPARED_LISTS:
+        return None
+    build = lambda: InstancesPlan.build(queryset_for, sorted(values), limit)  # noqa: E731
+    return respond(key, build, values)
+
+
 def respond(key, build, *args):
     """The kind's plan's response to ``args`` (the view, the request and what else its plan
     takes), its plan made on first use; None for the general path."""
@@ -361,6 +372,84 @@ class ResolvePlan:
         model_name, version, version_id, version_status = (row[p] for p in self.shown)
         artifact = render(self.fields, self.positions, row, request.build_absolute_uri("/")[:-1])
         return Response(resolve_answer(model_name, alias, version, version_id, version_status, artifact))
+
+
+class InstancesPlan:
+    """A query of model instances with their related ones (``select_related``): its statement
+    over every column of each, and how a row becomes the instances, linked."""
+
+    def __init__(self, statement, compiler, parts):
+        self.statement, self.compiler, self.db, self.parts = statement, compiler, compiler.using, parts
+
+    @classmethod
+    def build(cls, queryset_for, names, limit):
+        compiled = []
+        for variant in "ab":
+            parts = {sample(name, 0, variant): (name, 0, "whole") for name in names}
+            queryset = queryset_for({name: value for value, (name, _, _) in parts.items()})
+            chain = related_chain(queryset.model, queryset.query.select_related)
+            if chain is None:
+                return None
+            columns = [f"{path}{attname}" for path, _, model, _ in chain for attname in attnames_of(model)]
+            try:
+                rows = queryset.values_list(*columns)[:limit]
+                compiler = rows.query.get_compiler(rows.db)
+                compiled.append((compiler.as_sql(), parts))
+            except FieldError:
+                return None
+        (sql_a, parts_a), (sql_b, parts_b) = compiled
+        statement = Statement.compare(sql_a, sql_b, parts_a, parts_b, connections[compiler.using])
+        if statement is None:
+            return None
+        start, where = 0, []
+        for _, parent, model, field in chain:
+            names = attnames_of(model)
+            spots = select_order(compiler, columns[start : start + len(names)])
+            where.append((parent, model, field, spots, names, names.index(model._meta.pk.attname)))
+            start += len(names)
+        return cls(statement, compiler, where)
+
+    def respond(self, values):
+        values = {(name, 0): value for name, value in values.items()}
+        rows = run_planned(
+            self.db, lambda cursor: list(self.compiler.results_iter([self.statement.run(cursor, values)]))
+        )
+        return [self.assemble(row) for row in rows]
+
+    def assemble(self, row):
+        made = []
+        for parent, model, field, positions, names, pk in self.parts:
+            values = [row[p] for p in positions]
+            # A null primary key: a nullable relation that leads nowhere on this row.
+            instance = model.from_db(self.db, names, values) if values[pk] is not None else None
+            if field is not None:
+                field.set_cached_value(made[parent], instance)
+            made.append(instance)
+        return made[0]
+
+
+def related_chain(model, select_related):
+    """(column prefix, index of the parent, model, the parent's field) of ``model`` and of each
+    model its ``select_related`` (the query's nested dict) brings, parents first; None where one
+    is not a forward relation (or every relation is asked for), which this does not rebuild."""
+    if not isinstance(select_related, dict):
+        return None if select_related else [("", None, model, None)]
+    chain, pending = [("", None, model, None)], [(0, select_related)]
+    while pending:
+        index, nested = pending.pop(0)
+        path, _, parent, _ = chain[index]
+        for name, deeper in nested.items():
+            field = parent._meta.get_field(name)
+            if not (field.is_relation and field.concrete):
+                return None
+            chain.append((f"{path}{name}__", index, field.related_model, field))
+            pending.append((len(chain) - 1, deeper))
+    return chain
+
+
+def attnames_of(model):
+    """Every column of ``model``, in the order of its fields (from_db's), the primary key first."""
+    return [field.attname for field in model._meta.concrete_fields]
 
 
 def select_order(compiler, columns):

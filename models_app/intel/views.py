@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import entries, services
+from ..api import prepared
 from ..downloads import artifact_file_response
 from ..entries import is_uuid
 from ..lib.permissions import ModelPermissions
@@ -100,6 +101,12 @@ def _json_array(first, rest, files_url):
     yield "".join(batch).encode()
 
 
+def matching_entries(lookups):
+    """Intel's list: the entries matching ``lookups`` (FILTERS' lookups), newest first, each with
+    its version and registered model."""
+    return Artifact.objects.select_related("version__registered_model").filter(**lookups).order_by("-created_at", "-pk")
+
+
 class ModelListView(IntelView):
     def get(self, request):
         """Every matching entry, newest first: Intel capped the list at 100; we do not."""
@@ -111,14 +118,12 @@ class ModelListView(IntelView):
                 f"Invalid query parameter(s): {', '.join(unknown)}",
             )
         lookups = {FILTERS[key]: value for key, value in request.query_params.items() if value}
-        matching = (
-            Artifact.objects.select_related("version__registered_model")
-            .filter(**lookups)
-            .order_by("-created_at", "-pk")
-        )
-        # Most lists are a model's few entries: read in one plain query and answered whole.
-        # Past a chunk, the list is streamed from a server-side cursor instead.
-        head = list(matching[: LIST_CHUNK + 1])
+        # Most lists are a model's few entries: read in one query (prepared once per set of
+        # filters: models_app/api/prepared.py) and answered whole. Past a chunk, the list is
+        # streamed from a server-side cursor instead.
+        head = prepared.instances((type(self), tuple(sorted(lookups))), matching_entries, lookups, LIST_CHUNK + 1)
+        if head is None:
+            head = list(matching_entries(lookups)[: LIST_CHUNK + 1])
         if not head:
             if lookups:
                 raise IntelError(status.HTTP_404_NOT_FOUND, "not_found", "Model(s) not found.")
@@ -126,7 +131,7 @@ class ModelListView(IntelView):
         if len(head) <= LIST_CHUNK:
             body = b"".join(_json_array(head[0], head[1:], self.files_url()))
             return HttpResponse(body, content_type="application/json")
-        rows = matching.iterator(chunk_size=LIST_CHUNK)
+        rows = matching_entries(lookups).iterator(chunk_size=LIST_CHUNK)
         first = next(rows, None)
         if first is None:  # every entry deleted in between: what the first read saw
             first, rows = head[0], iter(head[1:])

@@ -401,3 +401,48 @@ def test_a_token_resolve_costs_two_queries(variants, user):
         response = client.get("/api/v1/registered-models/person-detection/resolve/?version=1&target_device=NPU")
     assert response.status_code == 200 and response.json()["artifact"]["id"] == str(variants[1].id)
     assert len(ctx.captured_queries) == 2  # the token (with the lockout count), the variants
+
+
+INTEL_URLS = [
+    "/models?name=person-detection&version=1",
+    "/models?name=PERSON&version=2",
+    "/models?name=person-detection",
+    "/models?precision=int8",
+    "/models?name=p_rson",  # LIKE wildcards match themselves
+    "/models?name=100%25",
+    "/models?name=person-detection&version=1&version=3",  # the last value, as Intel read it
+    "/models?name=person-detection&version=",  # an empty filter is no filter
+    "/models?name=nope",  # 404 in Intel's words, from the general path
+    "/models",
+]
+
+
+@pytest.mark.parametrize("url", INTEL_URLS)
+def test_a_prepared_intel_list_is_byte_for_byte_the_general_one(api_client, variants, settings, url):
+    settings.REGISTRY_PREPARED_LISTS = False
+    general = api_client.get(url)
+    assert general.status_code in (200, 404)
+    settings.REGISTRY_PREPARED_LISTS = True
+    for _ in range(2):
+        response = api_client.get(url)
+        assert (response.status_code, response.content, response.get("ETag")) == (
+            general.status_code,
+            general.content,
+            general.get("ETag"),
+        )
+    assert {type(plan) for plan in prepared._plans.values()} == {prepared.InstancesPlan}
+
+
+def test_a_prepared_intel_list_carries_each_entry_with_its_version_and_model(api_client, variants):
+    entries = api_client.get("/models?name=person-detection&version=1").json()
+    assert sorted(e["precision"][0] for e in entries) == ["fp16", "fp32", "int8"]
+    assert {(e["name"], e["version"], e["labels"][0]) for e in entries} == {("person-detection", "1", "person")}
+
+
+def test_a_token_intel_list_costs_two_queries(variants, user):
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.get("/models?name=plain&version=1")  # prepares (no entries: answered by the general path)
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get("/models?name=person-detection&version=1")
+    assert response.status_code == 200 and len(response.json()) == 3
+    assert len(ctx.captured_queries) == 2  # the token (with the lockout count), the entries
