@@ -358,9 +358,9 @@ class ResolvePlan:
         return None if statement is None else cls(statement, compiler, fields, columns)
 
     def respond(self, view, request, constraints):
-        alias = normalize_alias_name(constraints["alias"]) if "alias" in constraints else None
-        by = ("alias", alias) if alias else ("version", constraints["version"])
-        values = {("name", 0): view.kwargs["name"], (by[0], 0): by[1]}
+        by = "alias" if "alias" in constraints else "version"
+        named = normalize_alias_name(constraints["alias"]) if by == "alias" else constraints["version"]
+        values = {("name", 0): view.kwargs["name"], (by, 0): named}
         rows = run_planned(
             self.db, lambda cursor: list(self.compiler.results_iter([self.statement.run(cursor, values)]))
         )
@@ -371,6 +371,7 @@ class ResolvePlan:
         row = reads.pick_variant(candidates, **picked).row
         model_name, version, version_id, version_status = (row[p] for p in self.shown)
         artifact = render(self.fields, self.positions, row, request.build_absolute_uri("/")[:-1])
+        alias = named if by == "alias" else None
         return Response(resolve_answer(model_name, alias, version, version_id, version_status, artifact))
 
 
@@ -448,7 +449,7 @@ def related_chain(model, select_related):
 
 
 def attnames_of(model):
-    """Every column of ``model``, in the order of its fields (from_db's), the primary key first."""
+    """Every column of ``model``, in the order of its fields (from_db's)."""
     return [field.attname for field in model._meta.concrete_fields]
 
 
