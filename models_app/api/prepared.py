@@ -295,22 +295,16 @@ class ObjectPlan:
         if fields is None:
             return None
         columns = wanted_columns(fields)
-        compiled = []
-        for variant in "ab":
-            parts = {sample(name, 0, variant): (name, 0, "whole") for name in kind}
+
+        def rows_for(values):
             probe = probe_view(view, request, QueryDict())
-            probe.kwargs = {name: value for value, (name, _, _) in parts.items()}
-            try:
-                rows = probe.lookup_queryset().values_list(*columns)[:1]
-                compiler = rows.query.get_compiler(rows.db)
-                compiled.append((compiler.as_sql(), parts))
-            except FieldError:
-                return None
-        (sql_a, parts_a), (sql_b, parts_b) = compiled
-        statement = Statement.compare(sql_a, sql_b, parts_a, parts_b, connections[compiler.using])
+            probe.kwargs = values
+            return probe.lookup_queryset().values_list(*columns)[:1]
+
+        statement, compiler = statement_of(kind, rows_for)
         if statement is None:
             return None
-        return cls(statement, compiler, positions(compiler, fields, columns), fields, rows.model)
+        return cls(statement, compiler, positions(compiler, fields, columns), fields, compiler.query.model)
 
     def respond(self, view, request):
         values = {(name, 0): str(value) for name, value in view.kwargs.items()}
@@ -321,6 +315,24 @@ class ObjectPlan:
             # What get_object_or_404 says.
             raise Http404(f"No {self.model._meta.object_name} matches the given query.")
         return Response(render(self.fields, self.columns, rows[0], request.build_absolute_uri("/")[:-1]))
+
+
+def statement_of(names, rows_for):
+    """The Statement of the query ``rows_for(values)`` makes (a ``values_list`` queryset) from a
+    value for each of ``names``, with its compiler; (None, None) where the queries made from two
+    sets of sample values differ in more than those values, or a column is not one."""
+    compiled = []
+    for variant in "ab":
+        parts = {sample(name, 0, variant): (name, 0, "whole") for name in names}
+        try:
+            rows = rows_for({name: value for value, (name, _, _) in parts.items()})
+            compiler = rows.query.get_compiler(rows.db)
+            compiled.append((compiler.as_sql(), parts))
+        except FieldError:  # a field's source that is not a column (a property, say)
+            return None, None
+    (sql_a, parts_a), (sql_b, parts_b) = compiled
+    statement = Statement.compare(sql_a, sql_b, parts_a, parts_b, connections[compiler.using])
+    return (None, None) if statement is None else (statement, compiler)
 
 
 class ResolvePlan:
@@ -346,15 +358,12 @@ class ResolvePlan:
             return None
         columns = wanted_columns(fields)
         columns += [column for column in (*cls.RANKED, *cls.SHOWN) if column not in columns]
-        compiled = []
-        for variant in "ab":
-            name, value = sample("name", 0, variant), sample(by, 0, variant)
-            parts = {name: ("name", 0, "whole"), value: (by, 0, "whole")}
-            rows = reads.variants_of(model_name=name, **{by: value}).for_list().values_list(*columns)
-            compiler = rows.query.get_compiler(rows.db)
-            compiled.append((compiler.as_sql(), parts))
-        (sql_a, parts_a), (sql_b, parts_b) = compiled
-        statement = Statement.compare(sql_a, sql_b, parts_a, parts_b, connections[compiler.using])
+        statement, compiler = statement_of(
+            ("name", by),
+            lambda values: (
+                reads.variants_of(model_name=values["name"], **{by: values[by]}).for_list().values_list(*columns)
+            ),
+        )
         return None if statement is None else cls(statement, compiler, fields, columns)
 
     def respond(self, view, request, constraints):
@@ -384,22 +393,12 @@ class InstancesPlan:
 
     @classmethod
     def build(cls, queryset_for, names, limit):
-        compiled = []
-        for variant in "ab":
-            parts = {sample(name, 0, variant): (name, 0, "whole") for name in names}
-            queryset = queryset_for({name: value for value, (name, _, _) in parts.items()})
-            chain = related_chain(queryset.model, queryset.query.select_related)
-            if chain is None:
-                return None
-            columns = [f"{path}{attname}" for path, _, model, _ in chain for attname in attnames_of(model)]
-            try:
-                rows = queryset.values_list(*columns)[:limit]
-                compiler = rows.query.get_compiler(rows.db)
-                compiled.append((compiler.as_sql(), parts))
-            except FieldError:
-                return None
-        (sql_a, parts_a), (sql_b, parts_b) = compiled
-        statement = Statement.compare(sql_a, sql_b, parts_a, parts_b, connections[compiler.using])
+        queryset = queryset_for({name: sample(name, 0, "a") for name in names})
+        chain = related_chain(queryset.model, queryset.query.select_related)
+        if chain is None:
+            return None
+        columns = [f"{path}{attname}" for path, _, model, _ in chain for attname in attnames_of(model)]
+        statement, compiler = statement_of(names, lambda values: queryset_for(values).values_list(*columns)[:limit])
         if statement is None:
             return None
         start, where = 0, []
