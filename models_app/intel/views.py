@@ -22,9 +22,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import entries, services
-from ..api import prepared
 from ..downloads import artifact_file_response
 from ..entries import is_uuid
+from ..lib import plans
 from ..lib.permissions import ModelPermissions
 from ..lib.renderers import ORJSONRenderer
 from ..models import Artifact
@@ -119,9 +119,9 @@ class ModelListView(IntelView):
             )
         lookups = {FILTERS[key]: value for key, value in request.query_params.items() if value}
         # Most lists are a model's few entries: read in one query (prepared once per set of
-        # filters: models_app/api/prepared.py) and answered whole. Past a chunk, the list is
+        # filters: models_app/lib/plans.py) and answered whole. Past a chunk, the list is
         # streamed from a server-side cursor instead.
-        head = prepared.instances((type(self), tuple(sorted(lookups))), matching_entries, lookups, LIST_CHUNK + 1)
+        head = plans.instances((type(self), tuple(sorted(lookups))), matching_entries, lookups, LIST_CHUNK + 1)
         if head is None:
             head = list(matching_entries(lookups)[: LIST_CHUNK + 1])
         if not head:

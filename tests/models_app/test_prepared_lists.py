@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from models_app import services
 from models_app.api import prepared
+from models_app.lib import plans as plan_registry
 from models_app.models import Artifact, ArtifactInspection, ModelVersion, RegisteredModel
 
 pytestmark = pytest.mark.django_db
@@ -18,9 +19,9 @@ NAMES = ["person-detection", "100%_sure", "50%-off", "under_score", "Ünïcode-m
 
 @pytest.fixture(autouse=True)
 def _no_plans():
-    prepared._plans.clear()
+    plan_registry._plans.clear()
     yield
-    prepared._plans.clear()
+    plan_registry._plans.clear()
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ def test_a_prepared_page_of_artifacts_is_byte_for_byte_the_general_one(api_clien
     assert general[0] == 200
     first, again = body(api_client, url, settings, True), body(api_client, url, settings, True)
     assert first == general and again == general
-    plans = list(prepared._plans.values())
+    plans = list(plan_registry._plans.values())
     assert len(plans) == 1 and isinstance(plans[0], prepared.Plan)
 
 
@@ -152,14 +153,14 @@ def body(client, url, settings, enabled):
 def test_a_prepared_list_is_byte_for_byte_the_general_one(api_client, catalogue, settings, url):
     general = body(api_client, url, settings, False)
     assert general[0] == 200
-    assert not prepared._plans
+    assert not plan_registry._plans
     first, again = body(api_client, url, settings, True), body(api_client, url, settings, True)
     assert first == general and again == general
-    plans = list(prepared._plans.values())
+    plans = list(plan_registry._plans.values())
     # SQLite is given a tag's key as a JSON path, a form of the value the prepared lists do not
     # rebuild: tag lists take the general path there.
     if "tag=" in url and connection.vendor == "sqlite":
-        assert plans == [prepared.UNPREPARED]
+        assert plans == [plan_registry.UNPREPARED]
     else:
         assert len(plans) == 1 and isinstance(plans[0], prepared.Plan)  # it was prepared, then reused
 
@@ -218,7 +219,7 @@ def test_past_the_exact_limit_the_rows_are_counted_once(api_client, catalogue, s
 )
 def test_other_requests_take_the_general_path(api_client, catalogue, settings, url):
     assert body(api_client, url, settings, True) == body(api_client, url, settings, False)
-    assert not prepared._plans
+    assert not plan_registry._plans
 
 
 def test_a_token_read_of_a_models_versions_costs_two_queries(catalogue, user):
@@ -238,11 +239,11 @@ def test_the_read_rule_still_applies(anon_client, catalogue, settings):
 
 
 def test_plans_are_bounded(api_client, catalogue, settings, monkeypatch):
-    monkeypatch.setattr(prepared, "MAX_PLANS", 2)
+    monkeypatch.setattr(plan_registry, "MAX_PLANS", 2)
     for size in range(1, 6):
         response = api_client.get(f"/api/v1/versions/?registered_model=plain&page_size={size}")
         assert response.status_code == 200 and len(response.json()["results"]) == size
-    assert len(prepared._plans) == 2
+    assert len(plan_registry._plans) == 2
 
 
 @pytest.mark.parametrize(
@@ -261,7 +262,7 @@ def test_one_version_by_name_is_byte_for_byte_the_general_one(api_client, catalo
     assert general[0] in (200, 404)
     assert body(api_client, url, settings, True) == general
     assert body(api_client, url, settings, True) == general
-    assert [type(plan) for plan in prepared._plans.values()] == [prepared.ObjectPlan]
+    assert [type(plan) for plan in plan_registry._plans.values()] == [prepared.ObjectPlan]
 
 
 def prepared_statements():
@@ -288,10 +289,10 @@ def test_a_statement_postgresql_refuses_sends_its_kind_to_the_general_path(api_c
     url = "/api/v1/versions/?registered_model=person-detection"
     general = body(api_client, url, settings, False)
     assert body(api_client, url, settings, True) == general
-    (key, plan), *_ = prepared._plans.items()
+    (key, plan), *_ = plan_registry._plans.items()
     plan.rows.sql = plan.rows.sql.replace('"models_app_modelversion"."id" AS "id"', 'no_such_column AS "id"', 1)
     assert body(api_client, url, settings, True) == general
-    assert prepared._plans[key] is prepared.UNPREPARED
+    assert plan_registry._plans[key] is plan_registry.UNPREPARED
 
 
 def backend_pid():
@@ -380,7 +381,7 @@ def test_a_prepared_resolve_is_byte_for_byte_the_general_one(api_client, variant
     assert body(api_client, url, settings, True) == general
     assert body(api_client, url, settings, True) == general
     if general[0] == 200:
-        assert [type(plan) for plan in prepared._plans.values()] == [prepared.ResolvePlan]
+        assert [type(plan) for plan in plan_registry._plans.values()] == [prepared.ResolvePlan]
 
 
 def test_a_prepared_resolve_picks_the_variant_the_ranking_picks(api_client, variants, production):
@@ -391,7 +392,7 @@ def test_a_prepared_resolve_picks_the_variant_the_ranking_picks(api_client, vari
     assert [a["artifact"]["id"] for a in answers] == [str(variants[i].id) for i in (1, 2, 3)]
     assert answers[2]["alias"] == "production" and answers[2]["version"] == "2"
     assert answers[0]["download_url"] == answers[0]["artifact"]["download_url"]
-    assert len(prepared._plans) == 2  # one kind by version, one by alias
+    assert len(plan_registry._plans) == 2  # one kind by version, one by alias
 
 
 def test_a_token_resolve_costs_two_queries(variants, user):
@@ -430,7 +431,7 @@ def test_a_prepared_intel_list_is_byte_for_byte_the_general_one(api_client, vari
             general.content,
             general.get("ETag"),
         )
-    assert {type(plan) for plan in prepared._plans.values()} == {prepared.InstancesPlan}
+    assert {type(plan) for plan in plan_registry._plans.values()} == {plan_registry.InstancesPlan}
 
 
 def test_a_prepared_intel_list_carries_each_entry_with_its_version_and_model(api_client, variants):
