@@ -58,7 +58,8 @@ def resolve_artifact(
             raise Http404(f"{registered_model.name} has no version {version}.")
 
     model_version.registered_model = registered_model
-    candidates = list(model_version.artifacts.select_related("created_by", "inspection"))
+    variants = variants_of(model_name=registered_model.name, version=model_version.version)
+    candidates = list(variants.select_related("created_by", "inspection"))
     if not candidates:
         raise NoMatchingVariant(
             f"Version {model_version.version} of {registered_model.name} has no artifacts.",
