@@ -447,3 +447,15 @@ def test_a_token_intel_list_costs_two_queries(variants, user):
         response = client.get("/models?name=person-detection&version=1")
     assert response.status_code == 200 and len(response.json()) == 3
     assert len(ctx.captured_queries) == 2  # the token (with the lockout count), the entries
+
+
+@pytest.mark.parametrize(
+    "url", ["/api/v1/registered-models/person-detection/resolve/?version=1", "/models?name=person-detection"]
+)
+def test_the_read_rule_still_applies_once_prepared(api_client, anon_client, variants, settings, url):
+    assert api_client.get(url).status_code == 200  # prepares
+    assert plan_registry._plans
+    settings.REGISTRY_REQUIRE_LOGIN = True
+    response = anon_client.get(url)
+    assert response.status_code in (401, 403)
+    assert "error" in response.json() and "artifact" not in response.json()
