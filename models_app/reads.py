@@ -86,8 +86,9 @@ def pick_variant(candidates, *, precisions=None, target_device=None, format=None
     """The best of a version's variants (``candidates``, not empty) for the constraints, ranked
     as ``resolve_artifact`` says; NoMatchingVariant names the first constraint that leaves none.
 
-    Kept apart from the version's lookup so that the rows of a prepared query (``variants_of``
-    in models_app/api/prepared.py), which carry the same attributes, are ranked by this rule."""
+    Kept apart from the version's lookup so that the rows of the prepared query of
+    ``variants_of`` (models_app/api/prepared.py), which carry the same attributes, are ranked by
+    this rule."""
     precisions = [p for p in (Artifact.normalize_variant_part("precision", p) for p in precisions or []) if p]
     device = Artifact.normalize_variant_part("target_device", target_device)
     fmt = Artifact.normalize_variant_part("format", format)

@@ -249,8 +249,9 @@ class ResolvePlan:
     RANKED = ("id", "format", "target_device", "precision", "size", "score", "created_at")
     SHOWN = ("version__registered_model__name", "version__version", "version_id", "version__status")
 
-    def __init__(self, statement, compiler, fields, columns):
+    def __init__(self, statement, compiler, fields, columns, by):
         self.statement, self.compiler, self.db, self.fields = statement, compiler, compiler.using, fields
+        self.by = by  # "version" or "alias": what names the version, the same for every request
         where = dict(zip(columns, select_order(compiler, columns)))
         self.positions = positions(compiler, fields, columns)
         self.ranked = [(name, where[name]) for name in self.RANKED]
@@ -271,10 +272,10 @@ class ResolvePlan:
                 reads.variants_of(model_name=values["name"], **{by: values[by]}).for_list().values_list(*columns)
             ),
         )
-        return None if statement is None else cls(statement, compiler, fields, columns)
+        return None if statement is None else cls(statement, compiler, fields, columns, by)
 
     def respond(self, view, request, constraints):
-        by = "alias" if "alias" in constraints else "version"
+        by = self.by
         named = normalize_alias_name(constraints["alias"]) if by == "alias" else constraints["version"]
         values = {("name", 0): view.kwargs["name"], (by, 0): named}
         rows = run_planned(

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField
 from rest_framework.relations import ManyRelatedField, PKOnlyObject, RelatedField
 
+from ..lib.plans import attnames
 from ..lib.validation import full_clean
 from ..models import (
     ARTIFACT_FIELDS,
@@ -209,11 +210,6 @@ class ArtifactInspectionDetailSerializer(ArtifactInspectionSerializer):
 
 
 PENDING_INSPECTION = ArtifactInspection(status=ArtifactInspection.Status.PENDING)
-
-
-def attnames(model, names):
-    """The columns of ``model``'s fields ``names``, in the order of its fields (from_db's)."""
-    return [f.attname for f in model._meta.concrete_fields if f.name in names]
 
 
 class InspectionField(serializers.SerializerMethodField):

@@ -173,16 +173,16 @@ class InstancesPlan:
         chain = related_chain(queryset.model, queryset.query.select_related)
         if chain is None:
             return None
-        columns = [f"{path}{attname}" for path, _, model, _ in chain for attname in attnames_of(model)]
+        columns = [f"{path}{attname}" for path, _, model, _ in chain for attname in attnames(model)]
         statement, compiler = statement_of(names, lambda values: queryset_for(values).values_list(*columns)[:limit])
         if statement is None:
             return None
         start, where = 0, []
         for _, parent, model, field in chain:
-            names = attnames_of(model)
-            spots = select_order(compiler, columns[start : start + len(names)])
-            where.append((parent, model, field, spots, names, names.index(model._meta.pk.attname)))
-            start += len(names)
+            own = attnames(model)
+            spots = select_order(compiler, columns[start : start + len(own)])
+            where.append((parent, model, field, spots, own, own.index(model._meta.pk.attname)))
+            start += len(own)
         return cls(statement, compiler, where)
 
     def respond(self, values):
@@ -223,6 +223,7 @@ def related_chain(model, select_related):
     return chain
 
 
-def attnames_of(model):
-    """Every column of ``model``, in the order of its fields (from_db's)."""
-    return [field.attname for field in model._meta.concrete_fields]
+def attnames(model, names=None):
+    """The columns of ``model``'s fields ``names`` (all of them by default), in the order of its
+    fields: the order ``from_db`` takes values in."""
+    return [field.attname for field in model._meta.concrete_fields if names is None or field.name in names]
