@@ -112,7 +112,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "registry_project.middleware.CSPMiddleware",
     "models_app.uploads.ReleaseStoredUploadsMiddleware",
     # Last, as django-axes requires: it answers a locked-out client (models_app.throttling).
     "axes.middleware.AxesMiddleware",

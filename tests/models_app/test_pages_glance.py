@@ -180,6 +180,25 @@ def test_every_page_has_a_csp_without_unsafe_inline(client):
         assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
 
 
+def test_the_policy_is_the_one_django_csp_builds_from_settings_on_pages_and_api_answers(client, settings):
+    from csp.utils import build_policy
+
+    RegisteredModel.objects.create(name="det")
+    for url in ("/", "/healthz", "/api/v1/registered-models/", "/models", "/api/v1/registered-models/nope/"):
+        assert client.get(url)["Content-Security-Policy"] == build_policy(), url
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": ["'none'"]}, "EXCLUDE_URL_PREFIXES": ["/api/"]}
+    assert client.get("/")["Content-Security-Policy"] == "default-src 'none'"
+    assert "Content-Security-Policy" not in client.get("/api/v1/registered-models/")
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {"img-src": ["'self'"]}}
+    assert client.get("/")["Content-Security-Policy-Report-Only"] == build_policy(report_only=True)
+    assert "img-src 'self'" in build_policy(report_only=True)
+
+
+def test_a_view_that_changes_the_policy_still_gets_its_own(client):
+    assert "style-src 'self' 'unsafe-inline'" in client.get("/api/redoc/")["Content-Security-Policy"]
+    assert "unsafe-inline" not in client.get("/api/docs/")["Content-Security-Policy"]
+
+
 def test_the_api_docs_are_served_from_our_static_files(client):
     html = content(client.get("/api/docs/"))
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html and "cdn.jsdelivr" not in html
