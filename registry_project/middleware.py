@@ -17,10 +17,14 @@ class GZipPagesMiddleware(GZipMiddleware):
     requests whose byte offsets must refer to the file itself, and compressing them would only
     cost CPU on the largest responses the registry sends. Nor the OCI routes (``/v2/``)."""
 
+    # Below this, compressing saves a few hundred bytes at most: less than it costs the server
+    # and the client to compress and inflate a small JSON answer (one version, an alias).
+    MIN_LENGTH = 1024
+
     def process_response(self, request, response):
         # The OCI routes serve content-addressed bytes: Docker-Content-Digest and Content-Length
         # describe exactly what is sent, on GET and HEAD alike.
-        if response.streaming or request.path.startswith("/v2/"):
+        if response.streaming or request.path.startswith("/v2/") or len(response.content) < self.MIN_LENGTH:
             return response
         return super().process_response(request, response)
 

@@ -2,6 +2,7 @@
 the compact version page, compare deltas, confirmed alias actions, snippets, CSP and gzip."""
 
 import gzip
+import json
 
 import pytest
 
@@ -212,6 +213,18 @@ def test_html_is_gzipped_for_clients_that_accept_it(client):
     assert response["Content-Encoding"] == "gzip"
     assert b"Model Registry" in gzip.decompress(response.content)
     assert "Content-Encoding" not in client.get("/")
+
+
+def test_small_api_answers_are_not_gzipped_and_large_ones_are(api_client):
+    registered = RegisteredModel.objects.create(name="det")
+    for number in range(1, 11):
+        registered.versions.create(version=str(number), description="A detector for people and cars. " * 3)
+    small = api_client.get("/api/v1/registered-models/det/versions/3/", HTTP_ACCEPT_ENCODING="gzip")
+    assert small.status_code == 200 and "Content-Encoding" not in small
+    assert len(small.content) < 1024 and small.json()["version"] == "3"
+    large = api_client.get("/api/v1/versions/", {"registered_model": "det"}, HTTP_ACCEPT_ENCODING="gzip")
+    assert large.status_code == 200 and large["Content-Encoding"] == "gzip"
+    assert len(json.loads(gzip.decompress(large.content))["results"]) == 10
 
 
 def test_a_download_is_not_gzipped(api_client, artifact):
