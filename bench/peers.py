@@ -2,6 +2,7 @@
 
     make bench-peers
     .venv/bin/python bench/peers.py [--models 2000] [--versions 10] [--requests 300] [--workers 2]
+                                    [--client http|requests] [--reuse]
 
 MLflow goes into a virtual environment of its own (var/bench/mlflow-venv), never into the
 registry's requirements. Both servers start on fresh PostgreSQL databases with the same number of
@@ -10,13 +11,16 @@ workers, and both are seeded through their own REST APIs: ``--models`` registere
 registry's versions then get five variants each (bulk-inserted rows: there is no peer for them).
 
 Reads are interleaved, one MLflow call, then the same call on the registry, each on a fresh
-connection, so both see the same machine at the same moment. At concurrency 8 the two servers
+connection, so both see the same machine at the same moment. The reads are made with the standard
+library's http.client, which adds little of its own to each request (``--client requests`` makes
+them with the requests library, as earlier runs did). At concurrency 8 the two servers
 take turns in short blocks of eight threads each. The table gives p50, p95 and requests per second
 per call, and the ratio of the registry's requests per second to MLflow's. Everything the bench
 starts is stopped when it ends.
 """
 
 import argparse
+import http.client
 import json
 import os
 import random
@@ -26,12 +30,24 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, base_env, free_port, fresh_database, manage, percentile, start_gunicorn, stop, table, wait_for  # noqa: E402
+from common import (  # noqa: E402
+    PG,
+    ROOT,
+    base_env,
+    free_port,
+    fresh_database,
+    manage,
+    percentile,
+    start_gunicorn,
+    stop,
+    table,
+    wait_for,
+)
 
 MLFLOW_VERSION = "3.17.2"
 MLFLOW_VENV = ROOT / "var" / "bench" / "mlflow-venv"
@@ -256,12 +272,69 @@ def seed_variants():
 
 
 def fetch(url, headers):
-    """One GET on a fresh connection; returns seconds."""
+    """One GET on a fresh connection, with the client ``--client`` names; returns seconds."""
+    return FETCH[CLIENT[0]](url, {**headers, "Connection": "close", "Accept-Encoding": "gzip, deflate"})
+
+
+def fetch_http(url, headers):
+    """The standard library's http.client: what the client itself adds to each request is small
+    beside either server's time (``--client requests`` adds about four times as much)."""
+    parts = urlsplit(url)
     start = time.perf_counter()
-    response = requests.get(url, headers={**headers, "Connection": "close"}, timeout=60)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        connection.request("GET", f"{parts.path}?{parts.query}" if parts.query else parts.path, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    elapsed = time.perf_counter() - start
+    assert response.status == 200, (url, response.status, body[:300])
+    return elapsed
+
+
+def fetch_requests(url, headers):
+    start = time.perf_counter()
+    response = requests.get(url, headers=headers, timeout=60)
     elapsed = time.perf_counter() - start
     assert response.status_code == 200, (url, response.status_code, response.text[:300])
     return elapsed
+
+
+FETCH = {"http": fetch_http, "requests": fetch_requests}
+CLIENT = ["http"]
+
+# A server that answers every connection at once with the same few bytes, for client_cost.
+ANSWER_AT_ONCE = """
+import socket, sys
+server = socket.create_server(("127.0.0.1", 0), backlog=128)
+print(server.getsockname()[1], flush=True)
+answer = b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok"
+while True:
+    conn, _ = server.accept()
+    request = b""
+    while b"\\r\\n\\r\\n" not in request:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        request += chunk
+    conn.sendall(answer)
+    conn.close()
+"""
+
+
+def client_cost(n=300):
+    """Each client's own time per request (p50, ms), against a socket that answers at once: what
+    the measuring adds to every call of both servers."""
+    proc = subprocess.Popen([sys.executable, "-c", ANSWER_AT_ONCE], stdout=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{proc.stdout.readline().strip()}/"
+        return {
+            name: percentile([fetch_one(url, {"Connection": "close"}) for _ in range(n)], 50) * 1000
+            for name, fetch_one in FETCH.items()
+        }
+    finally:
+        stop(proc)
 
 
 def measure(peers, calls, n, concurrency):
@@ -410,6 +483,17 @@ def main():
     parser.add_argument("--requests", type=int, default=300, help="requests per call, peer and concurrency")
     parser.add_argument("--workers", type=int, default=2, help="server workers, the same for both")
     parser.add_argument("--concurrency", default="1,8")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the reads on the databases the last run seeded (same --models and --versions), without writes",
+    )
+    parser.add_argument(
+        "--client",
+        choices=sorted(FETCH),
+        default="http",
+        help="the HTTP client the reads are made with (http: the standard library's http.client)",
+    )
     parser.add_argument("--seed-variants", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--budget", metavar="TOKEN", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -419,11 +503,14 @@ def main():
         return budget(args.budget, args.models, args.versions)
 
     concurrency = [int(c) for c in args.concurrency.split(",")]
+    CLIENT[0] = args.client
     mlflow_bin = ensure_mlflow()
     work = ROOT / "var" / "bench" / "peers"
     work.mkdir(parents=True, exist_ok=True)
-    mlflow_db = fresh_database("bench_peers_mlflow")
-    registry_db = fresh_database("bench_peers_registry")
+    if args.reuse:
+        mlflow_db, registry_db = f"{PG}/bench_peers_mlflow", f"{PG}/bench_peers_registry"
+    else:
+        mlflow_db, registry_db = fresh_database("bench_peers_mlflow"), fresh_database("bench_peers_registry")
     env = base_env(
         DATABASE_URL=registry_db,
         REGISTRY_VAR_DIR=work / "var",
@@ -451,11 +538,14 @@ def main():
         procs.append(registry_proc)
         peers = [MLflow(mlflow_base), Registry(registry_base, token)]
 
-        print(f"seeding {args.models} models x {args.versions} versions on both ...", flush=True)
-        writes = seed(peers, args.models, args.versions, concurrency)
-        subprocess.run([sys.executable, __file__, "--seed-variants"], cwd=ROOT, env=env, check=True)
-        vacuum(mlflow_db)
-        vacuum(registry_db)
+        if args.reuse:
+            writes = {}
+        else:
+            print(f"seeding {args.models} models x {args.versions} versions on both ...", flush=True)
+            writes = seed(peers, args.models, args.versions, concurrency)
+            subprocess.run([sys.executable, __file__, "--seed-variants"], cwd=ROOT, env=env, check=True)
+            vacuum(mlflow_db)
+            vacuum(registry_db)
 
         rng = random.Random(17)
         picks = [
@@ -505,7 +595,7 @@ def main():
                         f"{ours[2] / theirs[2]:.2f}x" if theirs else "-",
                     ]
                 )
-        for conc in concurrency:
+        for conc in concurrency if writes else ():
             theirs, ours = writes[("MLflow", conc)], writes[("registry", conc)]
             rows.append(
                 [
@@ -520,10 +610,16 @@ def main():
                     f"{ours / theirs:.2f}x",
                 ]
             )
+        cost = client_cost()
         print()
         print(
+            "the client's own time per request, p50 against a socket that answers at once: "
+            + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cost.items())
+        )
+        print(
             f"{args.models} models x {args.versions} versions, {args.models * args.versions * 5} variants; "
-            f"{args.workers} workers each; {args.requests} requests per call, fresh connection each"
+            f"{args.workers} workers each; {args.requests} requests per call, fresh connection each, "
+            f"client {args.client}"
         )
         print(
             table(["call", "conc", "MLflow p50 ms", "p95", "req/s", "ours p50 ms", "p95", "req/s", "ours/MLflow"], rows)
