@@ -35,7 +35,7 @@ from rest_framework.settings import api_settings
 from rest_framework.utils.urls import replace_query_param
 
 from .. import reads
-from ..lib.plans import Statement, respond, sample, select_order, statement_of
+from ..lib.plans import Converter, Statement, respond, sample, select_order, statement_of
 from ..lib.queries import run_planned
 from ..models import normalize_alias_name
 from .fields import PLACEHOLDER, SAFE, RouteLinkField
@@ -148,7 +148,7 @@ class Plan:
     for when there are more than a page), and how its rows become JSON."""
 
     def __init__(self, rows, count, compiler, columns, fields, page_size):
-        self.rows, self.count, self.compiler, self.db = rows, count, compiler, compiler.using
+        self.rows, self.count, self.db, self.convert = rows, count, compiler.using, Converter(compiler)
         self.columns, self.fields, self.page_size = columns, fields, page_size
 
     @classmethod
@@ -188,7 +188,7 @@ class Plan:
                 values[(name, index)] = value
 
         def work(cursor):
-            rows = list(self.compiler.results_iter([self.rows.run(cursor, values)]))
+            rows = self.convert(self.rows.run(cursor, values))
             return rows, (self.count.run(cursor, values)[0][0] if len(rows) > self.page_size else len(rows))
 
         rows, count = run_planned(self.db, work)
@@ -211,7 +211,7 @@ class ObjectPlan:
     """One object by its URL arguments: its statement, and how its row becomes JSON."""
 
     def __init__(self, statement, compiler, columns, fields, model):
-        self.statement, self.compiler, self.db = statement, compiler, compiler.using
+        self.statement, self.db, self.convert = statement, compiler.using, Converter(compiler)
         self.columns, self.fields, self.model = columns, fields, model
 
     @classmethod
@@ -233,9 +233,7 @@ class ObjectPlan:
 
     def respond(self, view, request):
         values = {(name, 0): str(value) for name, value in view.kwargs.items()}
-        rows = run_planned(
-            self.db, lambda cursor: list(self.compiler.results_iter([self.statement.run(cursor, values)]))
-        )
+        rows = run_planned(self.db, lambda cursor: self.convert(self.statement.run(cursor, values)))
         if not rows:
             # What get_object_or_404 says.
             raise Http404(f"No {self.model._meta.object_name} matches the given query.")
@@ -250,7 +248,8 @@ class ResolvePlan:
     SHOWN = ("version__registered_model__name", "version__version", "version_id", "version__status")
 
     def __init__(self, statement, compiler, fields, columns, by):
-        self.statement, self.compiler, self.db, self.fields = statement, compiler, compiler.using, fields
+        self.statement, self.db, self.fields = statement, compiler.using, fields
+        self.convert = Converter(compiler)
         self.by = by  # "version" or "alias": what names the version, the same for every request
         where = dict(zip(columns, select_order(compiler, columns)))
         self.positions = positions(compiler, fields, columns)
@@ -278,9 +277,7 @@ class ResolvePlan:
         by = self.by
         named = normalize_alias_name(constraints["alias"]) if by == "alias" else constraints["version"]
         values = {("name", 0): view.kwargs["name"], (by, 0): named}
-        rows = run_planned(
-            self.db, lambda cursor: list(self.compiler.results_iter([self.statement.run(cursor, values)]))
-        )
+        rows = run_planned(self.db, lambda cursor: self.convert(self.statement.run(cursor, values)))
         if not rows:
             return None
         candidates = [SimpleNamespace(row=row, **{name: row[p] for name, p in self.ranked}) for row in rows]

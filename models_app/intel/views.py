@@ -120,8 +120,10 @@ class ModelListView(IntelView):
         lookups = {FILTERS[key]: value for key, value in request.query_params.items() if value}
         # Most lists are a model's few entries: read in one query (prepared once per set of
         # filters: models_app/lib/plans.py) and answered whole. Past a chunk, the list is
-        # streamed from a server-side cursor instead.
-        head = plans.instances((type(self), tuple(sorted(lookups))), matching_entries, lookups, LIST_CHUNK + 1)
+        # streamed from a server-side cursor instead. The filters are substrings: the
+        # database's plan for them is the same whatever the values, so it is made once.
+        key = (type(self), tuple(sorted(lookups)))
+        head = plans.instances(key, matching_entries, lookups, LIST_CHUNK + 1, generic=True)
         if head is None:
             head = list(matching_entries(lookups)[: LIST_CHUNK + 1])
         if not head:

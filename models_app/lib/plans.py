@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.exceptions import FieldError
 from django.db import connections
 
-from .queries import StatementRefused, run_planned
+from .queries import StatementRefused, generic_plan, run_planned
 
 _plans = {}
 _lock = threading.Lock()
@@ -29,14 +29,15 @@ UNPREPARED = object()
 MAX_PLANS = 512
 
 
-def instances(key, queryset_for, values, limit):
+def instances(key, queryset_for, values, limit, generic=False):
     """Up to ``limit`` rows of ``queryset_for(values)`` as model instances, each with the related
     ones its ``select_related`` names, from SQL compiled once per ``key`` (the kind of query: which
     names ``values`` has); None where the caller must run the queryset itself. ``queryset_for``
-    is the caller's one definition of the query, given sample values to compile it."""
+    is the caller's one definition of the query, given sample values to compile it; ``generic``
+    when the database's generic plan suits every value (queries.generic_plan)."""
     if not settings.REGISTRY_PREPARED_LISTS:
         return None
-    build = lambda: InstancesPlan.build(queryset_for, sorted(values), limit)  # noqa: E731
+    build = lambda: InstancesPlan.build(queryset_for, sorted(values), limit, generic)  # noqa: E731
     return respond(key, build, values)
 
 
@@ -75,7 +76,10 @@ def part_of(value, part):
 
 
 class Statement:
-    """SQL compiled once, and which of its parameters take which request value."""
+    """SQL compiled once, and which of its parameters take which request value; ``generic``
+    when it is to run with PostgreSQL's generic plan (queries.generic_plan)."""
+
+    generic = False
 
     def __init__(self, sql, params, slots):
         self.sql, self.params, self.slots = sql, params, slots
@@ -95,8 +99,12 @@ class Statement:
         for position, (name, index, part, form) in self.slots.items():
             value = part_of(values[(name, index)], part)
             params[position] = form(value) if form else value
-        cursor.execute(self.sql, params)
-        return cursor.fetchall()
+        if not self.generic:
+            cursor.execute(self.sql, params)
+            return cursor.fetchall()
+        with generic_plan(cursor):
+            cursor.execute(self.sql, params)
+            return cursor.fetchall()
 
 
 def statement_of(names, rows_for):
@@ -115,6 +123,19 @@ def statement_of(names, rows_for):
     (sql_a, parts_a), (sql_b, parts_b) = compiled
     statement = Statement.compare(sql_a, sql_b, parts_a, parts_b, connections[compiler.using])
     return (None, None) if statement is None else (statement, compiler)
+
+
+class Converter:
+    """A compiled query's rows as the ORM returns them, each column through its converters (a
+    JSON field's decoding, a date's time zone), with the converters looked up once: Django's
+    ``results_iter`` looks them up again for every query, at a cost that grows with the columns."""
+
+    def __init__(self, compiler):
+        self.compiler = compiler
+        self.converters = compiler.get_converters([column for column, _, _ in compiler.select[: compiler.col_count]])
+
+    def __call__(self, rows):
+        return list(self.compiler.apply_converters(rows, self.converters)) if self.converters else rows
 
 
 def select_order(compiler, columns):
@@ -165,10 +186,11 @@ class InstancesPlan:
     over every column of each, and how a row becomes the instances, linked."""
 
     def __init__(self, statement, compiler, parts):
-        self.statement, self.compiler, self.db, self.parts = statement, compiler, compiler.using, parts
+        self.statement, self.db, self.parts = statement, compiler.using, parts
+        self.convert = Converter(compiler)
 
     @classmethod
-    def build(cls, queryset_for, names, limit):
+    def build(cls, queryset_for, names, limit, generic=False):
         queryset = queryset_for({name: sample(name, 0, "a") for name in names})
         chain = related_chain(queryset.model, queryset.query.select_related)
         if chain is None:
@@ -177,6 +199,7 @@ class InstancesPlan:
         statement, compiler = statement_of(names, lambda values: queryset_for(values).values_list(*columns)[:limit])
         if statement is None:
             return None
+        statement.generic = generic
         start, where = 0, []
         for _, parent, model, field in chain:
             own = attnames(model)
@@ -187,9 +210,7 @@ class InstancesPlan:
 
     def respond(self, values):
         values = {(name, 0): value for name, value in values.items()}
-        rows = run_planned(
-            self.db, lambda cursor: list(self.compiler.results_iter([self.statement.run(cursor, values)]))
-        )
+        rows = run_planned(self.db, lambda cursor: self.convert(self.statement.run(cursor, values)))
         return [self.assemble(row) for row in rows]
 
     def assemble(self, row):

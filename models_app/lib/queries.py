@@ -2,6 +2,7 @@
 prepared lists, token authentication)."""
 
 import functools
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, ProgrammingError, connections
@@ -35,6 +36,29 @@ def planned_once_cursor(using):
     connection.ensure_connection()
     with connection.wrap_database_errors:
         return connection._prepare_cursor(_preparing_cursor()(connection.connection))
+
+
+@contextmanager
+def generic_plan(cursor):
+    """Statements run on ``cursor`` (a ``planned_once_cursor``) in this block use PostgreSQL's
+    generic plan of their prepared statement, made once, instead of a plan made for each
+    execution's values.
+
+    PostgreSQL keeps planning a prepared statement for each execution when its generic plan
+    looks costlier than the plans made for the values it saw: so it does for a ``LIKE`` whose
+    pattern it cannot see, though the generic plan is the same one, and planning a join of the
+    registry's indexed tables takes longer than running it. The setting travels with the
+    statement in one pipeline (no round trip of its own); as one implicit transaction with it,
+    a statement that fails takes the setting back with it. Elsewhere (SQLite, or no prepared
+    statements) the block runs as it is."""
+    raw = getattr(cursor, "cursor", None)
+    if not isinstance(raw, _preparing_cursor()):
+        yield
+        return
+    with raw.connection.pipeline():
+        raw.execute("SET plan_cache_mode = force_generic_plan")
+        yield
+        raw.execute("RESET plan_cache_mode")
 
 
 class StatementRefused(Exception):

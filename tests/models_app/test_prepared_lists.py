@@ -449,6 +449,44 @@ def test_a_token_intel_list_costs_two_queries(variants, user):
     assert len(ctx.captured_queries) == 2  # the token (with the lockout count), the entries
 
 
+def plan_cache_mode():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW plan_cache_mode")
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_intel_lists_run_on_one_generic_plan_and_leave_the_setting_as_it_was(variants, user):
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    for name in ("person-detection", "PERSON", "person-det", "person-detection"):
+        assert client.get(f"/models?name={name}&version=1").status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['%UPPER("models_app_registeredmodel"."name"::text) LIKE UPPER($1)%'],
+        )
+        assert cursor.fetchall() == [(4, 0)]  # PostgreSQL alone would plan it again for every name
+    assert plan_cache_mode() == "auto"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_that_fails_on_its_generic_plan_takes_the_setting_back():
+    from django.db import DataError
+
+    from models_app.lib.queries import generic_plan, planned_once_cursor
+
+    with pytest.raises(DataError), planned_once_cursor("default") as cursor, generic_plan(cursor):
+        cursor.execute("SELECT 1 / %s", [0])
+        cursor.fetchall()
+    assert plan_cache_mode() == "auto"
+    with planned_once_cursor("default") as cursor, generic_plan(cursor):
+        cursor.execute("SHOW plan_cache_mode")
+        assert cursor.fetchall() == [("force_generic_plan",)]
+    assert plan_cache_mode() == "auto"
+
+
 @pytest.mark.parametrize(
     "url", ["/api/v1/registered-models/person-detection/resolve/?version=1", "/models?name=person-detection"]
 )
