@@ -29,7 +29,7 @@ from ..lib.permissions import ModelPermissions
 from ..lib.renderers import ORJSONRenderer
 from ..models import Artifact
 from ..uploads import StreamingMultiPartParser
-from .serializers import IntelError, check_id, entry, not_found, parse_entry
+from .serializers import ENTRY_FIELDS, IntelError, check_id, entry, not_found, parse_entry
 
 # Intel's list filters and how each one matches: a case-insensitive substring, `version` exactly.
 FILTERS = {
@@ -104,7 +104,12 @@ def _json_array(first, rest, files_url):
 def matching_entries(lookups):
     """Intel's list: the entries matching ``lookups`` (FILTERS' lookups), newest first, each with
     its version and registered model."""
-    return Artifact.objects.select_related("version__registered_model").filter(**lookups).order_by("-created_at", "-pk")
+    return (
+        Artifact.objects.select_related("version__registered_model")
+        .only(*ENTRY_FIELDS)
+        .filter(**lookups)
+        .order_by("-created_at", "-pk")
+    )
 
 
 class ModelListView(IntelView):

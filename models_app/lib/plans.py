@@ -195,14 +195,19 @@ class InstancesPlan:
         chain = related_chain(queryset.model, queryset.query.select_related)
         if chain is None:
             return None
-        columns = [f"{path}{attname}" for path, _, model, _ in chain for attname in attnames(model)]
+        # The columns each model's instances are built with: the queryset's only() or defer()
+        # where it has one, every column otherwise.
+        masks = [queryset.query.get_select_mask()]
+        for _, parent, _, field in chain[1:]:
+            masks.append(masks[parent].get(field, {}))
+        loaded = [attnames(model, {f.name for f in mask} or None) for (_, _, model, _), mask in zip(chain, masks)]
+        columns = [f"{path}{attname}" for (path, _, _, _), own in zip(chain, loaded) for attname in own]
         statement, compiler = statement_of(names, lambda values: queryset_for(values).values_list(*columns)[:limit])
         if statement is None:
             return None
         statement.generic = generic
         start, where = 0, []
-        for _, parent, model, field in chain:
-            own = attnames(model)
+        for (_, parent, model, field), own in zip(chain, loaded):
             spots = select_order(compiler, columns[start : start + len(own)])
             where.append((parent, model, field, spots, own, own.index(model._meta.pk.attname)))
             start += len(own)
