@@ -35,7 +35,7 @@ from rest_framework.settings import api_settings
 from rest_framework.utils.urls import replace_query_param
 
 from .. import reads
-from ..lib.plans import Converter, Statement, respond, sample, select_order, statement_of
+from ..lib.plans import MAX_PLANS, Converter, Statement, respond, sample, select_order, statement_of
 from ..lib.queries import run_planned
 from ..models import normalize_alias_name
 from .fields import PLACEHOLDER, SAFE, RouteLinkField
@@ -76,15 +76,32 @@ def resolve(view, request):
     that does not exist or a version without variants, whose errors are written there."""
     if not settings.REGISTRY_PREPARED_LISTS or not object_permissions_are_open(view):
         return None
-    query = ResolveQuerySerializer(data=request.query_params)
-    if not query.is_valid():
+    constraints = resolve_constraints(request.query_params)
+    if constraints is None:
         return None
-    constraints = query.constraints()
     if ("alias" in constraints) == ("version" in constraints):
         return None
     by = "alias" if "alias" in constraints else "version"
     build = lambda: ResolvePlan.build(view, by)  # noqa: E731
     return respond((type(view), "resolve", by), build, view, request, constraints)
+
+
+_constraints = {}
+
+
+def resolve_constraints(params):
+    """ResolveQuerySerializer's constraints from ``params``, or None where it refuses them.
+    Devices ask with the same few sets of parameters over and over, and validating them cost
+    more than the query they lead to: each set's outcome is kept (at most MAX_PLANS of them)."""
+    key = tuple((name, tuple(params.getlist(name))) for name in params)
+    if key not in _constraints:
+        query = ResolveQuerySerializer(data=params)
+        outcome = query.constraints() if query.is_valid() else None
+        if len(_constraints) >= MAX_PLANS:
+            _constraints.clear()
+        _constraints[key] = outcome
+    outcome = _constraints[key]
+    return None if outcome is None else {**outcome, "precisions": list(outcome["precisions"])}
 
 
 def object_permissions_are_open(view):
