@@ -13,6 +13,7 @@ does Intel's list (``instances``: rows built into the model instances the ORM wo
 """
 
 import threading
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.core.exceptions import FieldError
@@ -99,10 +100,7 @@ class Statement:
         for position, (name, index, part, form) in self.slots.items():
             value = part_of(values[(name, index)], part)
             params[position] = form(value) if form else value
-        if not self.generic:
-            cursor.execute(self.sql, params)
-            return cursor.fetchall()
-        with generic_plan(cursor):
+        with generic_plan(cursor) if self.generic else nullcontext():
             cursor.execute(self.sql, params)
             return cursor.fetchall()
 
