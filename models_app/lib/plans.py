@@ -181,7 +181,8 @@ def slot(a, b, parts_a, parts_b, forms):
 
 class InstancesPlan:
     """A query of model instances with their related ones (``select_related``): its statement
-    over every column of each, and how a row becomes the instances, linked."""
+    over the columns the queryset loads of each (all of them, or its ``only()``), and how a row
+    becomes the instances, linked."""
 
     def __init__(self, statement, compiler, parts):
         self.statement, self.db, self.parts = statement, compiler.using, parts
