@@ -48,6 +48,21 @@ def test_orjson_writes_the_bytes_drf_wrote_for_a_list(api_client, upload):
     assert json.loads(response.content)["results"][0]["registered_model"] == "détection"
 
 
+def test_an_integer_past_64_bits_in_free_json_is_written_as_it_is(api_client):
+    """orjson refuses integers past 64 bits; JSON and PostgreSQL's jsonb hold them."""
+    RegisteredModel.objects.create(name="big")
+    body = {"registered_model": "big", "version": "1", "overview": {"frames": 2**70, "mAP": 0.5}}
+
+    created = api_client.post("/api/v1/versions/", body, format="json")
+    read = api_client.get("/api/v1/versions/?registered_model=big")
+
+    assert created.status_code == 201, created.content
+    assert json.loads(created.content)["overview"] == {"frames": 2**70, "mAP": 0.5}
+    assert b'"frames":1180591620717411303424' in created.content
+    assert read.status_code == 200
+    assert json.loads(read.content)["results"][0]["overview"] == {"frames": 2**70, "mAP": 0.5}
+
+
 def test_an_error_with_a_lazy_message_renders(anon_client):
     response = anon_client.post("/api/v1/registered-models/", {"name": "x"}, format="json")
 

@@ -37,11 +37,15 @@ def catalogue(user):
             status=status,
             tags={"precision": "FP16" if index % 2 else "INT8", "url": "http://x:1/a:b"},
             labels=["person"],
-            overview={"mAP": 0.5 + index / 10},
+            # An integer past 64 bits, digits past a float's and text beyond ASCII, which JSON
+            # decoders may read differently.
+            overview={"mAP": 0.5 + index / 10, "frames": 2**70 + index, "ratio": 0.12345678901234567, "unit": "µs"},
             created_by=user if index % 2 else None,
             derived_from=first,
         )
         first = first or version
+    # A time on the second, which ISO 8601 writes without a fraction.
+    ModelVersion.objects.filter(pk=first.pk).update(created_at=timezone.now().replace(microsecond=0))
     for index in range(60):
         ModelVersion.objects.create(registered_model=models["plain"], version=f"v{index}", tags={"n": str(index % 3)})
     return models
