@@ -11,9 +11,10 @@ workers, and both are seeded through their own REST APIs: ``--models`` registere
 registry's versions then get five variants each (bulk-inserted rows: there is no peer for them).
 
 Reads are interleaved, one MLflow call, then the same call on the registry, each on a fresh
-connection, so both see the same machine at the same moment. The reads are made with the standard
-library's http.client, which adds little of its own to each request (``--client requests`` makes
-them with the requests library, as earlier runs did). At concurrency 8 the two servers
+connection, so both see the same machine at the same moment. Reads and writes are made with the
+standard library's http.client, which adds little of its own to each request (``--client
+requests`` makes them with the requests library, as earlier runs did; the writes, each thread on a
+connection it keeps, took it until 2026-12-02). At concurrency 8 the two servers
 take turns in short blocks of eight threads each. The table gives p50, p95 and requests per second
 per call, and the ratio of the registry's requests per second to MLflow's. Everything the bench
 starts is stopped when it ends.
@@ -30,6 +31,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -209,7 +211,7 @@ def seed(peers, models, versions, concurrency):
 
     def write(peer, conc, name, items):
         if not hasattr(local, "session"):
-            local.session = requests.Session()
+            local.session = requests.Session() if CLIENT[0] == "requests" else KeptConnections()
         session = local.session
         response = peer.create_model(session, name)
         assert response.status_code in (200, 201), (peer.name, response.status_code, response.text[:300])
@@ -299,6 +301,38 @@ def fetch_requests(url, headers):
     elapsed = time.perf_counter() - start
     assert response.status_code == 200, (url, response.status_code, response.text[:300])
     return elapsed
+
+
+ENCODER = json.JSONEncoder()
+
+
+class KeptConnections:
+    """What the writes need of a requests.Session, with http.client: JSON posted over a
+    connection kept open per server, opened again if the server closed it while idle."""
+
+    def __init__(self):
+        self.connections = {}
+
+    def post(self, url, json, headers=None, timeout=60):
+        parts = urlsplit(url)
+        body = ENCODER.encode(json).encode()
+        headers = {"Content-Type": "application/json", **(headers or {})}
+        for attempt in (1, 2):
+            connection = self.connections.get(parts.netloc)
+            kept = connection is not None
+            if not kept:
+                connection = self.connections[parts.netloc] = http.client.HTTPConnection(
+                    parts.hostname, parts.port, timeout=timeout
+                )
+            try:
+                connection.request("POST", parts.path, body=body, headers=headers)
+                response = connection.getresponse()
+                return SimpleNamespace(status_code=response.status, text=response.read().decode())
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                connection.close()
+                del self.connections[parts.netloc]
+                if not kept or attempt == 2:
+                    raise
 
 
 FETCH = {"http": fetch_http, "requests": fetch_requests}
@@ -492,7 +526,7 @@ def main():
         "--client",
         choices=sorted(FETCH),
         default="http",
-        help="the HTTP client the reads are made with (http: the standard library's http.client)",
+        help="the HTTP client the reads and writes are made with (http: the standard library's http.client)",
     )
     parser.add_argument("--seed-variants", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--budget", metavar="TOKEN", help=argparse.SUPPRESS)
