@@ -14,10 +14,10 @@ Reads are interleaved, one MLflow call, then the same call on the registry, each
 connection, so both see the same machine at the same moment. Reads and writes are made with the
 standard library's http.client, which adds little of its own to each request (``--client
 requests`` makes them with the requests library, as earlier runs did; the writes, each thread on a
-connection it keeps, took it until 2026-12-02). At concurrency 8 the two servers
-take turns in short blocks of eight threads each. The table gives p50, p95 and requests per second
-per call, and the ratio of the registry's requests per second to MLflow's. Everything the bench
-starts is stopped when it ends.
+connection it keeps, took it in the runs recorded before "Writes made with http.client"). At
+concurrency 8 the two servers take turns in short blocks of eight threads each. The table gives
+p50, p95 and requests per second per call, and the ratio of the registry's requests per second to
+MLflow's. Everything the bench starts is stopped when it ends.
 """
 
 import argparse
