@@ -29,6 +29,23 @@ EXTERNAL_ID_PATTERN = r"^[a-zA-Z0-9_-]{16,128}$"
 EXTERNAL_ID_VALIDATOR = RegexValidator(EXTERNAL_ID_PATTERN, "An id must be 16 to 128 letters, digits, '_' or '-'.")
 
 
+def refuse_nul(value):
+    """PostgreSQL's jsonb cannot hold a NUL character, in a key or in a string; the insert would
+    fail in the driver, which is no outage: the free JSON fields' validators refuse it first."""
+    if holds_nul(value):
+        raise ValidationError("Null characters are not allowed.")
+
+
+def holds_nul(value):
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(map(holds_nul, value))
+    return False
+
+
 def validate_tags(value):
     """Tags are a flat object of string keys to string values (``{"team": "vision"}``)."""
     if not isinstance(value, dict):
@@ -38,11 +55,13 @@ def validate_tags(value):
             raise ValidationError(f"Tag key {key!r} must be 1-64 letters, digits, '_', '.', ':' or '-'.")
         if not isinstance(val, str) or len(val) > 256:
             raise ValidationError(f"Tag {key!r} must have a string value of at most 256 characters.")
+    refuse_nul(value)
 
 
 def validate_json_object(value):
     if not isinstance(value, dict):
         raise ValidationError("Must be a JSON object.")
+    refuse_nul(value)
 
 
 # Caps on free text and lists that every page and list response carries: generous for a model
@@ -57,6 +76,7 @@ def validate_labels(value):
         raise ValidationError("Labels must be a list of strings or objects.")
     if len(value) > MAX_LABELS:
         raise ValidationError(f"At most {MAX_LABELS} labels.")
+    refuse_nul(value)
 
 
 def label_names(labels):

@@ -8,6 +8,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ..lib import plans
+
 PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 # What the URL resolver leaves unquoted in a path (RFC 3986 pchar), as reverse() does.
 SAFE = RFC3986_SUBDELIMS + "/~:@"
@@ -56,3 +58,23 @@ class DateTimeField(serializers.DateTimeField):
         except AttributeError:
             self._default_timezone = super().default_timezone()
             return self._default_timezone
+
+
+class SlugRelatedField(serializers.SlugRelatedField):
+    """DRF's SlugRelatedField, its look-up compiled once (models_app/lib/plans.py): every
+    version created names its registered model, and the ORM compiled the same query for each.
+    What the prepared look-up does not find, or finds more than once, goes to DRF's own, whose
+    errors stand."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str):
+            if "\x00" in data:  # what DRF's CharField refuses; PostgreSQL cannot compare it
+                raise serializers.ValidationError("Null characters are not allowed.")
+            queryset = self.get_queryset()
+            key = (type(self), type(self.parent), self.field_name)
+            found = plans.instances(
+                key, lambda values: queryset.filter(**{self.slug_field: values["slug"]}), {"slug": data}, 2
+            )
+            if found is not None and len(found) == 1:
+                return found[0]
+        return super().to_internal_value(data)

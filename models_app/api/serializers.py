@@ -26,7 +26,7 @@ from ..models import (
     RegisteredModel,
     UploadSession,
 )
-from .fields import DateTimeField, RouteLinkField
+from .fields import DateTimeField, RouteLinkField, SlugRelatedField
 
 
 class ModelSerializer(serializers.ModelSerializer):
@@ -126,7 +126,7 @@ class RegisteredModelSerializer(ValidatedModelSerializer):
 
 
 class ModelVersionSerializer(ValidatedModelSerializer):
-    registered_model = serializers.SlugRelatedField(slug_field="name", queryset=RegisteredModel.objects.all())
+    registered_model = SlugRelatedField(slug_field="name", queryset=RegisteredModel.objects.all())
     created_by = serializers.StringRelatedField()
     artifact_count = serializers.IntegerField(read_only=True)
     total_size = serializers.IntegerField(read_only=True, allow_null=True)

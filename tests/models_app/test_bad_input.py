@@ -3,7 +3,7 @@ refusals answer JSON on API paths. 503 is for real outages only."""
 
 import pytest
 
-from models_app.models import RegisteredModel
+from models_app.models import ModelVersion, RegisteredModel
 
 pytestmark = pytest.mark.django_db
 
@@ -45,6 +45,25 @@ def test_a_nul_in_a_multipart_form_is_the_form_s_error(admin_client):
     response = admin_client.post("/admin/models_app/registeredmodel/add/", {"name": "a\x00b"})
     assert response.status_code == 200 and "Null characters are not allowed." in response.content.decode()
     assert not RegisteredModel.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"registered_model": "a\x00b", "version": "1"},
+        {"registered_model": "m", "version": "1\x00"},
+        {"registered_model": "m", "version": "1", "tags": {"team": "a\x00b"}},
+        {"registered_model": "m", "version": "1", "overview": {"a\x00b": 1}},
+        {"registered_model": "m", "version": "1", "labels": ["a\x00b"]},
+    ],
+)
+def test_a_nul_in_a_json_body_is_a_400_that_names_the_field(api_client, body):
+    RegisteredModel.objects.create(name="m")
+    response = api_client.post("/api/v1/versions/", body, format="json")
+    assert response.status_code == 400, response.content
+    field = next(key for key, value in body.items() if r"\x00" in repr(value))
+    assert field in response.json()["error"]["fields"]
+    assert not ModelVersion.objects.exists()
 
 
 @pytest.mark.parametrize("offset", ["+21:09", "-23:59", "+15:59", "Z"])

@@ -501,3 +501,22 @@ def test_the_read_rule_still_applies_once_prepared(api_client, anon_client, vari
     response = anon_client.get(url)
     assert response.status_code in (401, 403)
     assert "error" in response.json() and "artifact" not in response.json()
+
+
+def test_a_created_version_finds_its_model_by_a_prepared_look_up(api_client, catalogue, settings):
+    def create(model, version, enabled=True):
+        settings.REGISTRY_PREPARED_LISTS = enabled
+        return api_client.post("/api/v1/versions/", {"registered_model": model, "version": version}, format="json")
+
+    for name in ("plain", "100%_sure", "Ünïcode-model"):
+        created = create(name, "new")
+        assert created.status_code == 201, created.content
+        assert ModelVersion.objects.get(pk=created.json()["id"]).registered_model == catalogue[name]
+    assert [type(plan) for plan in plan_registry._plans.values()] == [plan_registry.InstancesPlan]
+    # A name matches exactly, as DRF's look-up matches it: what it does not find gets DRF's error.
+    for name in ("PLAIN", "100%", "nope"):
+        refused, general = create(name, "x"), create(name, "x", enabled=False)
+        assert refused.status_code == general.status_code == 400
+        assert refused.json() == general.json()
+        assert refused.json()["error"]["fields"]["registered_model"] == [f"Object with name={name} does not exist."]
+    assert not ModelVersion.objects.filter(version="x").exists()
