@@ -106,7 +106,7 @@ class Statement:
             params[position] = form(value) if form else value
         with generic_plan(cursor) if self.generic else nullcontext():
             cursor.execute(self.sql, params)
-            return cursor.fetchall()
+        return cursor.fetchall()
 
 
 def statement_of(names, rows_for):

@@ -50,18 +50,20 @@ def generic_plan(cursor):
     PostgreSQL keeps planning a prepared statement for each execution when its generic plan
     looks costlier than the plans made for the values it saw: so it does for a ``LIKE`` whose
     pattern it cannot see, though the generic plan is the same one, and planning a join of the
-    registry's indexed tables takes longer than running it. The setting travels with the
-    statement in one pipeline (no round trip of its own); as one implicit transaction with it,
-    a statement that fails takes the setting back with it. Elsewhere (SQLite, or no prepared
-    statements) the block runs as it is."""
+    registry's indexed tables takes longer than running it. The setting, the statements and the
+    setting's reset travel in one pipeline, sent when the block ends: one round trip, so fetch
+    the statements' rows after the block. As one implicit transaction, a statement that fails
+    takes the setting back with it. Elsewhere (SQLite, or no prepared statements) the block runs
+    as it is."""
     raw = getattr(cursor, "cursor", None)
     if not isinstance(raw, _preparing_cursor()):
         yield
         return
+    setting = raw.connection.cursor()  # its own: a cursor keeps the result of its last statement
     with raw.connection.pipeline():
-        raw.execute("SET plan_cache_mode = force_generic_plan")
+        setting.execute("SET plan_cache_mode = force_generic_plan")
         yield
-        raw.execute("RESET plan_cache_mode")
+        setting.execute("RESET plan_cache_mode")
 
 
 class StatementRefused(Exception):

@@ -178,6 +178,20 @@ def test_file_url_is_the_download_url_when_files_are_stored_locally(intel, local
     assert intel.get(entry["file_url"].removeprefix(intel.base_url)).status_code == 200
 
 
+def test_an_overview_holding_an_integer_past_64_bits_is_listed_and_shown_as_it_is(intel):
+    overview = '{"frames": 1180591620717411303424, "name": "détecteur"}'
+    entry_id = intel.register(overview=overview, precision="FP16").text
+    intel.register(overview=overview, precision="INT8")
+
+    listed = intel.get("/models", params={"name": "person-detection"})
+    shown = intel.get(f"/models/{entry_id}")
+
+    assert listed.status_code == 200 and shown.status_code == 200
+    assert [entry["overview"] for entry in listed.json()] == [{"frames": 2**70, "name": "détecteur"}] * 2
+    assert shown.json()["overview"] == {"frames": 2**70, "name": "détecteur"}
+    assert shown.json() in listed.json()
+
+
 def test_the_list_is_empty_without_filters_and_entries(anonymous):
     response = anonymous.get("/models")
     assert response.status_code == 200
