@@ -33,8 +33,8 @@ class ModelSerializer(serializers.ModelSerializer):
     """Derives its fields from the model once per class instead of on every instance.
 
     DRF inspects the model, builds and checks every field for each serializer it makes; the
-    outcome depends on the class alone. Each instance still gets fields of its own, deep-copied
-    the way DRF copies declared fields, because binding a field to its serializer changes it."""
+    outcome depends on the class alone. Each instance still gets fields of its own, because
+    binding a field to its serializer changes it (``fresh_field``)."""
 
     serializer_field_mapping = {
         **serializers.ModelSerializer.serializer_field_mapping,
@@ -46,7 +46,7 @@ class ModelSerializer(serializers.ModelSerializer):
         if prototypes is None:
             prototypes = super().get_fields()
             type(self)._field_prototypes = prototypes
-        return copy.deepcopy(prototypes)
+        return {name: fresh_field(field) for name, field in prototypes.items()}
 
     def to_representation(self, instance):
         """DRF's, with the model's own columns read straight off the instance.
@@ -84,6 +84,19 @@ class ModelSerializer(serializers.ModelSerializer):
             and type(field).get_attribute is serializers.Field.get_attribute
             and not isinstance(field, serializers.BaseSerializer | RelatedField | ManyRelatedField)
         )
+
+
+def fresh_field(prototype):
+    """A field of its own for one serializer, from a prototype that is never bound.
+
+    DRF deep-copies every field for every serializer, which builds each one again from deep
+    copies of its arguments: a version's create paid more for it than for its validation.
+    Binding sets attributes of the field itself (its name, parent, source), so a shallow copy is
+    a field of its own; a field holding fields (a nested serializer, a list's child) is
+    deep-copied as DRF copies it, since binding changes those too."""
+    if isinstance(prototype, serializers.BaseSerializer | ManyRelatedField) or hasattr(prototype, "child"):
+        return copy.deepcopy(prototype)
+    return copy.copy(prototype)
 
 
 class ValidatedModelSerializer(ModelSerializer):

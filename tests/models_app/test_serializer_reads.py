@@ -67,3 +67,29 @@ def test_direct_reads_write_what_drf_writes(objects, cls):
     theirs = serializers.ModelSerializer.to_representation(serializer, instance)
     assert ours == theirs and list(ours) == list(theirs)
     assert any(column for _, column in serializer._reads)  # some fields were read directly
+
+
+@pytest.mark.parametrize("cls", [api.RegisteredModelSerializer, api.ModelVersionSerializer, api.ArtifactSerializer])
+def test_each_serializer_has_fields_of_its_own(cls):
+    """Fields are copies of prototypes made once per class (``fresh_field``): binding one to its
+    serializer, or changing it, leaves the other serializers' fields and the prototypes alone."""
+    first, second = cls(), cls(data={})
+    second.is_valid()
+    for name, field in first.fields.items():
+        other = second.fields[name]
+        assert field is not other and field.parent is first and other.parent is second
+        assert field.field_name == other.field_name == name
+        assert getattr(cls._field_prototypes[name], "parent", None) is None
+    assert list(first.fields) == list(cls._field_prototypes)
+    first.fields[next(iter(first.fields))].label = "changed"
+    assert cls().fields[next(iter(first.fields))].label != "changed"
+
+
+def test_a_refused_create_leaves_the_next_one_its_own_errors(api_client, model_version):
+    """Validation runs on each request's own fields: one request's errors never reach the next."""
+    refused = api_client.post("/api/v1/versions/", {"registered_model": "nope", "version": "1"}, format="json")
+    created = api_client.post(
+        "/api/v1/versions/", {"registered_model": model_version.registered_model.name, "version": "9"}, format="json"
+    )
+    assert refused.status_code == 400 and "registered_model" in refused.json()["error"]["fields"]
+    assert created.status_code == 201, created.content
