@@ -11,7 +11,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.core.validators import MaxLengthValidator, RegexValidator
+from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator, RegexValidator
 from django.db import models
 from django.db.models import Count, Max, OuterRef, Prefetch, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, Upper
@@ -33,7 +33,7 @@ def refuse_nul(value):
     """PostgreSQL's jsonb cannot hold a NUL character, in a key or in a string; the insert would
     fail in the driver, which is no outage: the free JSON fields' validators refuse it first."""
     if holds_nul(value):
-        raise ValidationError("Null characters are not allowed.")
+        raise ValidationError(ProhibitNullCharactersValidator.message, code=ProhibitNullCharactersValidator.code)
 
 
 def holds_nul(value):

@@ -2,6 +2,7 @@
 
 from urllib.parse import quote
 
+from django.core.validators import ProhibitNullCharactersValidator
 from django.urls import reverse
 from django.utils.http import RFC3986_SUBDELIMS
 from drf_spectacular.types import OpenApiTypes
@@ -68,8 +69,7 @@ class SlugRelatedField(serializers.SlugRelatedField):
 
     def to_internal_value(self, data):
         if isinstance(data, str):
-            if "\x00" in data:  # what DRF's CharField refuses; PostgreSQL cannot compare it
-                raise serializers.ValidationError("Null characters are not allowed.")
+            ProhibitNullCharactersValidator()(data)  # as DRF's CharField: PostgreSQL cannot compare it
             queryset = self.get_queryset()
             key = (type(self), type(self.parent), self.field_name)
             found = plans.instances(

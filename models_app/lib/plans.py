@@ -12,7 +12,6 @@ The API's lists, one version and resolve build on this (models_app/api/prepared.
 does Intel's list (``instances``: rows built into the model instances the ORM would build).
 """
 
-import json
 import re
 import threading
 from contextlib import nullcontext
@@ -163,7 +162,7 @@ def json_decoding(converter):
         if isinstance(value, str) and LONG_NUMBER.search(value) is None:
             try:
                 return orjson.loads(value)
-            except json.JSONDecodeError:  # orjson's error is one
+            except orjson.JSONDecodeError:
                 pass
         return converter(value, expression, connection)
 

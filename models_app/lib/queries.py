@@ -59,8 +59,8 @@ def generic_plan(cursor):
     if not isinstance(raw, _preparing_cursor()):
         yield
         return
-    setting = raw.connection.cursor()  # its own: a cursor keeps the result of its last statement
-    with raw.connection.pipeline():
+    # A cursor of its own: a cursor keeps the result of its last statement.
+    with raw.connection.cursor() as setting, raw.connection.pipeline():
         setting.execute("SET plan_cache_mode = force_generic_plan")
         yield
         setting.execute("RESET plan_cache_mode")
